@@ -1,0 +1,94 @@
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.plans import Feature, Plan, plan_has
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+class Account(models.Model):
+    """A tenant: one company's CRM. Every CRM row, bin entry, event and snapshot belongs to one."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.FREE)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Berlin", validators=[validate_time_zone]
+    )
+    maintenance = models.BooleanField(
+        _("in maintenance"),
+        default=False,
+        help_text=_("Set while a rollback runs: writes are refused with 503 until it ends."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def has_feature(self, feature: Feature) -> bool:
+        return plan_has(self.plan, feature)
+
+
+class AccountScopedQuerySet(models.QuerySet):
+    """Every read of tenant data starts here: ``Model.objects.for_account(account)``."""
+
+    def for_account(self, account: Account) -> "AccountScopedQuerySet":
+        return self.filter(account=account)
+
+
+class User(AbstractUser):
+    """Either a member of one account (admin or employee), support staff (vendor side, no
+    account), or an operator (no account, Django admin only)."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", _("Admin")
+        EMPLOYEE = "employee", _("Employee")
+
+    account = models.ForeignKey(
+        Account,
+        verbose_name=_("account"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, blank=True)
+    is_support = models.BooleanField(
+        _("support staff"),
+        default=False,
+        help_text=_("Vendor staff: reach accounts only through the support console."),
+    )
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="user_member_or_support",
+                condition=(
+                    Q(account__isnull=False, is_support=False, role__in=["admin", "employee"])
+                    | Q(account__isnull=True, role="")
+                ),
+                violation_error_message=_(
+                    "An account member needs a role; support staff and operators have no account."
+                ),
+            ),
+        ]
+
+    @property
+    def is_account_member(self) -> bool:
+        return self.account_id is not None
+
+    @property
+    def is_account_admin(self) -> bool:
+        return self.account_id is not None and self.role == self.Role.ADMIN

@@ -1,0 +1,78 @@
+"""Plans and the features each includes: the one place that says which plan may do what.
+
+Code asks ``plan_has(plan, Feature.X)`` or ``plan_require(...)`` (accounts.rules); templates get
+``plan_features`` and ``PLAN_CATALOG`` from the tenancy context processor.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Plan(models.TextChoices):
+    FREE = "free", _("Free")
+    BASIC = "basic", _("Basic")
+    STANDARD = "standard", _("Standard")
+    PROFESSIONAL = "professional", _("Professional")
+
+
+class Feature(StrEnum):
+    CRM = "crm"
+    RECYCLE_BIN = "recycle_bin"
+    HISTORY = "history"
+    NIGHTLY_SNAPSHOTS = "nightly_snapshots"
+    BIN_RESTORE = "bin_restore"
+    RESTORE_REQUESTS = "restore_requests"
+
+
+FEATURE_LABELS = {
+    Feature.CRM: _("Leads, deals, contacts, companies and activities"),
+    Feature.RECYCLE_BIN: _("Recycle bin: every deletion is kept 30 days"),
+    Feature.HISTORY: _("History of every change, filterable"),
+    Feature.NIGHTLY_SNAPSHOTS: _("Nightly snapshots of the whole account, kept 7 days"),
+    Feature.BIN_RESTORE: _("Restore deleted items from the recycle bin"),
+    Feature.RESTORE_REQUESTS: _("Restore requests: support rolls the account back from a snapshot"),
+}
+
+_EVERY_PLAN = frozenset(
+    {Feature.CRM, Feature.RECYCLE_BIN, Feature.HISTORY, Feature.NIGHTLY_SNAPSHOTS}
+)
+
+PLAN_FEATURES: dict[str, frozenset[Feature]] = {
+    Plan.FREE: _EVERY_PLAN,
+    Plan.BASIC: _EVERY_PLAN | {Feature.BIN_RESTORE},
+    Plan.STANDARD: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.RESTORE_REQUESTS},
+    Plan.PROFESSIONAL: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.RESTORE_REQUESTS},
+}
+
+
+@dataclass(frozen=True)
+class PlanOffer:
+    plan: Plan
+    monthly_price_eur: int
+    features: frozenset[Feature]
+
+    @property
+    def label(self) -> str:
+        return str(self.plan.label)
+
+    def feature_rows(self) -> list[tuple[str, bool]]:
+        """Every feature with whether this plan has it, in a stable order, for the pricing table."""
+        return [(str(FEATURE_LABELS[f]), f in self.features) for f in Feature]
+
+
+PLAN_CATALOG: tuple[PlanOffer, ...] = tuple(
+    PlanOffer(plan=plan, monthly_price_eur=price, features=PLAN_FEATURES[plan])
+    for plan, price in (
+        (Plan.FREE, 0),
+        (Plan.BASIC, 29),
+        (Plan.STANDARD, 69),
+        (Plan.PROFESSIONAL, 139),
+    )
+)
+
+
+def plan_has(plan: str, feature: Feature) -> bool:
+    return feature in PLAN_FEATURES[Plan(plan)]

@@ -1,0 +1,48 @@
+"""Reads of CRM records, always inside one account."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import Account
+from crm.entities import ENTITIES, Entity
+from crm.models import Activity, CrmRecord
+
+# What each list shows of its links, fetched in the same query.
+LIST_RELATED = {
+    "contact": ("company",),
+    "deal": ("company", "contact"),
+    "activity": ("lead", "deal", "contact", "company"),
+}
+
+
+def records_for_account(*, account: Account, entity: Entity) -> QuerySet:
+    return entity.model.objects.for_account(account).select_related(
+        *LIST_RELATED.get(entity.type.value, ())
+    )
+
+
+def record_get(*, account: Account, entity: Entity, record_id: int | str) -> CrmRecord:
+    """The record, or 404: the same answer for a missing id and another account's id."""
+    try:
+        return records_for_account(account=account, entity=entity).get(pk=int(record_id))
+    except (entity.model.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise Http404(f"No such {entity.type.value}.") from None
+
+
+def record_linked(*, record: CrmRecord) -> dict[str, QuerySet]:
+    """What a detail page lists under a record: a company's contacts, deals and activities, a
+    contact's deals and activities, and so on. Scoped by the record's own account."""
+    linked: dict[str, QuerySet] = {}
+    for entity in ENTITIES.values():
+        for field in entity.link_fields:
+            if entity.model._meta.get_field(field).related_model is type(record):
+                linked[entity.type.value] = records_for_account(
+                    account=record.account, entity=entity
+                ).filter(**{field: record})
+    return linked
+
+
+def activities_for(*, record: CrmRecord) -> QuerySet:
+    return Activity.objects.for_account(record.account).filter(
+        **{type(record)._meta.model_name: record}
+    )

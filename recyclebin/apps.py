@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RecyclebinConfig(AppConfig):
+    name = "recyclebin"
+    verbose_name = "Recycle bin"
