@@ -48,7 +48,6 @@ def user_create(
         account=account,
         role=role if account else "",
         is_support=is_support,
-        is_staff=is_support,
     )
     if check_password:
         validate_password(password, user=user)

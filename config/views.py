@@ -1,5 +1,6 @@
 """Error pages: JSON ``{detail, code}`` under /api/, HTML elsewhere."""
 
+from django.db import connection
 from django.http import JsonResponse
 from django.views import defaults
 
@@ -16,3 +17,10 @@ def server_error(request):
             {"detail": "Something went wrong on our side.", "code": "server_error"}, status=500
         )
     return defaults.server_error(request)
+
+
+def health(request):
+    """For load balancers and compose health checks: the database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

@@ -7,6 +7,7 @@ from accounts.api import TokenObtainView
 from crm.api import VIEWSETS
 
 router = DefaultRouter()
+router.include_format_suffixes = False  # a class attribute, not an __init__ argument, in DRF 3.18
 for viewset in VIEWSETS:
     router.register(viewset.entity.url_name, viewset, basename=viewset.entity.type.value)
 

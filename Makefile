@@ -1,0 +1,61 @@
+# make run: the whole product on this machine (SQLite, filesystem broker, web + worker + beat).
+# make test: lint, migrations check, the test suite on PostgreSQL + Redis, a SQLite pass, browser.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/crm
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test lint format bench services chromium migrate demo clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+
+demo: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: demo
+	@echo
+	@echo "  CRM at http://127.0.0.1:$(PORT)/   (log in as demo-admin / demo-password)"
+	@echo "  API docs at http://127.0.0.1:$(PORT)/api/v1/docs/   Ctrl-C stops web, worker and beat."
+	@echo
+	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) $(BIN)/honcho start -f Procfile
+
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+services: $(STAMP)
+	CHECK_POSTGRES_URL=$(dir $(TEST_DATABASE_URL))postgres CHECK_REDIS_URL=$(TEST_REDIS_URL) \
+		$(BIN)/python bin/check_services.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(STAMP) chromium services lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	@echo "== PostgreSQL + Redis: the whole suite, browser and worker tests included"
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(BIN)/pytest --cov --cov-report=term:skip-covered -q
+	@echo "== SQLite + filesystem broker (the embedded default): core tests"
+	env -u DATABASE_URL -u REDIS_URL CRM_VAR_DIR=$$(mktemp -d) \
+		$(BIN)/pytest -q -m "not browser and not postgres"
+
+bench: $(STAMP) services
+	$(BIN)/python bench/crm_api.py
+
+clean:
+	rm -rf $(VENV) var
