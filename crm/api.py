@@ -12,7 +12,9 @@ class RecordViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return selectors.records_for_account(account=self.request.user.account, entity=self.entity)
+        return selectors.records_for_account(
+            account=self.request.user.account, entity=self.entity, with_links=False
+        )
 
     def perform_destroy(self, instance):
         services.record_delete(record=instance, actor=self.request.user)

@@ -2,8 +2,11 @@
 id up, so another account's id simply matches nothing."""
 
 import django_filters
+from django import forms
 
 from crm.models import Activity, Company, Contact, Deal, Lead
+
+MAX_ID = 2**63 - 1  # BigAutoField
 
 
 class RecordFilter(django_filters.FilterSet):
@@ -12,8 +15,15 @@ class RecordFilter(django_filters.FilterSet):
     updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
 
+class RecordIdFilter(django_filters.NumberFilter):
+    """A whole number in the id range: ``1.5`` is no id (not id 1), and an id beyond the range
+    would overflow SQLite's integers."""
+
+    field_class = forms.IntegerField
+
+
 def link_filter(field: str) -> django_filters.NumberFilter:
-    return django_filters.NumberFilter(field_name=f"{field}_id", min_value=1)
+    return RecordIdFilter(field_name=f"{field}_id", min_value=1, max_value=MAX_ID)
 
 
 class CompanyFilter(RecordFilter):

@@ -15,6 +15,7 @@ class CrmRecord(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,

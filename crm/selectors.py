@@ -15,10 +15,13 @@ LIST_RELATED = {
 }
 
 
-def records_for_account(*, account: Account, entity: Entity) -> QuerySet:
-    return entity.model.objects.for_account(account).select_related(
-        *LIST_RELATED.get(entity.type.value, ())
-    )
+def records_for_account(*, account: Account, entity: Entity, with_links: bool = True) -> QuerySet:
+    """The account's records of one type; ``with_links`` joins the linked records that pages
+    show by name (the API shows links by id only, so it skips the join)."""
+    queryset = entity.model.objects.for_account(account)
+    if with_links:
+        queryset = queryset.select_related(*LIST_RELATED.get(entity.type.value, ()))
+    return queryset
 
 
 def record_get(*, account: Account, entity: Entity, record_id: int | str) -> CrmRecord:

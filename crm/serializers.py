@@ -21,6 +21,12 @@ class AccountRecordField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         return self.model.objects.for_account(self.context["request"].user.account)
 
+    def to_internal_value(self, data):
+        # The database would truncate 1.5 to id 1: a fraction is no id.
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
 
 class RecordSerializer(serializers.ModelSerializer):
     """Writes go through crm.services, so the API keeps the same rules as the browser."""

@@ -20,7 +20,8 @@ def _links_check(*, record: CrmRecord, entity: Entity) -> None:
     for field in entity.link_fields:
         target = getattr(record, field)
         if target is not None and target.account_id != record.account_id:
-            errors[field] = _("No such %(entity)s in your account.") % {"entity": field}
+            label = record._meta.get_field(field).verbose_name
+            errors[field] = _("No such %(entity)s in your account.") % {"entity": label}
     if errors:
         raise ValidationError(errors)
 

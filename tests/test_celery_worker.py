@@ -64,7 +64,7 @@ def worker(transactional_db, tmp_path):
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-        print(log.read_text())
+        print(log.read_text())  # noqa: T201 - shown by pytest only when a test fails
 
 
 def _wait_for(condition, timeout: float = 40.0) -> bool:

@@ -1,21 +1,116 @@
+import json
+
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
+from django.db.models import F, Q
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 
 class NewestFirstCursorPagination(CursorPagination):
     """API.md's list envelope ``{results, next, previous}``: keyset pages that stay fast however
-    deep, newest first unless ``?ordering=`` says otherwise, ``?page_size=`` up to 200."""
+    deep, newest first unless ``?ordering=`` says otherwise, ``?page_size=`` up to 200.
+
+    DRF's own cursor keys on the ordering field alone: it skips or repeats rows where values tie
+    (stage, status) and cannot continue past an empty value (a deal without amount). Here the key
+    is (ordering field, id): ties are broken by id, empty values come last in either direction,
+    and every position is unique, so following ``next`` visits every row exactly once."""
 
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
-    def paginate_queryset(self, queryset, request, view=None):
+    def decode_cursor(self, request):
         try:
-            return super().paginate_queryset(queryset, request, view)
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise NotFound(self.invalid_cursor_message, code="invalid_cursor") from None
+        # Positions are unique, so pages never need an offset; ignore a hand-made one.
+        return None if cursor is None else cursor._replace(offset=0)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        self.base_url = request.build_absolute_uri()
+        self.ordering = self.get_ordering(request, queryset, view)[:1]
+        self.cursor = self.decode_cursor(request)
+        reverse = self.cursor is not None and self.cursor.reverse
+        position = None if self.cursor is None else self.cursor.position
+
+        try:
+            queryset = queryset.order_by(*self._order_by(queryset.model, reverse=reverse))
+            if position is not None:
+                queryset = queryset.filter(self._after(queryset.model, position, reverse=reverse))
+            results = list(queryset[: self.page_size + 1])
         except (ValueError, TypeError, OverflowError, DataError, DjangoValidationError):
             # A cursor whose position does not fit the ordering field (edited by hand).
             raise NotFound(self.invalid_cursor_message, code="invalid_cursor") from None
+
+        self.page = results[: self.page_size]
+        following = None
+        if len(results) > self.page_size:
+            following = self._get_position_from_instance(results[-1], self.ordering)
+        if reverse:
+            self.page.reverse()
+            self.has_next, self.next_position = position is not None, position
+            self.has_previous, self.previous_position = following is not None, following
+        else:
+            self.has_next, self.next_position = following is not None, following
+            self.has_previous, self.previous_position = position is not None, position
+        return self.page
+
+    def _field(self) -> tuple[str, bool]:
+        order = self.ordering[0]
+        return order.lstrip("-"), order.startswith("-")
+
+    def _order_by(self, model, *, reverse: bool) -> tuple:
+        """The list's order (empty values last), or exactly its opposite for ``previous`` pages.
+        Plain field names where no value can be empty, so the (account, -id) index serves."""
+        field, descending = self._field()
+        descending ^= reverse
+        sign = "-" if descending else ""
+        model_field = _model_field(model, field)
+        if model_field is not None and model_field.primary_key:
+            return (f"{sign}pk",)
+        if model_field is not None and not model_field.null:
+            return f"{sign}{field}", f"{sign}pk"
+        nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+        return (F(field).desc(**nulls) if descending else F(field).asc(**nulls)), f"{sign}pk"
+
+    def _after(self, model, position: str, *, reverse: bool) -> Q:
+        """Rows strictly after ``position`` in the order ``_order_by(reverse=...)`` gives."""
+        try:
+            value, pk = json.loads(position)
+        except (ValueError, TypeError):
+            raise ValueError("malformed position") from None
+        if not isinstance(pk, int) or isinstance(pk, bool) or not isinstance(value, str | None):
+            raise ValueError("malformed position")
+        field, descending = self._field()
+        cmp = "lt" if descending ^ reverse else "gt"
+        model_field = _model_field(model, field)
+        if model_field is not None and model_field.primary_key:
+            return Q(**{f"pk__{cmp}": pk})
+        nullable = model_field is None or model_field.null
+        if value is None:
+            # Empty values sit at the end going forward, at the start going back.
+            after = Q(**{f"{field}__isnull": True, f"pk__{cmp}": pk})
+            return after if not reverse else after | Q(**{f"{field}__isnull": False})
+        after = Q(**{f"{field}__{cmp}": value}) | Q(**{field: value, f"pk__{cmp}": pk})
+        if nullable and not reverse:
+            after |= Q(**{f"{field}__isnull": True})
+        return after
+
+    def _get_position_from_instance(self, instance, ordering):
+        field = ordering[0].lstrip("-")
+        value = instance[field] if isinstance(instance, dict) else getattr(instance, field)
+        pk = instance["id"] if isinstance(instance, dict) else instance.pk
+        return json.dumps([None if value is None else str(value), pk], separators=(",", ":"))
+
+
+def _model_field(model, name: str):
+    try:
+        return model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
