@@ -1,13 +1,29 @@
 """Operators' view of CRM records. Saves and deletes go through crm.services like everywhere
 else, so the admin cannot bypass a rule (or, later, the recycle bin and the history)."""
 
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext as _
 
 from crm import services
 from crm.entities import ENTITIES, Entity, entity_for_model
 
 
+class RecordAdminForm(forms.ModelForm):
+    """Links must stay inside the record's account (the service checks it again on save)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        account = cleaned.get("account") or getattr(self.instance, "account", None)
+        for field in entity_for_model(self._meta.model).link_fields:
+            target = cleaned.get(field)
+            if target is not None and account is not None and target.account_id != account.pk:
+                self.add_error(field, _("This record belongs to another account."))
+        return cleaned
+
+
 class RecordAdmin(admin.ModelAdmin):
+    form = RecordAdminForm
     list_filter = ("account",)
     readonly_fields = ("created_by", "created_at", "updated_at")
     actions = ["delete_selected_records"]
