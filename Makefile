@@ -54,7 +54,7 @@ test: $(STAMP) chromium services lint
 	env -u DATABASE_URL -u REDIS_URL CRM_VAR_DIR=$$(mktemp -d) \
 		$(BIN)/pytest -q -m "not browser and not postgres"
 
-bench: $(STAMP) services
+bench: $(STAMP)
 	$(BIN)/python bench/crm_api.py
 
 clean:
