@@ -14,6 +14,7 @@ from crm.tests.factories import (
     MODELS,
     TITLE_FIELDS,
     CompanyFactory,
+    assert_error,
     detail_path,
     record_make,
     row_counts,
@@ -22,16 +23,6 @@ from crm.tests.factories import (
 pytestmark = pytest.mark.django_db
 
 TOKEN_URL = "/api/v1/auth/token/"
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert isinstance(body["code"], str) and body["code"]
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def token_client(token: str) -> APIClient:

@@ -9,6 +9,7 @@ from decimal import Decimal
 import factory
 from factory.django import DjangoModelFactory
 
+from crm.entities import ENTITIES
 from crm.models import Activity, Company, Contact, Deal, Lead
 
 SAME_ACCOUNT = factory.SelfAttribute("..account")
@@ -138,6 +139,8 @@ def records_bulk(entity_type: str, *, account, count: int, **kwargs) -> list:
 # --- What the API tests share -------------------------------------------------------------
 
 MODELS = {"company": Company, "contact": Contact, "lead": Lead, "deal": Deal, "activity": Activity}
+# (entity type, link field) for every link between CRM records, from the registry.
+LINK_FIELDS = [(t, field) for t, entity in ENTITIES.items() for field in entity.link_fields]
 ENTITY_TYPES = tuple(MODELS)
 API_PATHS = {
     "company": "/api/v1/companies/",
@@ -233,3 +236,14 @@ def row_snapshot(record) -> dict:
 def row_counts() -> dict[str, int]:
     """Rows of each CRM model, all accounts together."""
     return {entity_type: model.objects.count() for entity_type, model in MODELS.items()}
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """``status`` with API.md's error body ``{detail, code}``; returns the body."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["code"], str) and body["code"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body

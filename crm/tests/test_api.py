@@ -19,6 +19,7 @@ from crm.models import Company, Contact, Deal, Lead
 from crm.tests.factories import (
     API_PATHS,
     ENTITY_TYPES,
+    LINK_FIELDS,
     MODELS,
     REQUIRED_FIELDS,
     TITLE_FIELDS,
@@ -28,6 +29,7 @@ from crm.tests.factories import (
     DealFactory,
     LeadFactory,
     api_payload,
+    assert_error,
     detail_path,
     record_make,
     records_bulk,
@@ -38,27 +40,7 @@ from crm.tests.factories import (
 pytestmark = pytest.mark.django_db
 
 HUGE_ID = 10**30
-LINK_FIELDS = [
-    ("contact", "company"),
-    ("deal", "company"),
-    ("deal", "contact"),
-    ("activity", "lead"),
-    ("activity", "deal"),
-    ("activity", "contact"),
-    ("activity", "company"),
-]
 LINK_MODELS = {"company": Company, "contact": Contact, "lead": Lead, "deal": Deal}
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """``status`` with API.md's error body ``{detail, code}``; returns the body."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert isinstance(body["code"], str) and body["code"]
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def assert_invalid(response, field: str | None = None, code: str | None = None) -> dict:

@@ -14,6 +14,7 @@ from crm.entities import ENTITIES
 from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.tests.factories import (
     ENTITY_TYPES,
+    LINK_FIELDS,
     MODELS,
     TITLE_FIELDS,
     ActivityFactory,
@@ -27,16 +28,6 @@ from crm.tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-LINK_FIELDS = [
-    ("contact", "company"),
-    ("deal", "company"),
-    ("deal", "contact"),
-    ("activity", "lead"),
-    ("activity", "deal"),
-    ("activity", "contact"),
-    ("activity", "company"),
-]
 
 
 def valid_data(entity_type: str, account) -> dict:
