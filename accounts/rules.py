@@ -14,6 +14,7 @@ RULE_STATUS = {
     "weekly_limit": 409,
     "request_open": 409,
     "invalid_state": 409,
+    "parent_in_bin": 409,
     "outside_retention": 400,
     "invalid": 400,
     "maintenance": 503,

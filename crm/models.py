@@ -9,8 +9,19 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Account, AccountScopedQuerySet
 
 
+class RecordQuerySet(AccountScopedQuerySet):
+    def for_account(self, account: Account) -> "RecordQuerySet":
+        """The account's live records: what sits in the recycle bin is hidden everywhere."""
+        return super().for_account(account).filter(bin_entry__isnull=True)
+
+    def in_bin(self, *, account: Account, entry_ids) -> "RecordQuerySet":
+        """The account's records held by these recycle bin entries."""
+        return self.filter(account=account, bin_entry__in=entry_ids)
+
+
 class CrmRecord(models.Model):
-    """What every CRM record has: its account, who made it, and when."""
+    """What every CRM record has: its account, who made it, when, and whether it is in the
+    recycle bin (``bin_entry`` set: hidden everywhere, same id when restored)."""
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     created_by = models.ForeignKey(
@@ -24,8 +35,17 @@ class CrmRecord(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    bin_entry = models.ForeignKey(
+        "recyclebin.BinEntry",
+        on_delete=models.PROTECT,  # a purge deletes the records first, then their entry
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        db_index=False,  # see in_bin_index(): only the few rows in the bin are indexed
+    )
 
-    objects = AccountScopedQuerySet.as_manager()
+    objects = RecordQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -46,6 +66,13 @@ def newest_first_index(model_name: str) -> models.Index:
     return models.Index(fields=["account", "-id"], name=f"{model_name}_account_newest")
 
 
+def in_bin_index(model_name: str) -> models.Index:
+    # Restore and purge find an entry's rows; live rows (nearly all) stay out of this index.
+    return models.Index(
+        fields=["bin_entry"], name=f"{model_name}_in_bin", condition=Q(bin_entry__isnull=False)
+    )
+
+
 class Company(CrmRecord):
     title = models.CharField(_("name"), max_length=255)
     industry = models.CharField(_("industry"), max_length=100, blank=True)
@@ -60,6 +87,7 @@ class Company(CrmRecord):
         verbose_name_plural = _("companies")
         indexes = [
             newest_first_index("company"),
+            in_bin_index("company"),
             models.Index(fields=["account", "title"], name="company_account_title"),
         ]
 
@@ -88,6 +116,7 @@ class Contact(CrmRecord):
         verbose_name_plural = _("contacts")
         indexes = [
             newest_first_index("contact"),
+            in_bin_index("contact"),
             models.Index(
                 fields=["account", "last_name", "first_name"], name="contact_account_name"
             ),
@@ -138,6 +167,7 @@ class Lead(CrmRecord):
         verbose_name_plural = _("leads")
         indexes = [
             newest_first_index("lead"),
+            in_bin_index("lead"),
             models.Index(fields=["account", "status"], name="lead_account_status"),
         ]
 
@@ -194,6 +224,7 @@ class Deal(CrmRecord):
         verbose_name_plural = _("deals")
         indexes = [
             newest_first_index("deal"),
+            in_bin_index("deal"),
             models.Index(fields=["account", "stage"], name="deal_account_stage"),
         ]
 
@@ -261,7 +292,7 @@ class Activity(CrmRecord):
     class Meta(CrmRecord.Meta):
         verbose_name = _("activity")
         verbose_name_plural = _("activities")
-        indexes = [newest_first_index("activity")]
+        indexes = [newest_first_index("activity"), in_bin_index("activity")]
         constraints = [
             models.CheckConstraint(
                 name="activity_exactly_one_parent",

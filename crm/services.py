@@ -12,6 +12,10 @@ from accounts.models import Account, User
 from accounts.rules import account_writable_require
 from crm.entities import Entity, entity_for_model
 from crm.models import CrmRecord
+from history.models import EventType
+from history.services import history_record
+from recyclebin.models import BinEntry
+from recyclebin.services import bin_delete
 
 
 def _links_check(*, record: CrmRecord, entity: Entity) -> None:
@@ -39,6 +43,14 @@ def record_create(
     record = entity.model(account=account, created_by=actor, **data)
     _validate(record=record, entity=entity)
     record.save()
+    history_record(
+        account=account,
+        actor=actor,
+        event_type=EventType.CREATE,
+        entity_type=entity.type,
+        entity_id=record.pk,
+        title=record.title_text,
+    )
     return record
 
 
@@ -61,10 +73,18 @@ def record_update(
         return changes
     _validate(record=record, entity=entity)
     record.save()
+    history_record(
+        account=record.account,
+        actor=actor,
+        event_type=EventType.UPDATE,
+        entity_type=entity.type,
+        entity_id=record.pk,
+        title=record.title_text,
+        changes=changes,
+    )
     return changes
 
 
-@transaction.atomic
-def record_delete(*, record: CrmRecord, actor: User | None) -> None:
-    account_writable_require(account=record.account)
-    record.delete()
+def record_delete(*, record: CrmRecord, actor: User | None) -> BinEntry:
+    """Deleting moves to the recycle bin (with the record's activities)."""
+    return bin_delete(record=record, actor=actor)

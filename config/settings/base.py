@@ -89,7 +89,6 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default: a typed-in "example.com" becomes https://
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
@@ -173,6 +172,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The whole schedule lives in config/schedule.py.
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+
+# Days a deleted item stays in the recycle bin before the automatic purge.
+BIN_RETENTION_DAYS = env.int("BIN_RETENTION_DAYS", default=30)
 
 LOGGING = {
     "version": 1,

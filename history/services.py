@@ -1,0 +1,49 @@
+"""Writing the history. Called by every service that changes data, inside its transaction, so
+an event exists exactly when its change does."""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.utils import timezone
+
+from accounts.models import Account, User
+from history.models import Event, EventType
+
+
+def history_event(
+    *,
+    account: Account,
+    actor: User | None,
+    event_type: EventType,
+    entity_type: str = "",
+    entity_id: int | None = None,
+    title: str = "",
+    changes: Mapping[str, list[Any]] | None = None,
+    details: Mapping[str, Any] | None = None,
+    occurred_at=None,
+) -> Event:
+    """An unsaved event (``actor`` None: the system did it)."""
+    return Event(
+        account=account,
+        occurred_at=occurred_at or timezone.now(),
+        event_type=event_type,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        entity_title=title[:255],
+        actor=actor,
+        actor_username=actor.username if actor else "",
+        changes=dict(changes or {}),
+        details=dict(details or {}),
+    )
+
+
+def history_record(**kwargs) -> Event:
+    """Write one event; takes history_event()'s arguments."""
+    event = history_event(**kwargs)
+    event.save()
+    return event
+
+
+def history_record_many(events: Iterable[Event]) -> None:
+    """Write many events at once (a bulk restore or purge)."""
+    Event.objects.bulk_create(events, batch_size=1000)

@@ -1,0 +1,28 @@
+"""The recycle bin's filters, one definition for the page and the API (django-filter)."""
+
+import django_filters
+from django.utils.translation import gettext_lazy as _
+
+from crm.entities import EntityType
+from recyclebin.models import BinEntry
+
+
+class BinEntryFilter(django_filters.FilterSet):
+    id = django_filters.NumberFilter(label=_("Id"), min_value=1, max_value=2**63 - 1)
+    entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=EntityType.choices)
+    deleted_by = django_filters.NumberFilter(
+        label=_("Deleted by"), field_name="deleted_by_id", min_value=1, max_value=2**63 - 1
+    )
+    deleted_after = django_filters.IsoDateTimeFilter(
+        label=_("Deleted after"), field_name="deleted_at", lookup_expr="gte"
+    )
+    deleted_before = django_filters.IsoDateTimeFilter(
+        label=_("Deleted before"), field_name="deleted_at", lookup_expr="lt"
+    )
+    search = django_filters.CharFilter(
+        label=_("Title"), field_name="title", lookup_expr="icontains"
+    )
+
+    class Meta:
+        model = BinEntry
+        fields = ["id", "entity_type", "deleted_by", "deleted_after", "deleted_before", "search"]
