@@ -4,8 +4,16 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Account, User
-from crm.management.commands.seed_demo import COUNTS, DEMO_ACCOUNT, DEMO_ADMIN, DEMO_PASSWORD
+from crm.management.commands.seed_demo import (
+    COUNTS,
+    DEMO_ACCOUNT,
+    DEMO_ADMIN,
+    DEMO_PASSWORD,
+    MASS_DELETION,
+)
 from crm.models import Activity, Company, Contact, Deal, Lead
+from history.models import Event
+from recyclebin.models import BinEntry
 
 pytestmark = pytest.mark.django_db
 GOOD_PASSWORD = "plenty-long-passphrase-42"
@@ -82,11 +90,16 @@ def test_seed_demo_creates_a_realistic_account_once(capsys):
         (Deal, "deal"),
         (Activity, "activity"),
     ):
-        assert model.objects.for_account(account).count() == COUNTS[entity_type]
+        assert model.objects.filter(account=account).count() == COUNTS[entity_type]
     admin = User.objects.get(username=DEMO_ADMIN)
     assert admin.check_password(DEMO_PASSWORD) and admin.is_account_admin
     assert DEMO_PASSWORD in capsys.readouterr().out
 
+    # Some of it was deleted since, a mass deletion among it, all in the bin and the history.
+    assert BinEntry.objects.for_account(account).count() >= MASS_DELETION
+    assert Event.objects.for_account(account).filter(event_type="delete").count() >= MASS_DELETION
+    assert Event.objects.for_account(account).filter(event_type="update").exists()
+
     call_command("seed_demo")  # a second start changes nothing
-    assert Company.objects.for_account(account).count() == COUNTS["company"]
+    assert Company.objects.filter(account=account).count() == COUNTS["company"]
     assert Account.objects.filter(name=DEMO_ACCOUNT).count() == 1

@@ -1,8 +1,12 @@
-"""A realistic demo account, made through the same services as real use."""
+"""A realistic demo account, made through the same services as real use: records, some edits,
+and deletions spread over the last weeks (one of them a mass deletion), so the recycle bin and
+the history have something to show."""
 
 import random
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -140,6 +144,7 @@ ACTIVITY_SUBJECTS = {
 }
 
 COUNTS = {"company": 200, "contact": 400, "lead": 300, "deal": 250, "activity": 500}
+MASS_DELETION = 40  # leads the employee deletes at once, four days ago
 
 
 def _email(first: str, last: str, domain: str) -> str:
@@ -273,7 +278,42 @@ class Command(BaseCommand):
                 completed=rng.random() < 0.4,
                 **{parent_type: rng.choice(parents[parent_type])},
             )
+        self._edit_and_delete(rng, actors, parents)
         self.stdout.write(
             "Created the demo account: "
             + ", ".join(f"{n} {ENTITIES[t].verbose_name_plural}" for t, n in COUNTS.items())
+            + ", some of them edited and deleted since."
         )
+
+    def _edit_and_delete(self, rng: random.Random, actors, parents) -> None:
+        admin, employee = actors
+        for days_ago in range(20, 0, -1):
+            with _days_ago(days_ago):
+                for _ in range(rng.randint(0, 3)):
+                    deal = rng.choice(parents["deal"])
+                    if deal.bin_entry_id is None:
+                        services.record_update(
+                            record=deal,
+                            actor=rng.choice(actors),
+                            data={"stage": rng.choice(Deal.Stage.values)},
+                        )
+                for _ in range(rng.randint(0, 2)):
+                    entity_type = rng.choice(["contact", "deal", "company"])
+                    self._delete(rng.choice(parents[entity_type]), rng.choice(actors))
+        with _days_ago(4):
+            for lead in rng.sample(parents["lead"], MASS_DELETION):
+                self._delete(lead, employee)
+
+    @staticmethod
+    def _delete(record, actor) -> None:
+        record.refresh_from_db()
+        if record.bin_entry_id is None:
+            services.record_delete(record=record, actor=actor)
+
+
+@contextmanager
+def _days_ago(days: int):
+    """Run the services as if it were ``days`` ago (demo data only: real changes happen now)."""
+    moment = timezone.now() - timedelta(days=days)
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
