@@ -4,8 +4,11 @@ import os
 
 from celery import Celery
 
+from config.schedule import BEAT_SCHEDULE
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.conf.beat_schedule = BEAT_SCHEDULE  # the one place of the schedule: config/schedule.py

@@ -10,6 +10,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("accounts.urls")),
     path("", include("crm.urls")),
+    path("", include("recyclebin.urls")),
+    path("", include("history.urls")),
 ]
 
 handler404 = "config.views.not_found"

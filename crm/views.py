@@ -6,6 +6,7 @@ import copy
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import ValidationError
@@ -16,19 +17,23 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import SimpleTemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.generic import FormView, TemplateView
 
 from crm import selectors, services
 from crm.entities import ENTITIES, Entity, entity_for_model
 from crm.forms import FORMS, editable_fields
 from crm.templatetags.crm_display import record_url
+from history.display import event_rows, record_history_url
+from history.selectors import events_for_record
 
 PER_PAGE_CHOICES = (25, 50, 100)
 DEFAULT_SORT = "-id"
 LINKED_LIMIT = 20  # linked records listed on a detail page; the rest are one click away
+HISTORY_LIMIT = 20  # a detail page's latest events; the history page has them all
 DASHBOARD_LATEST = 10
 DASHBOARD_COLUMNS = {
     "deal": ("title", "stage", "amount", "currency"),
@@ -219,8 +224,17 @@ class RecordDetailView(EntityViewMixin, TemplateView):
                     "create_url": f"{reverse(f'crm:{entity_type}_create')}?{link_name}={record.pk}",
                 }
             )
+        events = list(
+            events_for_record(
+                account=self.account, entity_type=self.entity.type.value, entity_id=record.pk
+            ).order_by("-id")[: HISTORY_LIMIT + 1]
+        )
         return super().get_context_data(
             record=record,
+            history=event_rows(account=self.account, events=events[:HISTORY_LIMIT]),
+            history_more=len(events) > HISTORY_LIMIT,
+            history_url=record_history_url(record),
+            history_limit=HISTORY_LIMIT,
             add_activity_url=next(
                 (s["create_url"] for s in linked if s["entity"].type == "activity"), None
             ),
@@ -316,15 +330,40 @@ class RecordDeleteView(EntityViewMixin, TemplateView):
                 {"entity": entity, "count": count}
             )
         return super().get_context_data(
-            record=self.record, goes_with=goes_with, stays=stays, **kwargs
+            record=self.record,
+            goes_with=goes_with,
+            stays=stays,
+            retention_days=settings.BIN_RETENTION_DAYS,
+            **kwargs,
         )
 
     def post(self, request, *args, **kwargs):
         title = str(self.record)
-        services.record_delete(record=self.record, actor=request.user)
+        entry = services.record_delete(record=self.record, actor=request.user)
+        activities = entry.item_count - 1
+        if activities:
+            text = ngettext(
+                "{type} “{title}” was moved to the {bin} with its {count} activity. "
+                "It is kept there for {days} days.",
+                "{type} “{title}” was moved to the {bin} with its {count} activities. "
+                "They are kept there for {days} days.",
+                activities,
+            )
+        else:
+            text = _("{type} “{title}” was moved to the {bin}. It is kept there for {days} days.")
+        if entry.hidden_links.exists():
+            text += " " + _("Linked records stay, but lose their link to it until it is restored.")
         messages.success(
             request,
-            _("%(type)s “%(title)s” was deleted.")
-            % {"type": capfirst(self.entity.verbose_name), "title": title},
+            format_html(
+                text,
+                type=capfirst(self.entity.verbose_name),
+                title=title,
+                count=activities,
+                days=settings.BIN_RETENTION_DAYS,
+                bin=format_html(
+                    '<a href="{}">{}</a>', reverse("recyclebin:list"), _("recycle bin")
+                ),
+            ),
         )
         return HttpResponseRedirect(reverse(f"crm:{self.entity.type.value}_list"))

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crm.entities import EntityType
+from crm.filters import MAX_ID, RecordIdFilter
 from history.models import Event, EventType
 
 
@@ -15,16 +16,19 @@ class EventTypesFilter(django_filters.MultipleChoiceFilter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("choices", EventType.choices)
         kwargs.setdefault("widget", forms.CheckboxSelectMultiple)
+        # django-filter adds DISTINCT by default (for to-many lookups). A column of the event
+        # itself never repeats a row, and DISTINCT over every column (JSON included) kept
+        # PostgreSQL from reading the newest rows of the (account, event_type, -id) index:
+        # 16-18 ms per page at 1,000,000 events instead of under 1 (bench/README.md).
+        kwargs.setdefault("distinct", False)
         super().__init__(*args, **kwargs)
 
 
 class EventFilter(django_filters.FilterSet):
     event_type = EventTypesFilter(label=_("Event"))
     entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=EntityType.choices)
-    entity_id = django_filters.NumberFilter(label=_("Record id"), min_value=1, max_value=2**63 - 1)
-    actor = django_filters.NumberFilter(
-        label=_("User"), field_name="actor_id", min_value=1, max_value=2**63 - 1
-    )
+    entity_id = RecordIdFilter(label=_("Record id"), min_value=1, max_value=MAX_ID)
+    actor = RecordIdFilter(label=_("User"), field_name="actor_id", min_value=1, max_value=MAX_ID)
     occurred_after = django_filters.IsoDateTimeFilter(
         label=_("From"), field_name="occurred_at", lookup_expr="gte"
     )

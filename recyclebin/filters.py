@@ -4,14 +4,15 @@ import django_filters
 from django.utils.translation import gettext_lazy as _
 
 from crm.entities import EntityType
+from crm.filters import MAX_ID, RecordIdFilter
 from recyclebin.models import BinEntry
 
 
 class BinEntryFilter(django_filters.FilterSet):
-    id = django_filters.NumberFilter(label=_("Id"), min_value=1, max_value=2**63 - 1)
+    id = RecordIdFilter(label=_("Id"), min_value=1, max_value=MAX_ID)
     entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=EntityType.choices)
-    deleted_by = django_filters.NumberFilter(
-        label=_("Deleted by"), field_name="deleted_by_id", min_value=1, max_value=2**63 - 1
+    deleted_by = RecordIdFilter(
+        label=_("Deleted by"), field_name="deleted_by_id", min_value=1, max_value=MAX_ID
     )
     deleted_after = django_filters.IsoDateTimeFilter(
         label=_("Deleted after"), field_name="deleted_at", lookup_expr="gte"

@@ -36,6 +36,8 @@ class BinEntry(models.Model):
             models.Index(fields=["account", "-id"], name="bin_account_newest"),
             models.Index(fields=["account", "entity_type", "-id"], name="bin_account_type"),
             models.Index(fields=["account", "deleted_by", "-id"], name="bin_account_user"),
+            # The bin page's default order (migration 0002, built CONCURRENTLY).
+            models.Index(fields=["account", "-deleted_at", "-id"], name="bin_account_deleted"),
             models.Index(fields=["purge_after"], name="bin_purge_after"),
         ]
         constraints = [

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -145,12 +146,13 @@ def _lock(*, account: Account, entry_ids) -> dict[int, BinEntry]:
     return {entry.pk: entry for entry in entries.order_by("pk")}
 
 
-def _items(*, account: Account, entry_ids) -> dict[str, list[int]]:
-    """The ids of the rows these entries hold, per entity type."""
+def _items(*, account: Account, entry_ids) -> dict[str, dict[int, int]]:
+    """The rows these entries hold, per entity type: ``{row id: its entry id}`` (iterating
+    it, or ``pk__in=`` it, gives the row ids)."""
     return {
-        entity_type: list(
+        entity_type: dict(
             entity.model.objects.in_bin(account=account, entry_ids=entry_ids).values_list(
-                "id", flat=True
+                "id", "bin_entry"
             )
         )
         for entity_type, entity in ENTITIES.items()
@@ -158,7 +160,7 @@ def _items(*, account: Account, entry_ids) -> dict[str, list[int]]:
 
 
 def _linked_entries(
-    *, account: Account, entry_ids: set[int], items: dict[str, list[int]]
+    *, account: Account, entry_ids: set[int], items: dict[str, dict[int, int]]
 ) -> tuple[set[int], dict[int, int]]:
     """Other entries holding items the given ones link to: ``(entries, parents)`` where
     ``parents`` maps an activity id to its parent's entry when that parent is in another
@@ -240,7 +242,9 @@ def bin_restore(
             entity_id=pk,
             title=main[(entity_type, pk)].title if (entity_type, pk) in main else subjects[pk],
             occurred_at=now,
-            details={"bin_entries": result.entries},
+            # The entry this row came from, not all of them: a thousand entries restored
+            # together would write a thousand ids into each of a thousand events.
+            details={"bin_entries": [items[entity_type][pk]]},
         )
         for entity_type, pk in result.restored
     )
@@ -248,7 +252,7 @@ def bin_restore(
     return result
 
 
-def _links_hide_to_bin(*, account: Account, items: dict[str, list[int]]) -> set[int]:
+def _links_hide_to_bin(*, account: Account, items: dict[str, dict[int, int]]) -> set[int]:
     """Restored records that still point at an item in the bin: clear the link and remember
     it in that item's entry. Returns those entries."""
     entries: set[int] = set()
@@ -275,17 +279,19 @@ def _links_hide_to_bin(*, account: Account, items: dict[str, list[int]]) -> set[
 
 def _hidden_links_restore(*, account: Account, entries) -> None:
     """Put back the links these entries hid, where the record still exists and its link is
-    still empty (a record linked elsewhere meanwhile keeps its new link)."""
-    target_of = {entry.pk: entry.entity_id for entry in entries}
-    groups: dict[tuple[str, str, int], list[int]] = defaultdict(list)
-    for entry_id, entity_type, record_id, name in HiddenLink.objects.filter(
-        entry_id__in=target_of
-    ).values_list("entry_id", "entity_type", "record_id", "field"):
-        groups[(entity_type, name, target_of[entry_id])].append(record_id)
-    for (entity_type, name, target), record_ids in groups.items():
+    still empty (a record linked elsewhere meanwhile keeps its new link). One UPDATE per link
+    field, however many entries (a record hidden from two of them gets the newer link)."""
+    hidden = HiddenLink.objects.filter(entry_id__in=[entry.pk for entry in entries])
+    for entity_type, name in set(hidden.values_list("entity_type", "field")):
+        links = hidden.filter(entity_type=entity_type, field=name)
+        target = (
+            links.filter(record_id=OuterRef("pk"))
+            .order_by("-entry_id")
+            .values("entry__entity_id")[:1]
+        )
         ENTITIES[entity_type].model.objects.filter(
-            account=account, pk__in=record_ids, **{name: None}
-        ).update(**{name: target})
+            account=account, pk__in=links.values("record_id"), **{name: None}
+        ).update(**{name: Subquery(target)})
 
 
 def _visible_require(*, entries, entry_ids, actor: User | None) -> None:
@@ -339,7 +345,7 @@ def bin_purge(*, account: Account, entry_ids, actor: User | None) -> int:
             entity_id=pk,
             title=main[(entity_type, pk)].title if (entity_type, pk) in main else subjects[pk],
             occurred_at=now,
-            details={"bin_entries": sorted(entries)},
+            details={"bin_entries": [items[entity_type][pk]]},  # as bin_restore's events
         )
         for entity_type in PURGE_ORDER
         for pk in items[entity_type]
@@ -350,6 +356,7 @@ def bin_purge(*, account: Account, entry_ids, actor: User | None) -> int:
 
 def bin_empty(*, account: Account, actor: User) -> int:
     """Purge every entry of the account (admins only)."""
+    account_writable_require(account=account)  # refused even with an empty bin, like any change
     admin_require(user=actor)
     entry_ids = list(BinEntry.objects.for_account(account).values_list("id", flat=True))
     return bin_purge(account=account, entry_ids=entry_ids, actor=actor) if entry_ids else 0

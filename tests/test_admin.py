@@ -7,7 +7,8 @@ from django.urls import reverse
 from accounts.models import User
 from crm.entities import ENTITIES
 from crm.models import Activity, Company, Contact
-from crm.tests.factories import CompanyFactory, ContactFactory
+from crm.tests.factories import ActivityFactory, CompanyFactory, ContactFactory
+from recyclebin.models import BinEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,7 @@ def test_admin_refuses_a_link_to_another_account(op_client, account, other_accou
     assert not Contact.objects.filter(first_name="Cross").exists()
 
 
-def test_admin_change_and_delete_go_through_the_service(op_client, account):
+def test_admin_change_and_delete_go_through_the_service(op_client, operator, account):
     contact = ContactFactory(account=account, first_name="Before")
     url = reverse("admin:crm_contact_change", args=[contact.pk])
     response = op_client.post(
@@ -87,11 +88,21 @@ def test_admin_change_and_delete_go_through_the_service(op_client, account):
         reverse("admin:crm_contact_delete", args=[contact.pk]), {"post": "yes"}
     )
     assert response.status_code == 302
-    assert not Contact.objects.filter(pk=contact.pk).exists()
+    # Into the recycle bin, as everywhere: hidden from the account, kept with its entry.
+    assert not Contact.objects.for_account(account).filter(pk=contact.pk).exists()
+    entry = BinEntry.objects.get()
+    assert (entry.entity_type, entry.entity_id, entry.deleted_by) == (
+        "contact",
+        contact.pk,
+        operator,
+    )
+    assert Contact.objects.get(pk=contact.pk).bin_entry == entry
 
 
 def test_bulk_delete_action_uses_the_service_and_djangos_own_is_gone(op_client, account):
     companies = CompanyFactory.create_batch(3, account=account)
+    activities = [ActivityFactory(account=account, company=c) for c in companies]
+    contact = ContactFactory(account=account, company=companies[0])
     changelist = reverse("admin:crm_company_changelist")
     choices = op_client.get(changelist).context["action_form"].fields["action"].choices
     assert [value for value, _ in choices if value] == ["delete_selected_records"]
@@ -100,5 +111,13 @@ def test_bulk_delete_action_uses_the_service_and_djangos_own_is_gone(op_client, 
         {"action": "delete_selected_records", "_selected_action": [c.pk for c in companies]},
     )
     assert response.status_code == 302
-    assert not Company.objects.filter(pk__in=[c.pk for c in companies]).exists()
-    assert Activity.objects.filter(company__in=companies).count() == 0
+    assert not Company.objects.for_account(account).exists()
+    assert not Activity.objects.for_account(account).exists()
+    # One entry per company, each holding the company's activity; the contact stays live.
+    for company, activity in zip(companies, activities, strict=True):
+        entry = BinEntry.objects.get(entity_type="company", entity_id=company.pk)
+        assert entry.item_count == 2
+        assert Company.objects.get(pk=company.pk).bin_entry == entry
+        assert Activity.objects.get(pk=activity.pk).bin_entry == entry
+    assert BinEntry.objects.count() == 3
+    assert Contact.objects.for_account(account).get(pk=contact.pk).company is None

@@ -2,8 +2,13 @@
 record answers 404 exactly like a missing one, is never listed or found, and stays unchanged.
 Members of the same account, admins and employees alike, work on its records."""
 
+import re
+
 import pytest
 
+from accounts.models import User
+from accounts.services import user_create
+from conftest import PASSWORD
 from crm.entities import ENTITIES
 from crm.tests.factories import (
     API_PATHS,
@@ -18,8 +23,15 @@ from crm.tests.factories import (
     row_counts,
     row_snapshot,
 )
+from history.models import Event
+from recyclebin import services as bin_services
+from recyclebin.models import BinEntry
+from recyclebin.tests.factories import bin_state, entry_make
 
 pytestmark = pytest.mark.django_db
+
+BIN = "/api/v1/recyclebin/"
+HISTORY = "/api/v1/history/"
 
 METHODS = ["get", "put", "patch", "delete"]
 
@@ -218,7 +230,20 @@ def test_an_employee_can_create_read_update_and_delete(api_as, account, employee
     assert put.status_code == 200, put.content
 
     assert client.delete(detail_path(entity_type, record_id)).status_code == 204
-    assert not MODELS[entity_type].objects.filter(pk=record_id).exists()
+    # Into the bin: hidden from every read, kept with the employee's entry...
+    assert client.get(detail_path(entity_type, record_id)).status_code == 404
+    assert record_id not in list_ids(client.get(path, {"page_size": 200}))
+    entry = BinEntry.objects.get(entity_type=entity_type, entity_id=record_id)
+    assert entry.deleted_by_id == employee.id
+    assert MODELS[entity_type].objects.get(pk=record_id).bin_entry_id == entry.id
+    # ... which the employee sees, and restores to the same id.
+    assert list_ids(client.get(BIN)) == [entry.id]
+    restored = client.post(f"{BIN}{entry.id}/restore/")
+    assert restored.status_code == 200, restored.content
+    after = client.get(detail_path(entity_type, record_id))
+    assert after.status_code == 200
+    assert after.json()[title_field] == put.json()[title_field]
+    assert not BinEntry.objects.exists()
 
 
 @pytest.mark.parametrize("entity_type", ENTITY_TYPES)
@@ -234,3 +259,170 @@ def test_an_employee_works_on_records_the_admin_made(
     )
     assert response.status_code == 200, response.content
     assert client.delete(detail_path(entity_type, record.id)).status_code == 204
+    assert client.get(detail_path(entity_type, record.id)).status_code == 404
+    assert BinEntry.objects.get().deleted_by_id == employee.id
+
+
+def test_an_employee_deleting_a_company_keeps_its_contacts_live_and_restore_relinks(
+    api_as, account, employee
+):
+    deal = DealFactory(account=account, linked=True)
+    activity = ActivityFactory(account=account, company=deal.company)
+    client = api_as(employee)
+
+    assert client.delete(detail_path("company", deal.company_id)).status_code == 204
+
+    assert client.get(detail_path("activity", activity.id)).status_code == 404
+    assert client.get(detail_path("contact", deal.contact_id)).json()["company"] is None
+    assert client.get(detail_path("deal", deal.id)).json()["company"] is None
+    (entry,) = client.get(BIN).json()["results"]
+    assert entry["item_count"] == 2  # the company and its activity, one entry
+    assert MODELS["activity"].objects.get(pk=activity.id).bin_entry_id == entry["id"]
+
+    assert client.post(f"{BIN}{entry['id']}/restore/").status_code == 200
+    assert client.get(detail_path("contact", deal.contact_id)).json()["company"] == deal.company_id
+    assert client.get(detail_path("deal", deal.id)).json()["company"] == deal.company_id
+    assert client.get(detail_path("activity", activity.id)).status_code == 200
+
+
+# --- Recycle bin and history ----------------------------------------------------------------
+
+BIN_CALLS = {
+    "retrieve": lambda c, entry_id: c.get(f"{BIN}{entry_id}/"),
+    "destroy": lambda c, entry_id: c.delete(f"{BIN}{entry_id}/"),
+    "restore": lambda c, entry_id: c.post(f"{BIN}{entry_id}/restore/"),
+    "bulk_restore": lambda c, entry_id: c.post(
+        f"{BIN}restore/", {"ids": [entry_id]}, format="json"
+    ),
+    "bulk_purge": lambda c, entry_id: c.post(f"{BIN}purge/", {"ids": [entry_id]}, format="json"),
+}
+
+
+@pytest.fixture
+def other_employee(other_account):
+    return user_create(
+        username="globex-employee",
+        password=PASSWORD,
+        account=other_account,
+        role=User.Role.EMPLOYEE,
+        check_password=False,
+    )
+
+
+@pytest.mark.parametrize("call", BIN_CALLS)
+@pytest.mark.parametrize("role", ["other_admin", "other_employee"])
+def test_another_accounts_bin_entry_answers_404_and_stays(
+    api_as, account, admin_user, other_admin, other_employee, call, role
+):
+    entry = entry_make("company", account=account, actor=admin_user, activities=1)
+    client = api_as(other_admin if role == "other_admin" else other_employee)
+    before = bin_state()
+
+    response = BIN_CALLS[call](client, entry.id)
+
+    if (role, call) == ("other_employee", "bulk_purge"):
+        # Purging is refused to employees whatever the ids: no id is looked at.
+        assert response.status_code == 403 and response.json()["code"] == "admin_only"
+        assert BIN_CALLS[call](client, entry.id + 1000).json() == response.json()
+    else:
+        assert_not_found(response)
+    assert bin_state() == before
+
+
+@pytest.mark.parametrize("call", BIN_CALLS)
+def test_another_accounts_bin_entry_looks_exactly_like_a_missing_one(
+    api_as, account, admin_user, other_admin, call
+):
+    entry = entry_make("lead", account=account, actor=admin_user)
+    missing_id = entry.id + 1000
+    client = api_as(other_admin)
+
+    foreign = assert_not_found(BIN_CALLS[call](client, entry.id))
+    missing = assert_not_found(BIN_CALLS[call](client, missing_id))
+
+    assert foreign == {
+        **missing,
+        "detail": missing["detail"].replace(str(missing_id), str(entry.id)),
+    }
+
+
+def test_bin_lists_and_filters_never_show_another_accounts_entries(
+    api_as, account, admin_user, other_account, other_admin
+):
+    mine = entry_make("company", account=account, actor=admin_user, title="Zqxsecret")
+    theirs = entry_make("company", account=other_account, actor=other_admin)
+    client = api_as(other_admin)
+
+    assert list_ids(client.get(BIN)) == [theirs.id]
+    for params in (
+        {"search": "zqxsecret"},
+        {"deleted_by": admin_user.id},
+        {"id": mine.id},
+        {"entity_type": "company", "ordering": "title"},
+    ):
+        assert mine.id not in list_ids(client.get(BIN, params)), params
+
+
+def test_bulk_restore_by_filter_never_reaches_another_account(
+    api_as, account, admin_user, other_admin
+):
+    mine = entry_make("company", account=account, actor=admin_user)
+    before = bin_state()
+
+    response = api_as(other_admin).post(
+        f"{BIN}restore/", {"filter": {"id": mine.id}}, format="json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "no_match"
+    assert bin_state() == before
+
+
+def test_a_bulk_call_mixing_own_and_foreign_ids_changes_nothing(
+    api_as, account, admin_user, other_account, other_admin
+):
+    mine = entry_make("company", account=account, actor=admin_user)
+    theirs = entry_make("company", account=other_account, actor=other_admin)
+    before = bin_state()
+
+    for path in ("restore/", "purge/"):
+        response = api_as(other_admin).post(
+            f"{BIN}{path}", {"ids": [theirs.id, mine.id]}, format="json"
+        )
+        body = assert_not_found(response)
+        assert re.findall(r"\d+", body["detail"]) == [str(mine.id)]
+
+    assert bin_state() == before
+
+
+def test_emptying_the_bin_leaves_other_accounts_alone(
+    api_as, account, admin_user, other_account, other_admin
+):
+    mine = entry_make("deal", account=account, actor=admin_user, activities=2)
+    entry_make("deal", account=other_account, actor=other_admin)
+
+    response = api_as(other_admin).post(f"{BIN}empty/")
+
+    assert response.json() == {"purged": 1}
+    assert list(BinEntry.objects.values_list("id", flat=True)) == [mine.id]
+
+
+def test_history_never_shows_another_accounts_events(
+    api, api_as, account, admin_user, other_account, other_admin
+):
+    company = record_make("company", account=account, title="Zqxsecret")
+    bin_services.bin_delete(record=company, actor=admin_user)
+    event = Event.objects.get(account=account)
+    client = api_as(other_admin)
+
+    assert list_ids(client.get(HISTORY)) == []
+    for params in (
+        {"search": "zqxsecret"},
+        {"actor": admin_user.id},
+        {"entity_type": "company", "entity_id": company.id},
+        {"event_type": "delete"},
+    ):
+        assert list_ids(client.get(HISTORY, params)) == [], params
+    foreign = assert_not_found(client.get(f"{HISTORY}{event.id}/"))
+    assert foreign == assert_not_found(client.get(f"{HISTORY}{event.id + 1000}/"))
+    assert list_ids(api.get(HISTORY)) == [event.id]

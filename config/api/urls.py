@@ -5,11 +5,15 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import TokenObtainView
 from crm.api import VIEWSETS
+from history.api import EventViewSet
+from recyclebin.api import BinEntryViewSet
 
 router = DefaultRouter()
 router.include_format_suffixes = False  # a class attribute, not an __init__ argument, in DRF 3.18
 for viewset in VIEWSETS:
     router.register(viewset.entity.url_name, viewset, basename=viewset.entity.type.value)
+router.register("recyclebin", BinEntryViewSet, basename="binentry")
+router.register("history", EventViewSet, basename="event")
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),

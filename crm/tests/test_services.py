@@ -26,6 +26,8 @@ from crm.tests.factories import (
     row_counts,
     row_snapshot,
 )
+from recyclebin.models import BinEntry
+from recyclebin.services import bin_restore
 
 pytestmark = pytest.mark.django_db
 
@@ -245,6 +247,10 @@ def test_record_update_moves_updated_at(account, admin_user):
 # --- record_delete --------------------------------------------------------------------------
 
 
+def live_ids(model, account) -> set[int]:
+    return set(model.objects.for_account(account).values_list("pk", flat=True))
+
+
 def test_record_delete_of_a_company_takes_its_activities_and_unlinks_the_rest(account, admin_user):
     deal = DealFactory(account=account, linked=True)
     company, contact = deal.company, deal.contact
@@ -253,15 +259,25 @@ def test_record_delete_of_a_company_takes_its_activities_and_unlinks_the_rest(ac
     on_deal = ActivityFactory(account=account, company=None, deal=deal)
     unrelated = CompanyFactory(account=account)
 
-    services.record_delete(record=company, actor=admin_user)
+    entry = services.record_delete(record=company, actor=admin_user)
 
-    assert not Company.objects.filter(pk=company.pk).exists()
-    assert not Activity.objects.filter(pk=on_company.pk).exists()
+    # The company and its activity: hidden from every read, kept in the bin as one entry.
+    assert live_ids(Company, account) == {unrelated.pk}
+    assert live_ids(Activity, account) == {on_contact.pk, on_deal.pk}
+    assert Company.objects.get(pk=company.pk).bin_entry_id == entry.pk
+    assert Activity.objects.get(pk=on_company.pk).bin_entry_id == entry.pk
+    assert (entry.entity_type, entry.entity_id, entry.item_count) == ("company", company.pk, 2)
+    # What linked to it stays live, the link cleared...
+    assert live_ids(Contact, account) == {contact.pk}
+    assert live_ids(Deal, account) == {deal.pk}
     assert Contact.objects.get(pk=contact.pk).company_id is None
     assert Deal.objects.get(pk=deal.pk).company_id is None
     assert Deal.objects.get(pk=deal.pk).contact_id == contact.id
-    assert set(Activity.objects.values_list("pk", flat=True)) == {on_contact.pk, on_deal.pk}
-    assert Company.objects.filter(pk=unrelated.pk).exists()
+    # ... until the restore brings it back.
+    bin_restore(account=account, entry_ids=[entry.pk], actor=admin_user)
+    assert Contact.objects.get(pk=contact.pk).company_id == company.pk
+    assert Deal.objects.get(pk=deal.pk).company_id == company.pk
+    assert live_ids(Activity, account) == {on_company.pk, on_contact.pk, on_deal.pk}
 
 
 @pytest.mark.parametrize("entity_type", ["contact", "lead", "deal"])
@@ -270,20 +286,27 @@ def test_record_delete_takes_the_records_activities_only(account, admin_user, en
     own = ActivityFactory.create_batch(2, account=account, company=None, **{entity_type: record})
     other = ActivityFactory(account=account)
 
-    services.record_delete(record=record, actor=admin_user)
+    entry = services.record_delete(record=record, actor=admin_user)
 
-    assert not MODELS[entity_type].objects.filter(pk=record.pk).exists()
-    assert not Activity.objects.filter(pk__in=[a.pk for a in own]).exists()
-    assert Activity.objects.filter(pk=other.pk).exists()
+    assert record.pk not in live_ids(MODELS[entity_type], account)
+    assert live_ids(Activity, account) == {other.pk}
+    assert MODELS[entity_type].objects.get(pk=record.pk).bin_entry_id == entry.pk
+    assert set(Activity.objects.filter(bin_entry=entry).values_list("pk", flat=True)) == {
+        a.pk for a in own
+    }
+    assert entry.item_count == 3
 
 
 def test_record_delete_of_a_contact_keeps_its_deals(account, admin_user):
     deal = DealFactory(account=account, linked=True)
 
-    services.record_delete(record=deal.contact, actor=admin_user)
+    entry = services.record_delete(record=deal.contact, actor=admin_user)
 
     stored = Deal.objects.get(pk=deal.pk)
+    assert stored.bin_entry_id is None
     assert (stored.contact_id, stored.company_id) == (None, deal.company_id)
+    bin_restore(account=account, entry_ids=[entry.pk], actor=admin_user)
+    assert Deal.objects.get(pk=deal.pk).contact_id == deal.contact_id
 
 
 def test_record_delete_leaves_other_accounts_alone(account, other_account, admin_user):
@@ -345,13 +368,15 @@ def test_record_delete_waits_for_maintenance(account, admin_user, entity_type):
     account.maintenance = True
     account.save()
     record.account = account
-    before = row_counts()
+    before, row = row_counts(), row_snapshot(record)
 
     with pytest.raises(RuleViolation) as refused:
         services.record_delete(record=record, actor=admin_user)
 
     assert refused.value.code == "maintenance"
     assert row_counts() == before
+    assert row_snapshot(record) == row  # still live: no bin entry
+    assert not BinEntry.objects.exists()
 
 
 def test_maintenance_is_read_from_the_records_account(account, other_account, admin_user):
@@ -362,9 +387,10 @@ def test_maintenance_is_read_from_the_records_account(account, other_account, ad
         account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Fine"}
     )
     services.record_update(record=company, actor=admin_user, data={"title": "Still fine"})
-    services.record_delete(record=company, actor=admin_user)
+    entry = services.record_delete(record=company, actor=admin_user)
 
-    assert not Company.objects.exists()
+    assert not Company.objects.for_account(account).exists()
+    assert Company.objects.get(pk=company.pk).bin_entry_id == entry.pk
 
 
 # --- Selectors ------------------------------------------------------------------------------

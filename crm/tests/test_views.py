@@ -11,6 +11,7 @@ from crm import forms as crm_forms
 from crm import services
 from crm.entities import ENTITIES
 from crm.models import Activity, Company, Contact, Deal, Lead
+from recyclebin.models import BinEntry
 
 ENTITY_TYPES = tuple(ENTITIES)
 MODELS = {"company": Company, "contact": Contact, "lead": Lead, "deal": Deal, "activity": Activity}
@@ -520,26 +521,53 @@ def test_pickers_survive_odd_values(admin_client, account, value):
 # --- Delete -------------------------------------------------------------------------------
 
 
-def test_delete_asks_first_then_deletes(admin_client, account):
+def test_delete_asks_first_then_moves_to_the_bin(admin_client, account):
     company = make("company", account=account, title="Initech")
-    make("contact", account=account, first_name="Peter", company=company)
-    make("activity", account=account, subject="Kick-off", type="call", company=company)
+    contact = make("contact", account=account, first_name="Peter", company=company)
+    activity = make("activity", account=account, subject="Kick-off", type="call", company=company)
 
     confirm = admin_client.get(url("company_delete", company.pk))
     content = confirm.content.decode()
     assert confirm.status_code == 200
-    assert "Initech" in content
-    assert "1 activity is deleted with it." in content
-    assert "1 linked contact stays, but no longer links to it." in content
-    assert Company.objects.filter(pk=company.pk).exists()
+    assert "Move the company “Initech” to the recycle bin?" in content
+    assert "kept in the recycle bin for 30 days" in content
+    assert "1 activity goes into the recycle bin with it." in content
+    assert "1 linked contact stays, but loses its link to it until it is restored." in content
+    assert Company.objects.for_account(account).filter(pk=company.pk).exists()
+    assert not BinEntry.objects.exists()
 
     response = admin_client.post(url("company_delete", company.pk))
     assert response.status_code == 302
     assert response["Location"] == url("company_list")
-    assert not Company.objects.filter(pk=company.pk).exists()
-    assert not Activity.objects.exists()
-    assert Contact.objects.get().company is None
-    assert "was deleted" in admin_client.get(response["Location"]).content.decode()
+    message = admin_client.get(response["Location"]).content.decode()
+    assert "was moved to the" in message and "with its 1 activity" in message
+    assert "kept there for 30 days" in message
+    assert "lose their link to it until it is restored" in message
+    assert f'href="{reverse("recyclebin:list")}"' in message
+    # Gone from lists and detail pages, with its activity ...
+    assert not Company.objects.for_account(account).filter(pk=company.pk).exists()
+    assert not Activity.objects.for_account(account).exists()
+    assert admin_client.get(url("company_detail", company.pk)).status_code == 404
+    assert admin_client.get(url("activity_detail", activity.pk)).status_code == 404
+    assert "Initech" not in admin_client.get(url("company_list")).content.decode()
+    # ... and sitting in the bin as one entry, the rows kept with their ids.
+    entry = BinEntry.objects.get()
+    assert (entry.entity_type, entry.entity_id, entry.item_count) == ("company", company.pk, 2)
+    assert Company.objects.get(pk=company.pk).bin_entry == entry
+    assert Activity.objects.get(pk=activity.pk).bin_entry == entry
+    # The contact stays, its link hidden until the company comes back.
+    contact.refresh_from_db()
+    assert contact.bin_entry is None and contact.company is None
+
+
+def test_delete_confirmation_on_a_free_plan_says_restoring_needs_a_paid_plan(admin_client, account):
+    account.plan = "free"
+    account.save()
+    lead = make("lead", account=account, title="Relaunch")
+    content = admin_client.get(url("lead_delete", lead.pk)).content.decode()
+    assert "Restoring it from there needs a paid plan." in content
+    assert reverse("pricing") in content
+    assert "Nothing else is linked to it; only this record goes into the recycle bin." in content
 
 
 # --- Another account's records ------------------------------------------------------------

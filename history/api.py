@@ -1,0 +1,47 @@
+"""The history's REST endpoints (API.md, "History"): read-only, any write answers 405."""
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.filters import OrderingFilter
+
+from history import selectors
+from history.filters import EventFilter
+from history.models import Event
+from history.serializers import EventSerializer
+
+
+@extend_schema(tags=["history"])
+class EventViewSet(viewsets.ReadOnlyModelViewSet):
+    """The account's history of changes."""
+
+    queryset = Event.objects.none()  # for the schema; requests use get_queryset()
+    serializer_class = EventSerializer
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = EventFilter
+    ordering_fields = ("id", "occurred_at")
+
+    def get_queryset(self):
+        return selectors.events_for_account(account=self.request.user.account)
+
+    @extend_schema(
+        summary="List the history, newest first",
+        parameters=[
+            OpenApiParameter(
+                "event_type",
+                OpenApiTypes.STR,
+                description="One or more of create, update, delete, restore, purge, rollback, "
+                "recover, comma-separated (or the parameter repeated).",
+            )
+        ],
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Get a history event",
+        parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)

@@ -1,0 +1,198 @@
+"""How history events read on a page (the history page, a record's detail page): who did it,
+what changed in words, and a link to the record while it is live. A page of events costs a
+fixed number of queries: one per entity type for the live records, one per linked type for
+the names of changed links, never one per row."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format, number_format
+from django.utils.text import Truncator, capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from accounts.models import Account
+from crm.entities import ENTITIES, entity_for_model
+from crm.models import CrmRecord
+from history.models import Event, EventType
+
+VALUE_MAX_CHARS = 80
+
+
+@dataclass
+class Change:
+    field: str
+    old: str | None  # None: it was empty
+    new: str | None
+
+
+@dataclass
+class EventRow:
+    event: Event
+    user: str
+    is_system: bool
+    record_url: str | None = None
+    changes: list[Change] = field(default_factory=list)
+    note: str = ""
+
+
+def actor_label(event: Event) -> str:
+    return event.actor_username if event.actor_id is not None else _("System")
+
+
+def event_rows(*, account: Account, events) -> list[EventRow]:
+    """``events`` (one page) as rows for a template; times are rendered by the template in
+    the active time zone."""
+    events = list(events)
+    live = _live_ids(account=account, events=events)
+    link_titles = _link_titles(account=account, events=events)
+    rows = []
+    for event in events:
+        row = EventRow(
+            event=event,
+            user=actor_label(event),
+            is_system=event.actor_id is None,
+            changes=_changes(event, link_titles),
+            note=_note(event),
+        )
+        if event.entity_id in live.get(event.entity_type, ()):
+            row.record_url = reverse(f"crm:{event.entity_type}_detail", args=[event.entity_id])
+        rows.append(row)
+    return rows
+
+
+def _live_ids(*, account: Account, events: list[Event]) -> dict[str, set[int]]:
+    """Per entity type, which of the events' records exist and are not in the bin."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for event in events:
+        if event.entity_type in ENTITIES and event.entity_id is not None:
+            wanted[event.entity_type].add(event.entity_id)
+    return {
+        entity_type: set(
+            ENTITIES[entity_type]
+            .model.objects.for_account(account)
+            .filter(pk__in=ids)
+            .values_list("id", flat=True)
+        )
+        for entity_type, ids in wanted.items()
+    }
+
+
+def _model_field(entity_type: str, name: str) -> models.Field | None:
+    entity = ENTITIES.get(entity_type)
+    if entity is None:
+        return None
+    try:
+        return entity.model._meta.get_field(name)
+    except models.FieldDoesNotExist:
+        return None
+
+
+def _link_titles(*, account: Account, events: list[Event]) -> dict[tuple[type, int], str]:
+    """Names of the records that changed links point at (a deal's new company), bin or not."""
+    wanted: dict[type, set[int]] = defaultdict(set)
+    for event in events:
+        if event.event_type != EventType.UPDATE or not isinstance(event.changes, dict):
+            continue
+        for name, values in event.changes.items():
+            model_field = _model_field(event.entity_type, name)
+            if not (model_field and model_field.many_to_one and _pair(values)):
+                continue
+            wanted[model_field.related_model].update(
+                value for value in values if isinstance(value, int)
+            )
+    titles = {}
+    for model, ids in wanted.items():
+        for record in model.objects.filter(account=account, pk__in=ids):
+            titles[(model, record.pk)] = record.title_text
+    return titles
+
+
+def _pair(values) -> bool:
+    return isinstance(values, list | tuple) and len(values) == 2
+
+
+def _changes(event: Event, link_titles) -> list[Change]:
+    if event.event_type != EventType.UPDATE or not isinstance(event.changes, dict):
+        return []
+    changes = []
+    for name, values in event.changes.items():
+        if not _pair(values):
+            continue
+        model_field = _model_field(event.entity_type, name)
+        label = capfirst(model_field.verbose_name) if model_field else name
+        changes.append(
+            Change(
+                field=str(label),
+                old=_value(model_field, values[0], link_titles),
+                new=_value(model_field, values[1], link_titles),
+            )
+        )
+    return changes
+
+
+def _value(model_field, value, link_titles) -> str | None:
+    """One old or new value as a person reads it; None for nothing."""
+    if value is None or value == "":
+        return None
+    if model_field is None:
+        return _short(str(value))
+    if model_field.many_to_one:
+        title = link_titles.get((model_field.related_model, value))
+        if title is None:
+            return f"#{value}"
+        return f"{title} (#{value})"
+    if model_field.choices:
+        return str(dict(model_field.flatchoices).get(value, value))
+    if isinstance(model_field, models.BooleanField):
+        return _("Yes") if value else _("No")
+    if isinstance(model_field, models.DateTimeField):
+        moment = parse_datetime(str(value))
+        if moment is not None:
+            if timezone.is_aware(moment):
+                moment = timezone.localtime(moment)
+            return date_format(moment, "SHORT_DATETIME_FORMAT")
+    elif isinstance(model_field, models.DateField):
+        try:
+            return date_format(date.fromisoformat(str(value)), "SHORT_DATE_FORMAT")
+        except ValueError:
+            pass
+    elif isinstance(model_field, models.DecimalField):
+        try:
+            return number_format(
+                Decimal(str(value)), decimal_pos=model_field.decimal_places, force_grouping=True
+            )
+        except InvalidOperation:
+            pass
+    return _short(str(value))
+
+
+def _short(text: str) -> str:
+    return Truncator(" ".join(text.split())).chars(VALUE_MAX_CHARS)
+
+
+def _note(event: Event) -> str:
+    """A few words on what else happened with a delete (what went into the bin with it)."""
+    details = event.details if isinstance(event.details, dict) else {}
+    if event.event_type == EventType.DELETE:
+        others = (details.get("item_count") or 1) - 1
+        if others > 0:
+            return ngettext("with %(count)s activity", "with %(count)s activities", others) % {
+                "count": others
+            }
+        with_parent = details.get("with")
+        if _pair(with_parent) and with_parent[0] in ENTITIES:
+            return _("with its %(type)s") % {"type": ENTITIES[with_parent[0]].verbose_name}
+    return ""
+
+
+def record_history_url(record: CrmRecord) -> str:
+    """The history page filtered to one record."""
+    entity = entity_for_model(type(record))
+    return f"{reverse('history:list')}?entity_type={entity.type.value}&entity_id={record.pk}"

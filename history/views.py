@@ -1,0 +1,301 @@
+"""The history's browser pages: the filtered list of events (keyset pages: big accounts have
+millions of events, so nothing here counts them or skips with OFFSET), a chart of deletions
+per day, and the CSV export of the same filtered list. Reads only, through history.selectors
+and the one FilterSet the API uses (history.filters.EventFilter)."""
+
+import csv
+import json
+from datetime import timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from django.views.generic import TemplateView
+
+from crm.entities import ENTITIES, EntityType
+from crm.filter_chips import date_display, date_input, filter_chips, filter_values
+from crm.views import MemberRequiredMixin
+from history.display import event_rows
+from history.filters import EventFilter
+from history.models import EventType
+from history.selectors import deletions_per_day, events_for_account
+
+PAGE_SIZE = 50
+EXPORT_CHUNK = 2000
+CHART_DAYS = 30
+
+# The filters as the page names them, in the order their chips are shown.
+FILTER_LABELS = {
+    "event_type": gettext_lazy("Event"),
+    "entity_type": gettext_lazy("Type"),
+    "entity_id": gettext_lazy("Record"),
+    "actor": gettext_lazy("User"),
+    "occurred_after": gettext_lazy("From"),
+    "occurred_before": gettext_lazy("Before"),
+    "search": gettext_lazy("Text"),
+}
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+class HistoryView(MemberRequiredMixin, TemplateView):
+    """``?event_type=`` (repeated or a comma list), ``entity_type``, ``entity_id``, ``actor``,
+    ``occurred_after``, ``occurred_before``, ``search``: EventFilter's parameters, as in the
+    API. ``?before=<id>`` / ``?after=<id>`` page to older / newer events."""
+
+    template_name = "history/event_list.html"
+
+    def get_context_data(self, **kwargs):
+        params = self.request.GET
+        filterset = EventFilter(params, queryset=events_for_account(account=self.account))
+        valid = filterset.is_valid()
+        events = filterset.qs if valid else filterset.queryset.none()
+        page, has_newer, has_older = self._keyset_page(events)
+        users = list(self.account.users.order_by("username").only("id", "username"))
+        chips = filter_chips(
+            params=params,
+            base_url=reverse("history:list"),
+            labels=FILTER_LABELS,
+            display=self._chip_display(users),
+            errors=filterset.errors,
+            comma_lists=("event_type",),
+        )
+        query = {key: values for key, values in params.lists() if key not in ("before", "after")}
+        return super().get_context_data(
+            nav="history",
+            rows=event_rows(account=self.account, events=page),
+            has_newer=has_newer,
+            has_older=has_older,
+            newer_url=self._page_url(query, after=page[0].pk) if has_newer else None,
+            older_url=self._page_url(query, before=page[-1].pk) if has_older else None,
+            newest_url=self._page_url(query) if ("before" in params or "after" in params) else None,
+            export_url=f"{reverse('history:export')}?{urlencode(query, doseq=True)}",
+            chips=chips,
+            filter_errors=filterset.errors,
+            form=self._form(params, users),
+            chart=deletion_chart(deletions_per_day(account=self.account, days=CHART_DAYS)),
+            time_zone=self.account.time_zone,
+            page_size=PAGE_SIZE,
+            **kwargs,
+        )
+
+    def _keyset_page(self, events):
+        """``(events, has_newer, has_older)``: PAGE_SIZE events newest first, around the
+        ``before``/``after`` id of the query; an exhausted direction falls back to the newest."""
+        before = _int_or_none(self.request.GET.get("before"))
+        after = _int_or_none(self.request.GET.get("after"))
+        if after is not None:
+            chunk = list(events.filter(id__gt=after).order_by("id")[: PAGE_SIZE + 1])
+            if chunk:
+                has_newer = len(chunk) > PAGE_SIZE
+                page = chunk[:PAGE_SIZE][::-1]
+                return page, has_newer, events.filter(id__lt=page[-1].pk).exists()
+        if before is not None:
+            chunk = list(events.filter(id__lt=before).order_by("-id")[: PAGE_SIZE + 1])
+            if chunk:
+                page = chunk[:PAGE_SIZE]
+                has_newer = events.filter(id__gt=page[0].pk).exists()
+                return page, has_newer, len(chunk) > PAGE_SIZE
+        chunk = list(events.order_by("-id")[: PAGE_SIZE + 1])
+        return chunk[:PAGE_SIZE], False, len(chunk) > PAGE_SIZE
+
+    @staticmethod
+    def _page_url(query: dict, **position) -> str:
+        params = {**query, **{key: [str(value)] for key, value in position.items()}}
+        encoded = urlencode(params, doseq=True)
+        return f"{reverse('history:list')}?{encoded}" if encoded else reverse("history:list")
+
+    def _chip_display(self, users):
+        usernames = {str(user.pk): user.username for user in users}
+        params = self.request.GET
+        record_title = self._record_title(params)
+
+        def display(name: str, value: str) -> str:
+            if name == "event_type":
+                return str(dict(EventType.choices).get(value, value))
+            if name == "entity_type":
+                return str(dict(EntityType.choices).get(value, value))
+            if name == "entity_id":
+                return f"“{record_title}” (#{value})" if record_title else f"#{value}"
+            if name == "actor":
+                return usernames.get(value, f"#{value}")
+            if name in ("occurred_after", "occurred_before"):
+                return date_display(value)
+            return f"“{value}”"
+
+        return display
+
+    def _record_title(self, params) -> str:
+        """The record's name as the history last recorded it, for its chip."""
+        entity_type, entity_id = params.get("entity_type"), _int_or_none(params.get("entity_id"))
+        if entity_type not in ENTITIES or entity_id is None:
+            return ""
+        title = (
+            events_for_account(account=self.account)
+            .filter(entity_type=entity_type, entity_id=entity_id)
+            .order_by("-id")
+            .values_list("entity_title", flat=True)
+            .first()
+        )
+        return title or ""
+
+    def _form(self, params, users) -> dict:
+        chosen_types = set(filter_values(params, "event_type", comma_list=True))
+        return {
+            "event_types": [
+                {"value": value, "label": label, "checked": value in chosen_types}
+                for value, label in EventType.choices
+            ],
+            "entity_types": EntityType.choices,
+            "entity_type": params.get("entity_type", ""),
+            "entity_id": params.get("entity_id", ""),
+            "users": users,
+            "actor": params.get("actor", ""),
+            "occurred_after": date_input(params.get("occurred_after")),
+            "occurred_before": date_input(params.get("occurred_before")),
+            "search": params.get("search", ""),
+        }
+
+
+def deletion_chart(days: list[tuple], *, width: int = 900, height: int = 180) -> dict:
+    """Geometry of the inline SVG bar chart: one bar per day scaled to the busiest day, so a
+    mass deletion towers over the rest; that day is labelled with its number."""
+    top, bottom = 24, 26
+    plot = height - top - bottom
+    step = width / max(len(days), 1)
+    bar = step * 0.72
+    peak = max((count for _, count in days), default=0)
+    bars = []
+    for index, (day, count) in enumerate(days):
+        bar_height = round(plot * count / peak, 1) if peak else 0
+        if count and bar_height < 3:
+            bar_height = 3  # one deletion still shows
+        x = round(index * step + (step - bar) / 2, 1)
+        query = {
+            "event_type": "delete",
+            "occurred_after": day.isoformat(),
+            "occurred_before": (day + timedelta(days=1)).isoformat(),
+        }
+        bars.append(
+            {
+                "day": day,
+                "count": count,
+                "x": x,
+                "y": round(top + plot - bar_height, 1),
+                "width": round(bar, 1),
+                "height": bar_height,
+                "center": round(x + bar / 2, 1),
+                "label_y": round(top + plot - bar_height - 6, 1),
+                "label": date_format(day, "DATE_FORMAT"),
+                "tick_label": date_format(day, "j M"),
+                "slot_x": round(index * step, 1),
+                "is_peak": peak > 0 and count == peak,
+                "tick": (len(days) - 1 - index) % 7 == 0,
+                "url": f"{reverse('history:list')}?{urlencode(query)}" if count else None,
+            }
+        )
+    peak_days = [b for b in bars if b["is_peak"]]
+    return {
+        "bars": bars,
+        "total": sum(count for _, count in days),
+        "peak": peak,
+        "peak_day": peak_days[0]["day"] if peak_days else None,
+        "peak_label": peak_days[0]["label"] if peak_days else "",
+        "width": width,
+        "height": height,
+        "top": top,
+        "baseline": top + plot,
+        "slot_width": round(step, 1),
+        "tick_y": height - 8,
+        "days": len(days),
+    }
+
+
+class HistoryExportView(MemberRequiredMixin, View):
+    """The filtered history as CSV (UTF-8, header row), streamed in chunks so memory stays
+    flat however many events match."""
+
+    def get(self, request):
+        filterset = EventFilter(request.GET, queryset=events_for_account(account=self.account))
+        if not filterset.is_valid():
+            errors = "; ".join(
+                f"{name}: {' '.join(messages)}" for name, messages in filterset.errors.items()
+            )
+            return HttpResponseBadRequest(
+                _("These filters are not valid: %(errors)s") % {"errors": errors},
+                content_type="text/plain; charset=utf-8",
+            )
+        events = filterset.qs.order_by("-id").values_list(
+            "id",
+            "occurred_at",
+            "actor_id",
+            "actor_username",
+            "event_type",
+            "entity_type",
+            "entity_id",
+            "entity_title",
+            "changes",
+        )
+        # Streaming runs after this view returns: fix the zone and the words now.
+        zone = ZoneInfo(self.account.time_zone)
+        system = _("System")
+        writer = csv.writer(_Echo())
+        header = ["id", "occurred_at", "user", "event", "type", "record id", "title", "changes"]
+
+        def lines():
+            yield writer.writerow(header)
+            for (
+                pk,
+                occurred_at,
+                actor_id,
+                username,
+                event,
+                entity_type,
+                entity_id,
+                title,
+                changes,
+            ) in events.iterator(chunk_size=EXPORT_CHUNK):
+                yield writer.writerow(
+                    [
+                        pk,
+                        occurred_at.astimezone(zone).isoformat(),
+                        _cell(username if actor_id is not None else system),
+                        event,
+                        entity_type,
+                        "" if entity_id is None else entity_id,
+                        _cell(title),
+                        json.dumps(changes or {}, cls=DjangoJSONEncoder, ensure_ascii=False),
+                    ]
+                )
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        filename = f"history-{date_format(timezone.localdate(), 'Y-m-d')}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class _Echo:
+    """csv.writer writes into this and gets the line back, to stream it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet would run a cell starting with = + - @ as a formula: quote it."""
+    if text and text[0] in "=+-@\t\r":
+        return f"'{text}"
+    return text

@@ -1,0 +1,155 @@
+"""The recycle bin's REST endpoints (API.md, "Recycle bin"): thin views over
+recyclebin.selectors and recyclebin.services. The rules (plan, admins only, maintenance, an
+activity whose parent is in another entry) are the services'; the API's exception handler turns
+them into ``{detail, code}``."""
+
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.filters import OrderingFilter
+from rest_framework.response import Response
+
+from recyclebin import selectors, services
+from recyclebin.filters import BinEntryFilter
+from recyclebin.models import BinEntry
+from recyclebin.serializers import (
+    BinEntrySerializer,
+    BulkRestoreSerializer,
+    ErrorSerializer,
+    PurgeResultSerializer,
+    PurgeSerializer,
+    RestoreResultSerializer,
+    RestoreSerializer,
+)
+
+ERROR = OpenApiResponse(ErrorSerializer, description="Refused; nothing changed.")
+ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+@extend_schema(tags=["recycle bin"])
+class BinEntryViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The account's recycle bin: admins see every entry, employees what they deleted."""
+
+    queryset = BinEntry.objects.none()  # for the schema; requests use get_queryset()
+    serializer_class = BinEntrySerializer
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = BinEntryFilter
+    ordering_fields = ("deleted_at", "title", "purge_after", "item_count", "id")
+
+    def handle_exception(self, exc):
+        # The bin's 404s say which entries were not found (a bulk call names the ids); keep
+        # that sentence rather than a bare "Not found.".
+        if isinstance(exc, Http404) and str(exc):
+            exc = NotFound(str(exc), code="not_found")
+        return super().handle_exception(exc)
+
+    def get_queryset(self):
+        return selectors.bin_entries_visible(user=self.request.user)
+
+    def get_object(self) -> BinEntry:
+        return selectors.bin_entry_get(user=self.request.user, entry_id=self.kwargs["pk"])
+
+    @extend_schema(summary="List the recycle bin, newest first")
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="Get a recycle bin entry", parameters=[ID_PARAMETER])
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Delete an entry permanently (admins only)",
+        parameters=[ID_PARAMETER],
+        responses={204: None, 403: ERROR, 404: ERROR, 503: ERROR},
+    )
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance: BinEntry) -> None:
+        user = self.request.user
+        services.bin_purge(account=user.account, entry_ids=[instance.pk], actor=user)
+
+    @extend_schema(
+        summary="Restore an entry (paid plans)",
+        operation_id="recyclebin_restore",
+        parameters=[ID_PARAMETER],
+        request=RestoreSerializer,
+        responses={200: RestoreResultSerializer, 403: ERROR, 404: ERROR, 409: ERROR, 503: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="restore", url_name="restore")
+    def restore(self, request, pk=None):
+        entry = self.get_object()
+        body = RestoreSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = services.bin_restore(
+            account=request.user.account,
+            entry_ids=[entry.pk],
+            actor=request.user,
+            together=body.validated_data["together"],
+        )
+        return Response(RestoreResultSerializer(result).data)
+
+    @extend_schema(
+        summary="Restore many entries (paid plans), by ids or by the list's filters",
+        operation_id="recyclebin_bulk_restore",
+        description="All or nothing: an id not in the caller's bin answers 404 and nothing "
+        "changes. A filter that matches nothing answers 400.",
+        request=BulkRestoreSerializer,
+        responses={
+            200: RestoreResultSerializer,
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+            503: ERROR,
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="restore", url_name="bulk-restore")
+    def bulk_restore(self, request):
+        body = BulkRestoreSerializer(data=request.data, context={"entries": self.get_queryset()})
+        body.is_valid(raise_exception=True)
+        result = services.bin_restore(
+            account=request.user.account,
+            entry_ids=body.validated_data["ids"],
+            actor=request.user,
+            together=body.validated_data["together"],
+        )
+        return Response(RestoreResultSerializer(result).data)
+
+    @extend_schema(
+        summary="Delete many entries permanently (admins only)",
+        operation_id="recyclebin_bulk_purge",
+        description="All or nothing: an id not in the bin answers 404 and nothing changes.",
+        request=PurgeSerializer,
+        responses={200: PurgeResultSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 503: ERROR},
+    )
+    @action(detail=False, methods=["post"], url_path="purge", url_name="bulk-purge")
+    def bulk_purge(self, request):
+        body = PurgeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        purged = services.bin_purge(
+            account=request.user.account,
+            entry_ids=body.validated_data["ids"],
+            actor=request.user,
+        )
+        return Response(PurgeResultSerializer({"purged": purged}).data)
+
+    @extend_schema(
+        summary="Empty the recycle bin (admins only)",
+        operation_id="recyclebin_empty",
+        request=None,
+        responses={200: PurgeResultSerializer, 403: ERROR, 503: ERROR},
+    )
+    @action(detail=False, methods=["post"], url_path="empty", url_name="empty")
+    def empty(self, request):
+        purged = services.bin_empty(account=request.user.account, actor=request.user)
+        return Response(PurgeResultSerializer({"purged": purged}).data)

@@ -1,0 +1,15 @@
+"""Browser pages of the recycle bin: ``recyclebin:list`` /recyclebin/, and the POST actions
+``recyclebin:restore``, ``recyclebin:purge`` and ``recyclebin:empty`` (GET: its confirmation)."""
+
+from django.urls import path
+
+from recyclebin import views
+
+app_name = "recyclebin"
+
+urlpatterns = [
+    path("recyclebin/", views.BinListView.as_view(), name="list"),
+    path("recyclebin/restore/", views.BinRestoreView.as_view(), name="restore"),
+    path("recyclebin/purge/", views.BinPurgeView.as_view(), name="purge"),
+    path("recyclebin/empty/", views.BinEmptyView.as_view(), name="empty"),
+]
