@@ -4,9 +4,9 @@ import os
 
 from celery import Celery
 
-from config.schedule import BEAT_SCHEDULE
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+from config.schedule import BEAT_SCHEDULE  # noqa: E402 - reads settings, named just above
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")

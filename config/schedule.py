@@ -1,6 +1,7 @@
-"""The Celery beat schedule, in one place. Times are UTC."""
+"""The Celery beat schedule, in one place. Times are UTC; the nightly time is a setting."""
 
 from celery.schedules import crontab
+from django.conf import settings
 
 BEAT_SCHEDULE = {
     "recyclebin-purge-expired": {
@@ -10,5 +11,15 @@ BEAT_SCHEDULE = {
     "sessions-clear-expired": {
         "task": "accounts.tasks.sessions_clear_expired",
         "schedule": crontab(hour=3, minute=30),
+    },
+    "backups-nightly-snapshots": {
+        "task": "backups.tasks.nightly_snapshots",
+        "schedule": crontab(
+            hour=settings.NIGHTLY_SNAPSHOT_HOUR, minute=settings.NIGHTLY_SNAPSHOT_MINUTE
+        ),
+    },
+    "backups-expire-snapshots": {
+        "task": "backups.tasks.snapshots_expire",
+        "schedule": crontab(hour=4, minute=45),  # daily, after the nightly snapshots
     },
 }

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("recyclebin.urls")),
     path("", include("history.urls")),
+    path("", include("backups.urls")),
 ]
 
 handler404 = "config.views.not_found"

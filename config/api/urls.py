@@ -4,6 +4,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import TokenObtainView
+from backups.api import SnapshotViewSet
 from crm.api import VIEWSETS
 from history.api import EventViewSet
 from recyclebin.api import BinEntryViewSet
@@ -14,6 +15,7 @@ for viewset in VIEWSETS:
     router.register(viewset.entity.url_name, viewset, basename=viewset.entity.type.value)
 router.register("recyclebin", BinEntryViewSet, basename="binentry")
 router.register("history", EventViewSet, basename="event")
+router.register("backups/snapshots", SnapshotViewSet, basename="snapshot")
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),

@@ -176,6 +176,27 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 # Days a deleted item stays in the recycle bin before the automatic purge.
 BIN_RETENTION_DAYS = env.int("BIN_RETENTION_DAYS", default=30)
 
+# --- Backups --------------------------------------------------------------------------------
+# Snapshot files go to the "snapshots" storage: a private folder by default, never served by URL
+# (no MEDIA_URL, no url pattern; its url() refuses). SNAPSHOT_STORAGE_BACKEND may name another
+# storage class; S3-compatible stores through django-storages come in a later slice.
+SNAPSHOT_STORAGE_BACKEND = env.str(
+    "SNAPSHOT_STORAGE_BACKEND", default="backups.storage.PrivateFileSystemStorage"
+)
+STORAGES["snapshots"] = {"BACKEND": SNAPSHOT_STORAGE_BACKEND}
+if SNAPSHOT_STORAGE_BACKEND == "backups.storage.PrivateFileSystemStorage":
+    STORAGES["snapshots"]["OPTIONS"] = {
+        "location": VAR_DIR / "snapshots",
+        "base_url": None,
+        "file_permissions_mode": 0o600,
+        "directory_permissions_mode": 0o700,
+    }
+# Days a snapshot is kept before the daily expiry removes it (row and file).
+SNAPSHOT_RETENTION_DAYS = env.int("SNAPSHOT_RETENTION_DAYS", default=7)
+# When beat starts the nightly snapshots (UTC).
+NIGHTLY_SNAPSHOT_HOUR = env.int("NIGHTLY_SNAPSHOT_HOUR", default=2)
+NIGHTLY_SNAPSHOT_MINUTE = env.int("NIGHTLY_SNAPSHOT_MINUTE", default=0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

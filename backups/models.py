@@ -1,0 +1,82 @@
+"""Snapshots: one consistent point in time of an account's CRM data, bin included (the history
+is not part of it). Data and invariants only: taking, verifying and expiring go through
+backups.services; the file format is backups.snapshot_format."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account, AccountScopedQuerySet
+
+
+class SnapshotQuerySet(AccountScopedQuerySet):
+    def usable(self) -> "SnapshotQuerySet":
+        """Only a finished snapshot has a complete, checksummed file behind it."""
+        return self.filter(status=Snapshot.Status.SUCCEEDED)
+
+
+class Snapshot(models.Model):
+    class Kind(models.TextChoices):
+        NIGHTLY = "nightly", _("Nightly")
+        MANUAL = "manual", _("Manual")
+        PRE_RESTORE = "pre_restore", _("Before a restore")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    taken_at = models.DateTimeField(_("taken at"))
+    # The UTC day of a nightly snapshot: at most one per account and day (see constraints).
+    day = models.DateField(_("day"))
+    expires_at = models.DateTimeField(_("expires at"))
+    size_bytes = models.BigIntegerField(_("size"), default=0)
+    counts = models.JSONField(_("rows per table"), default=dict, blank=True)
+    checksum = models.CharField(
+        _("checksum"), max_length=64, blank=True, help_text=_("SHA-256 of the file's bytes.")
+    )
+    format_version = models.PositiveSmallIntegerField(_("format version"), default=0)
+    migration_state = models.JSONField(_("migration state"), default=dict, blank=True)
+    storage_name = models.CharField(_("file"), max_length=255, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = SnapshotQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("snapshot")
+        verbose_name_plural = _("snapshots")
+        ordering = ["-taken_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-taken_at", "-id"], name="snapshot_account_newest"),
+            models.Index(fields=["expires_at"], name="snapshot_expires_at"),
+        ]
+        constraints = [
+            # A duplicated or retried nightly task finds this and does nothing. A failed attempt
+            # does not count, so a retry the same day may still succeed.
+            models.UniqueConstraint(
+                fields=["account", "day"],
+                condition=Q(kind="nightly") & ~Q(status="failed"),
+                name="snapshot_one_nightly_per_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.taken_at:%Y-%m-%d %H:%M})"

@@ -1,0 +1,473 @@
+"""The snapshot file: one zstandard frame holding an account's CRM data at one instant.
+
+Layout of the decompressed stream (UTF-8, one ``\\n``-terminated line per item)::
+
+    CRMSNAPSHOT                         magic
+    {header JSON}                       format_version, account {id, name}, taken_at,
+                                        migration_state {app: latest applied migration},
+                                        tables [{name, columns, rows}]
+    then for every table, in the header's order:
+    {"table": ..., "columns": [...], "rows": n}     the section header
+    n lines of PostgreSQL COPY text                 tab-separated, \\N for NULL, backslash escapes
+    \\.                                             end of the section (COPY's own end marker)
+    {"end": true, "tables": k}                      trailer: a truncated file is detected
+
+Integrity: the Snapshot row keeps the SHA-256 of the compressed file's bytes (``checksum``); the
+reader checks it before reading anything, then the format version, the account, every section's
+name and row count and the trailer. The zstandard frame also carries its own content checksum,
+so a damaged file is caught even without the row.
+
+Writing streams: PostgreSQL COPYs each table straight into a multi-threaded zstandard compressor
+(compression runs beside the reading), SQLite reads 2,000-row chunks and writes the same COPY
+text, so one reader serves both. Memory stays flat whatever the account's size.
+
+Consistency: PostgreSQL reads every table in one ``REPEATABLE READ, READ ONLY`` transaction;
+SQLite in one deferred transaction (WAL: a reader sees one instant while writers carry on).
+"""
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import BinaryIO
+
+import zstandard
+from django.db import connection as default_connection
+from django.db import models, transaction
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Account
+from crm.models import Activity, Company, Contact, Deal, Lead
+from recyclebin.models import BinEntry, HiddenLink
+
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})
+MAGIC = b"CRMSNAPSHOT\n"
+END_OF_SECTION = b"\\.\n"
+COMPRESSION_LEVEL = 3
+CHUNK_BYTES = 1 << 20  # COPY rows are gathered into ~1 MB pieces for the compressor
+READ_CHUNK = 1 << 20
+
+
+class SnapshotInvalid(Exception):
+    """A snapshot file that must not be used: damaged, another format, another account."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SnapshotWriteError(Exception):
+    """Writing a snapshot went wrong (the data changed under a transaction that should have
+    prevented it, or the database refused)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of an account's snapshot. ``via_entry``: rows belong to the account through
+    their bin entry (hidden links have no account column)."""
+
+    model: type[models.Model]
+    entity_type: str | None = None
+    via_entry: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.model._meta.db_table
+
+    @property
+    def fields(self) -> list[models.Field]:
+        return list(self.model._meta.concrete_fields)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.column for f in self.fields]
+
+    def queryset(self, account_id: int) -> models.QuerySet:
+        manager = self.model._base_manager
+        if self.via_entry:
+            return manager.filter(entry__account_id=account_id)
+        return manager.filter(account_id=account_id)
+
+
+# Parents before children, so a later restore can load them in this order.
+TABLES: tuple[Table, ...] = (
+    Table(BinEntry, entity_type="bin_entry"),
+    Table(Company, entity_type="company"),
+    Table(Contact, entity_type="contact"),
+    Table(Lead, entity_type="lead"),
+    Table(Deal, entity_type="deal"),
+    Table(Activity, entity_type="activity"),
+    Table(HiddenLink, via_entry=True),
+)
+TABLES_BY_NAME = {table.name: table for table in TABLES}
+
+
+@dataclass
+class WriteResult:
+    taken_at: datetime
+    counts: dict[str, int]
+    migration_state: dict[str, str]
+    size_bytes: int
+    checksum: str
+    format_version: int = FORMAT_VERSION
+
+
+def migration_state(connection=default_connection) -> dict[str, str]:
+    """The latest applied migration of every app, as the database records it."""
+    state: dict[str, str] = {}
+    for app, name in MigrationRecorder(connection).applied_migrations():
+        if name > state.get(app, ""):
+            state[app] = name
+    return dict(sorted(state.items()))
+
+
+# --- Writing --------------------------------------------------------------------------------
+
+
+class _HashingSink:
+    """Where the compressor's output goes: the file, with its SHA-256 and size kept."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        self.raw.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+class _SectionBuffer:
+    """Takes COPY text row by row (psycopg2 writes one row per call) and hands it to the
+    compressor in big pieces, counting the rows on the way."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.buffer = bytearray()
+        self.lines = 0
+
+    def write(self, data) -> int:
+        if isinstance(data, str):
+            data = data.encode()
+        self.buffer += data
+        if len(self.buffer) >= CHUNK_BYTES:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.lines += self.buffer.count(b"\n")
+            self.out.write(self.buffer)
+            self.buffer = bytearray()
+
+
+_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+)
+
+
+def _copy_text(value) -> str:
+    """A Python value as PostgreSQL's COPY text output writes it."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | Decimal | int):
+        return value.isoformat() if isinstance(value, date) else str(value)
+    return json.dumps(value).translate(_ESCAPES)
+
+
+def _json_line(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def after_section(table: Table) -> None:
+    """Called between tables while the snapshot transaction is open (a hook for tests)."""
+
+
+@contextmanager
+def _consistent_point(connection):
+    """One transaction in which every table is read at the same instant."""
+    if connection.vendor == "postgresql":
+        if connection.in_atomic_block:
+            raise SnapshotWriteError(
+                "A snapshot opens its own REPEATABLE READ transaction; "
+                "do not take one inside another transaction."
+            )
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield cursor
+        return
+    if connection.in_atomic_block:  # SQLite inside a caller's transaction: that is the point
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            yield cursor
+        return
+    # SQLite on its own: a deferred transaction takes no write lock, so writers carry on (WAL).
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN DEFERRED")
+        try:
+            yield cursor
+        finally:
+            cursor.execute("COMMIT")  # read only: nothing to commit, just ends the snapshot
+
+
+def _counts(cursor, connection, account_id: int) -> dict[str, int]:
+    counts = {}
+    for table in TABLES:
+        if connection.vendor == "postgresql":
+            query = f"SELECT count(*) FROM ({_select_sql(table)}) AS t"  # noqa: S608 - our tables
+            cursor.execute(query, [account_id])
+            counts[table.name] = cursor.fetchone()[0]
+        else:
+            counts[table.name] = table.queryset(account_id).count()
+    return counts
+
+
+def _select_sql(table: Table) -> str:
+    """The account's rows of ``table`` by id; names come from the models, never from input."""
+    quote = default_connection.ops.quote_name
+    if table.via_entry:
+        entry = BinEntry._meta.db_table
+        columns = ", ".join(f"r.{quote(c)}" for c in table.columns)
+        source = f"{quote(table.name)} r JOIN {quote(entry)} e ON e.id = r.entry_id"
+        return f"SELECT {columns} FROM {source} WHERE e.account_id = %s ORDER BY r.id"  # noqa: S608
+    columns = ", ".join(quote(c) for c in table.columns)
+    return f"SELECT {columns} FROM {quote(table.name)} WHERE account_id = %s ORDER BY id"  # noqa: S608
+
+
+def _write_rows(cursor, connection, table: Table, account_id: int, out: _SectionBuffer) -> None:
+    if connection.vendor == "postgresql":
+        # COPY takes no parameters: the id is an int, formatted by psycopg2's own quoting.
+        query = cursor.mogrify(_select_sql(table), [int(account_id)]).decode()
+        cursor.copy_expert(f"COPY ({query}) TO STDOUT", out, size=CHUNK_BYTES)
+        return
+    attnames = [f.attname for f in table.fields]
+    rows = table.queryset(account_id).order_by("id").values_list(*attnames)
+    for row in rows.iterator(chunk_size=2000):
+        out.write(("\t".join(map(_copy_text, row)) + "\n").encode())
+
+
+def snapshot_write(
+    *,
+    account: Account,
+    out: BinaryIO,
+    connection=default_connection,
+    threads: int = -1,
+) -> WriteResult:
+    """Write the account's snapshot into ``out`` (a binary file), streaming."""
+    sink = _HashingSink(out)
+    compressor = zstandard.ZstdCompressor(
+        level=COMPRESSION_LEVEL, threads=threads, write_checksum=True
+    )
+    with _consistent_point(connection) as cursor:
+        taken_at = timezone.now()
+        counts = _counts(cursor, connection, account.pk)
+        state = migration_state(connection)
+        header = {
+            "format_version": FORMAT_VERSION,
+            "account": {"id": account.pk, "name": account.name},
+            "taken_at": taken_at.isoformat(),
+            "migration_state": state,
+            "tables": [
+                {"name": t.name, "columns": t.columns, "rows": counts[t.name]} for t in TABLES
+            ],
+        }
+        with compressor.stream_writer(sink, closefd=False) as stream:
+            stream.write(MAGIC)
+            stream.write(_json_line(header))
+            for table in TABLES:
+                stream.write(
+                    _json_line(
+                        {"table": table.name, "columns": table.columns, "rows": counts[table.name]}
+                    )
+                )
+                section = _SectionBuffer(stream)
+                _write_rows(cursor, connection, table, account.pk, section)
+                section.flush()
+                if section.lines != counts[table.name]:
+                    raise SnapshotWriteError(
+                        f"{table.name}: counted {counts[table.name]} rows, copied {section.lines}"
+                    )
+                stream.write(END_OF_SECTION)
+                after_section(table)
+            stream.write(_json_line({"end": True, "tables": len(TABLES)}))
+    sink.flush()
+    return WriteResult(
+        taken_at=taken_at,
+        counts=counts,
+        migration_state=state,
+        size_bytes=sink.size,
+        checksum=sink.sha256.hexdigest(),
+    )
+
+
+# --- Reading --------------------------------------------------------------------------------
+
+_UNESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.DOTALL)
+_SIMPLE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unescape_match(match: re.Match) -> str:
+    octal, hexa, char = match.groups()
+    if octal:
+        return chr(int(octal, 8))
+    if hexa:
+        return chr(int(hexa, 16))
+    return _SIMPLE.get(char, char)
+
+
+def copy_fields(line: bytes) -> list[str | None]:
+    """One COPY text line as its column values (strings, None for NULL)."""
+    values: list[str | None] = []
+    for raw in line.rstrip(b"\n").decode().split("\t"):
+        if raw == "\\N":
+            values.append(None)
+        elif "\\" in raw:
+            values.append(_UNESCAPE.sub(_unescape_match, raw))
+        else:
+            values.append(raw)
+    return values
+
+
+@dataclass
+class Section:
+    """One table of a snapshot being read: iterate ``lines()`` (COPY text) or ``rows()``
+    (tuples of Python values, by the model's fields of the same column names)."""
+
+    table: str
+    columns: list[str]
+    rows_expected: int
+    _lines: Callable[[], Iterator[bytes]] = field(repr=False)
+
+    def lines(self) -> Iterator[bytes]:
+        return self._lines()
+
+    def rows(self) -> Iterator[tuple]:
+        model_fields = {f.column: f for f in TABLES_BY_NAME[self.table].fields}
+        converters = [model_fields[c].to_python if c in model_fields else str for c in self.columns]
+        for line in self._lines():
+            yield tuple(
+                None if value is None else convert(value)
+                for convert, value in zip(converters, copy_fields(line), strict=True)
+            )
+
+
+def file_checksum(fileobj: BinaryIO) -> str:
+    sha256 = hashlib.sha256()
+    while chunk := fileobj.read(READ_CHUNK):
+        sha256.update(chunk)
+    return sha256.hexdigest()
+
+
+class SnapshotReader:
+    """Reads a snapshot file back, table by table, refusing one that does not verify::
+
+        reader = SnapshotReader(fileobj, account_id=..., checksum=...)
+        reader.header
+        for section in reader.sections():
+            for row in section.rows(): ...
+
+    ``sections()`` must be consumed in order, each section's rows before the next one."""
+
+    def __init__(self, fileobj: BinaryIO, *, account_id: int, checksum: str | None) -> None:
+        if checksum is not None:
+            if file_checksum(fileobj) != checksum:
+                raise SnapshotInvalid(
+                    _("The snapshot file does not match its checksum: it is damaged.")
+                )
+            fileobj.seek(0)
+        decompressor = zstandard.ZstdDecompressor()
+        self._stream = io.BufferedReader(
+            decompressor.stream_reader(fileobj, closefd=False), buffer_size=READ_CHUNK
+        )
+        if self._readline() != MAGIC:
+            raise SnapshotInvalid(_("This is not a snapshot file."))
+        self.header = self._json_line()
+        version = self.header.get("format_version")
+        if version not in SUPPORTED_VERSIONS:
+            raise SnapshotInvalid(
+                _("The snapshot has format version %(version)s, which this version cannot read.")
+                % {"version": version}
+            )
+        if self.header.get("account", {}).get("id") != account_id:
+            raise SnapshotInvalid(_("The snapshot belongs to another account."))
+
+    def _readline(self) -> bytes:
+        try:
+            return self._stream.readline()
+        except zstandard.ZstdError as error:
+            raise SnapshotInvalid(
+                _("The snapshot file is damaged (%(error)s).") % {"error": error}
+            ) from error
+
+    def _json_line(self) -> dict:
+        line = self._readline()
+        try:
+            value = json.loads(line)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise SnapshotInvalid(_("The snapshot file is damaged (a header is unreadable)."))
+        return value
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {t["name"]: t["rows"] for t in self.header["tables"]}
+
+    def sections(self) -> Iterator[Section]:
+        for expected in self.header["tables"]:
+            head = self._json_line()
+            if head.get("table") != expected["name"] or head.get("rows") != expected["rows"]:
+                raise SnapshotInvalid(
+                    _("The snapshot file is damaged (table %(table)s is not where expected).")
+                    % {"table": expected["name"]}
+                )
+            consumed = False
+
+            def lines(rows=expected["rows"], table=expected["name"]) -> Iterator[bytes]:
+                nonlocal consumed
+                if consumed:
+                    raise RuntimeError("a section is read once")
+                consumed = True
+                for _index in range(rows):
+                    line = self._readline()
+                    if not line.endswith(b"\n") or line == END_OF_SECTION:
+                        raise SnapshotInvalid(
+                            _("The snapshot file is damaged (table %(table)s is cut short).")
+                            % {"table": table}
+                        )
+                    yield line
+                if self._readline() != END_OF_SECTION:
+                    raise SnapshotInvalid(
+                        _("The snapshot file is damaged (table %(table)s has extra rows).")
+                        % {"table": table}
+                    )
+
+            section = Section(expected["name"], head["columns"], expected["rows"], lines)
+            yield section
+            if not consumed:
+                for _line in section.lines():
+                    pass
+        trailer = self._json_line()
+        if trailer.get("end") is not True or self._readline() != b"":
+            raise SnapshotInvalid(_("The snapshot file is damaged (its end is missing)."))

@@ -1,0 +1,170 @@
+"""The snapshot file: a full round trip on SQLite and PostgreSQL, only the account's rows, one
+consistent point, and every kind of damage refused with a clear error."""
+
+import io
+
+import pytest
+from django.db import connection, connections
+
+from backups import snapshot_format
+from backups.snapshot_format import (
+    FORMAT_VERSION,
+    TABLES,
+    SnapshotInvalid,
+    SnapshotReader,
+    copy_fields,
+    snapshot_write,
+)
+from backups.tests.factories import account_fill, live_rows
+from crm.models import Company
+from recyclebin.models import HiddenLink
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _write(account) -> tuple[bytes, snapshot_format.WriteResult]:
+    out = io.BytesIO()
+    result = snapshot_write(account=account, out=out)
+    return out.getvalue(), result
+
+
+def _plain(data: bytes) -> bytes:
+    return snapshot_format.zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
+
+
+def _read_all(data: bytes, account, checksum) -> tuple[dict, dict[str, list[tuple]]]:
+    reader = SnapshotReader(io.BytesIO(data), account_id=account.pk, checksum=checksum)
+    rows = {section.table: list(section.rows()) for section in reader.sections()}
+    return reader.header, rows
+
+
+def test_round_trip_gives_back_every_row_exactly(account, other_account, admin_user):
+    account_fill(account, actor=admin_user)
+    account_fill(other_account, prefix="other ")
+    assert HiddenLink.objects.filter(entry__account=account).exists()
+
+    data, result = _write(account)
+    header, rows = _read_all(data, account, result.checksum)
+
+    live = live_rows(account)
+    assert rows == live
+    assert all(live[table.name] for table in TABLES), "every table has rows in this test"
+    assert result.counts == {name: len(table_rows) for name, table_rows in live.items()}
+    assert header["format_version"] == FORMAT_VERSION
+    assert header["account"] == {"id": account.pk, "name": account.name}
+    assert header["migration_state"]["backups"] == "0001_initial"
+    assert header["migration_state"]["crm"]
+    assert [t["name"] for t in header["tables"]] == [t.name for t in TABLES]
+    assert header["tables"][1]["columns"] == [f.column for f in Company._meta.concrete_fields]
+    assert len(result.checksum) == 64 and result.size_bytes == len(data)
+
+
+def test_another_accounts_rows_are_never_in_the_file(account, other_account):
+    account_fill(other_account, prefix="GLOBEX-ONLY ")
+    data, result = _write(account)
+
+    _header, rows = _read_all(data, account, result.checksum)
+    assert all(not table_rows for table_rows in rows.values())
+    assert b"GLOBEX-ONLY" not in _plain(data)
+
+
+def test_the_text_is_copy_text_escaped():
+    assert copy_fields(b"a\\tb\t\\N\tc\\\\d\\ne\t\n") == ["a\tb", None, "c\\d\ne", ""]
+    assert snapshot_format._copy_text("x\ty\\\n") == "x\\ty\\\\\\n"
+    assert snapshot_format._copy_text(None) == "\\N"
+    assert snapshot_format._copy_text(True) == "t"
+
+
+@pytest.mark.postgres
+def test_postgres_reads_every_table_in_one_repeatable_read_transaction(
+    account, admin_user, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("REPEATABLE READ is PostgreSQL's")
+    account_fill(account, actor=admin_user)
+    seen = []
+    other = connections.create_connection("default")
+
+    def between_tables(table):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW transaction_isolation")
+            isolation = cursor.fetchone()[0]
+            cursor.execute("SHOW transaction_read_only")
+            seen.append((isolation, cursor.fetchone()[0]))
+        if table.name == "recyclebin_binentry":
+            # Another connection writes while the snapshot runs: the file must not show it.
+            with other.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO crm_company (account_id, title, industry, phone, email, website,"
+                    " address, comments, created_at, updated_at) VALUES"
+                    " (%s, 'written meanwhile', '', '', '', '', '', '', now(), now())",
+                    [account.pk],
+                )
+            other.commit()
+
+    monkeypatch.setattr(snapshot_format, "after_section", between_tables)
+    before = live_rows(account)
+    try:
+        data, result = _write(account)
+    finally:
+        other.close()
+
+    assert set(seen) == {("repeatable read", "on")}
+    _header, rows = _read_all(data, account, result.checksum)
+    assert rows == before
+    assert Company.objects.filter(account=account, title="written meanwhile").exists()
+
+
+def _recompressed(data: bytes, change) -> bytes:
+    plain = _plain(data)
+    return snapshot_format.zstandard.ZstdCompressor().compress(change(plain))
+
+
+def test_a_flipped_byte_is_refused_by_the_checksum(account):
+    account_fill(account)
+    data, result = _write(account)
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01
+
+    with pytest.raises(SnapshotInvalid, match="checksum"):
+        SnapshotReader(io.BytesIO(bytes(damaged)), account_id=account.pk, checksum=result.checksum)
+
+
+def test_a_damaged_file_is_refused_even_without_the_rows_checksum(account):
+    account_fill(account)
+    data, _result = _write(account)
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01
+
+    with pytest.raises(SnapshotInvalid, match="damaged|not a snapshot"):
+        _read_all(bytes(damaged), account, None)
+
+
+def test_another_format_version_is_refused(account):
+    data, _result = _write(account)
+    changed = _recompressed(data, lambda b: b.replace(b'"format_version":1', b'"format_version":9'))
+
+    with pytest.raises(SnapshotInvalid, match="format version 9"):
+        SnapshotReader(io.BytesIO(changed), account_id=account.pk, checksum=None)
+
+
+def test_another_accounts_snapshot_is_refused(account, other_account):
+    data, result = _write(other_account)
+
+    with pytest.raises(SnapshotInvalid, match="another account"):
+        SnapshotReader(io.BytesIO(data), account_id=account.pk, checksum=result.checksum)
+
+
+def test_a_cut_short_file_is_refused(account):
+    account_fill(account)
+    data, _result = _write(account)
+    truncated = _recompressed(data, lambda b: b[: len(b) // 2])
+
+    with pytest.raises(SnapshotInvalid, match="damaged"):
+        _read_all(truncated, account, None)
+
+
+def test_not_a_snapshot_is_refused(account):
+    junk = snapshot_format.zstandard.ZstdCompressor().compress(b"hello\n")
+    with pytest.raises(SnapshotInvalid, match="not a snapshot"):
+        SnapshotReader(io.BytesIO(junk), account_id=account.pk, checksum=None)
