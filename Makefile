@@ -56,6 +56,7 @@ test: $(STAMP) chromium services lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/crm_api.py
+	$(BIN)/python bench/bin_history.py
 
 clean:
 	rm -rf $(VENV) var

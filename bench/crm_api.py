@@ -9,120 +9,56 @@ beside this file.
 
 import argparse
 import contextlib
-import http.client
-import io
-import json
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
-import psycopg2
-from psycopg2 import sql
+from _common import (
+    PASSWORD,
+    WARMUP_REQUESTS,
+    ApiClient,
+    Call,
+    Result,
+    copy_rows,
+    creation_times,
+    django_setup,
+    follow_next,
+    fresh_database,
+    gunicorn_server,
+    interleaved,
+    machine_line,
+    measure,
+    migrate,
+    production_environment,
+    results_table,
+    step,
+)
+from _words import (
+    COMPANY_WORDS,
+    FIRST_NAMES,
+    INDUSTRIES,
+    LAST_NAMES,
+    LEGAL_FORMS,
+    MAIL_PROVIDERS,
+    POSITIONS,
+    ascii_slug,
+    phone_number,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/crm_bench"
 CONTACTS_URL = "/api/v1/contacts/"
 LIST_GOAL_MS = 50.0
-WARMUP_REQUESTS = 20
 PAGE_SIZE = 50  # the API's default
 DEEP_PAGES = 1_000
 SEARCH_TERMS = 20
 CONTACTS_PER_COMPANY = 20
-GUNICORN_WORKERS = 2
-GUNICORN_THREADS = 4  # gthread: the worker class that keeps connections alive
-PASSWORD = "bench-password"  # noqa: S105 - the login of a throwaway database
 SEED = 1
-
-# Word lists, packed several to a line.
-# fmt: off
-FIRST_NAMES = [
-    "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Jonas", "Julia", "Karl",
-    "Lea", "Lukas", "Marie", "Max", "Mia", "Noah", "Paul", "Sophie", "Tim", "Laura", "Elias",
-    "Lina", "Finn", "Amelie", "Leon", "Johanna", "Moritz", "Charlotte", "Oskar", "Ida", "Emil",
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William",
-    "Elizabeth", "Richard", "Susan", "Thomas", "Jessica", "Daniel", "Sarah", "Matthew", "Karen",
-    "Anthony", "Nancy", "Mark", "Olivia", "Liam", "Ava", "Lucas", "Isabella", "Mateo", "Sofia",
-    "Santiago", "Valentina", "Diego", "Camila", "Alejandro", "Lucia", "Javier", "Martina",
-    "Giulia", "Francesco", "Chiara", "Alessandro", "Giorgia", "Lorenzo", "Camille", "Louis",
-    "Chloé", "Hugo", "Manon", "Arthur", "Zofia", "Jakub", "Maja", "Kacper", "Zeynep", "Emre",
-    "Elif", "Mehmet", "Ayşe", "Lars", "Ingrid", "Sven", "Astrid", "Pieter", "Femke", "Anouk",
-    "Aiko", "Haruto", "Arjun", "Priya", "Omar", "Fatima", "Yusuf", "Leila",
-]
-
-# Most common first: row k is drawn with weight 1 / (k + 10) ** 1.1, a Zipf-like long tail, so the
-# commonest surname is about 3% of an account's contacts and the rarest a few dozen rows.
-LAST_NAMES = [
-    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
-    "Hoffmann", "Smith", "Johnson", "Koch", "Richter", "Klein", "Wolf", "Schröder", "Neumann",
-    "Schwarz", "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann", "Lange", "Werner",
-    "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Taylor", "Moore", "Jackson",
-    "Thompson", "White", "Harris", "Clark", "Lewis", "Robinson", "Walker", "Young", "Allen",
-    "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson",
-    "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Rossi", "Russo",
-    "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno",
-    "Gallo", "Conti", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti", "Bernard",
-    "Dubois", "Durand", "Leroy", "Moreau", "Laurent", "Lefebvre", "Michel", "Fontaine",
-    "Chevalier", "Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kowalczyk", "Kamiński",
-    "Lewandowski", "Zieliński", "Szymański", "Woźniak", "Yılmaz", "Kaya", "Demir", "Şahin",
-    "Çelik", "Yıldız", "Aydın", "Öztürk", "Arslan", "Doğan", "Jansen", "Bakker", "Visser", "Smit",
-    "Meijer", "Mulder", "Dekker", "Brouwer", "Jansson", "Johansson", "Andersson", "Karlsson",
-    "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson", "Svensson", "Hansen", "Nielsen",
-    "Pedersen", "Kristensen", "Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Yamamoto",
-    "Nakamura", "Kobayashi", "Wang", "Zhang", "Chen", "Yang", "Huang", "Zhao", "Kumar", "Singh",
-    "Sharma", "Patel", "Gupta", "Hussain", "Ahmed", "Ibrahim", "Hassan", "Mahmoud", "Schäfer",
-    "Bauer", "Schubert", "Vogel", "Friedrich", "Keller", "Günther", "Frank", "Berger", "Winkler",
-    "Roth", "Beck", "Lorenz", "Baumann", "Franke", "Albrecht", "Schuster", "Simon", "Ludwig",
-    "Böhm", "Winter", "Kraus", "Martin", "Schumacher", "Krämer", "Vogt", "Stein", "Jäger", "Otto",
-    "Sommer", "Groß", "Seidel", "Heinrich", "Brandt", "Haas", "Schreiber", "Graf", "Schulte",
-    "Dietrich", "Ziegler", "Kuhn", "Kühn", "Pohl", "Engel", "Horn", "Busch", "Bergmann", "Thomas",
-    "Voigt", "Sauer", "Arnold", "Wolff", "Pfeiffer", "Evans", "Edwards", "Collins", "Stewart",
-    "Morris", "Murphy", "Cook", "Rogers", "Morgan", "Peterson", "Cooper", "Reed", "Bailey",
-    "Kelly", "Howard", "Ramos", "Castillo", "Morales", "Ortiz", "Gutierrez", "Chavez", "Ruiz",
-    "Alvarez", "Mendoza", "Romero", "Herrera", "Medina", "Aguilar", "Vargas", "Castro",
-    "Fernandez", "Jimenez", "Moreno", "Navarro", "Molina", "Delgado", "Ortega", "Serrano",
-    "Blanco", "Suarez", "Rubio", "Iglesias", "Marín", "Sanz", "Nuñez", "Cabrera", "Gallagher",
-    "Brennan", "Byrne", "Doherty", "Fitzgerald", "Sullivan", "Kavanagh", "Quinlan", "Lindqvist",
-    "Bergström", "Holmberg", "Sandberg", "Lindgren", "Halvorsen", "Virtanen", "Korhonen",
-    "Mäkinen", "Nieminen", "Hämäläinen", "Laine", "Heikkinen", "Papadopoulos", "Georgiou",
-    "Dimitriou", "Novak", "Horvat", "Kovačević", "Babić", "Marković", "Petrović", "Popescu",
-    "Ionescu", "Dumitru", "Stoica", "Kovács", "Szabó", "Tóth", "Nagy", "Dvořák", "Svoboda",
-    "Černý", "Procházka", "Kuchař", "Vasquez", "Okafor", "Mensah", "Abubakar", "Oyelaran",
-    "Banerjee", "Chatterjee", "Iyer", "Venkatesan", "Raghunathan", "Bhattacharya", "Thorvaldsen",
-]
-
-POSITIONS = [
-    "CEO", "CFO", "CTO", "Buyer", "Engineer", "Consultant", "Assistant", "Office Manager",
-    "Sales Manager", "Account Manager", "Project Manager", "Head of Purchasing", "Head of IT",
-]
-
-COMPANY_WORDS = [
-    "Nord", "Süd", "Alpen", "Rhein", "Blue", "Green", "Summit", "Delta", "Nova", "Vertex", "Atlas",
-    "Orion", "Apex", "Pioneer", "Horizon", "Quantum", "Silver", "Golden", "Lake", "River", "Stone",
-    "Iron", "Bright", "Swift", "Cedar", "Falcon", "Harbor", "Maple", "Polar",
-]
-INDUSTRIES = [
-    "Logistics", "Software", "Consulting", "Construction", "Medical", "Energy", "Foods", "Media",
-    "Analytics", "Robotics", "Design", "Textiles", "Chemicals", "Insurance", "Retail",
-    "Automotive",
-]
-# fmt: on
-
-LEGAL_FORMS = ["GmbH", "AG", "KG", "Ltd", "Inc", "SE", "B.V.", "S.r.l.", "SAS"]
-MAIL_PROVIDERS = ["gmail.com", "outlook.com", "gmx.de", "web.de", "yahoo.com", "icloud.com"]
-COUNTRY_CODES = ["49", "49", "49", "43", "41", "44", "33", "39", "34", "31", "1"]
 
 
 def main() -> int:
@@ -134,13 +70,7 @@ def main() -> int:
         (Path(var_dir) / "static").mkdir()  # whitenoise warns when STATIC_ROOT is missing
         env = production_environment(database_url=args.database_url, var_dir=var_dir)
 
-        step("migrate")
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--no-input", "--verbosity", "0"],
-            cwd=REPO,
-            env=env,
-            check=True,
-        )
+        migrate(env)
         django_setup(env)
         dataset = seed(contacts_per_account=args.contacts, rng=rng)
 
@@ -184,68 +114,6 @@ def parse_args() -> argparse.Namespace:
     if args.requests < 20:
         parser.error("--requests must be at least 20 for a 95th percentile")
     return args
-
-
-def step(message: str) -> None:
-    print(f"-- {message}", flush=True)
-
-
-# --- Database and Django -------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_database(database_url: str, *, keep: bool) -> Iterator[None]:
-    """An empty database, dropped at the end unless ``keep``."""
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        # It is dropped first: never a database that may hold anything of value.
-        raise SystemExit(f"refusing to drop {name!r}: a bench database's name contains 'bench'")
-    server_url = urlunsplit(parts._replace(path="/postgres"))
-    step(f"create database {name}")
-    _run_on_server(server_url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
-    _run_on_server(server_url, "CREATE DATABASE {}", name)
-    try:
-        yield
-    finally:
-        if keep:
-            step(f"kept database {name}")
-        else:
-            step(f"drop database {name}")
-            _run_on_server(server_url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
-
-
-def _run_on_server(server_url: str, statement: str, database: str) -> None:
-    connection = psycopg2.connect(server_url)
-    connection.autocommit = True  # CREATE and DROP DATABASE cannot run in a transaction
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL(statement).format(sql.Identifier(database)))
-    finally:
-        connection.close()
-
-
-def production_environment(*, database_url: str, var_dir: str) -> dict[str, str]:
-    """config.settings.production as deployed, but plain HTTP on loopback."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_SECRET_KEY": "bench",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_SECURE_COOKIES": "false",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "DATABASE_URL": database_url,
-        "CRM_VAR_DIR": var_dir,
-    }
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
 
 
 # --- Data ----------------------------------------------------------------------------------------
@@ -432,173 +300,12 @@ def contact_rows(
         )
 
 
-def interleaved(accounts: list[int], per_account: int, rng: random.Random) -> list[int]:
-    """The owner of each row in insertion order: all accounts' rows, shuffled together."""
-    order = [account_id for account_id in accounts for _ in range(per_account)]
-    rng.shuffle(order)
-    return order
-
-
-def creation_times(count: int) -> Iterator[str]:
-    """Evenly over the last three years, oldest first: ids grow with creation time."""
-    end = datetime.now(UTC)
-    start = end - timedelta(days=3 * 365)
-    for index in range(count):
-        yield (start + (end - start) * index / count).isoformat()
-
-
-def phone_number(rng: random.Random) -> str:
-    return f"+{rng.choice(COUNTRY_CODES)} {rng.randint(20, 999)} {rng.randint(100_000, 9_999_999)}"
-
-
-def ascii_slug(text: str) -> str:
-    text = text.lower()
-    for umlaut, spelled in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
-        text = text.replace(umlaut, spelled)
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return "".join(character for character in text if character.isalnum())
-
-
-def copy_rows(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
-    """COPY FROM STDIN in PostgreSQL's text format; ids come from the table's own sequence."""
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(_copy_text(value) for value in row))
-        buffer.write("\n")
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
-
-
-def _copy_text(value: Any) -> str:
-    if value is None:
-        return r"\N"
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-
-
-# --- HTTP ----------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def gunicorn_server(env: dict[str, str]) -> Iterator[int]:
-    """gunicorn serving config.wsgi on a free loopback port; stopped on the way out."""
-    port = free_port()
-    step(
-        f"start gunicorn on 127.0.0.1:{port} ({GUNICORN_WORKERS} workers, "
-        f"{GUNICORN_THREADS} threads each)"
-    )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={GUNICORN_WORKERS}",
-            "--worker-class=gthread",
-            f"--threads={GUNICORN_THREADS}",
-            "--log-level=warning",
-        ],
-        cwd=REPO,
-        env=env,
-    )
-    try:
-        wait_until_listening(port, process)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with status {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"gunicorn did not listen on port {port} within {timeout:.0f} s")
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    elapsed_ms: float  # request sent to last byte of the body read
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class ApiClient:
-    """One keep-alive connection, one request at a time."""
-
-    def __init__(self, port: int) -> None:
-        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self._headers = {"Accept": "application/json"}
-        self.connections_opened = 0  # 1 at the end if the server kept the connection alive
-
-    def login(self, username: str, password: str) -> None:
-        response = self.send(
-            "POST", "/api/v1/auth/token/", {"username": username, "password": password}
-        )
-        if response.status != 200:
-            raise SystemExit(f"login failed: {response.status} {response.body[:300]!r}")
-        self._headers["Authorization"] = f"Token {response.json()['token']}"
-
-    def send(self, method: str, path: str, payload: dict | None = None) -> Response:
-        headers = dict(self._headers)
-        body = None
-        if payload is not None:
-            body = json.dumps(payload).encode()
-            headers["Content-Type"] = "application/json"
-        if self._connection.sock is None:  # http.client (re)connects on this request
-            self.connections_opened += 1
-        started = time.perf_counter()
-        self._connection.request(method, path, body=body, headers=headers)
-        response = self._connection.getresponse()
-        content = response.read()
-        return Response(response.status, content, (time.perf_counter() - started) * 1000)
-
-    def close(self) -> None:
-        self._connection.close()
-
-
 def deep_page_path(client: ApiClient, *, pages: int) -> str:
     """The URL of the page ``pages`` pages after the first, reached by following ``next``."""
-    path = f"{CONTACTS_URL}?{urlencode({'page_size': PAGE_SIZE})}"
-    for _ in range(pages):
-        response = client.send("GET", path)
-        if response.status != 200:
-            raise SystemExit(f"GET {path}: {response.status} {response.body[:300]!r}")
-        next_url = response.json()["next"]
-        if next_url is None:
-            raise SystemExit(f"the list ended before page {pages:,}")
-        parts = urlsplit(next_url)
-        path = f"{parts.path}?{parts.query}"
-    return path
+    return follow_next(client, f"{CONTACTS_URL}?{urlencode({'page_size': PAGE_SIZE})}", pages=pages)
 
 
 # --- Measurement ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    name: str
-    method: str
-    expected_status: int
-    is_list: bool
-    request: Callable[[int], tuple[str, dict | None]]  # request number -> path, JSON body
 
 
 def contact_calls(*, dataset: Dataset, deep_page: str, rng: random.Random) -> list[Call]:
@@ -630,46 +337,8 @@ def contact_calls(*, dataset: Dataset, deep_page: str, rng: random.Random) -> li
     ]
 
 
-@dataclass(frozen=True)
-class Result:
-    call: Call
-    timings_ms: list[float]
-    errors: int
-
-    def percentile(self, percent: int) -> float:
-        return statistics.quantiles(self.timings_ms, n=100, method="inclusive")[percent - 1]
-
-
-def measure(client: ApiClient, call: Call, count: int) -> Result:
-    timings, errors = [], 0
-    for number in range(count):
-        path, payload = call.request(number)
-        response = client.send(call.method, path, payload)
-        timings.append(response.elapsed_ms)
-        if response.status != call.expected_status:
-            errors += 1
-            if errors <= 3:
-                print(
-                    f"   error: {call.method} {path} -> {response.status} {response.body[:300]!r}",
-                    file=sys.stderr,
-                )
-    return Result(call, timings, errors)
-
-
 def report(results: list[Result], *, dataset: Dataset, errors: int, connections: int) -> str:
-    lines = [
-        "| call | requests | p50 ms | p95 ms | max ms | goal | ok? |",
-        "|---|---:|---:|---:|---:|---|---|",
-    ]
-    for result in results:
-        p95 = result.percentile(95)
-        goal, ok = "-", "-"
-        if result.call.is_list:
-            goal, ok = f"p95 < {LIST_GOAL_MS:.0f} ms", "yes" if p95 < LIST_GOAL_MS else "**no**"
-        lines.append(
-            f"| {result.call.name} | {len(result.timings_ms)} | {result.percentile(50):.1f} "
-            f"| {p95:.1f} | {max(result.timings_ms):.1f} | {goal} | {ok} |"
-        )
+    lines = results_table(results, goal_ms=LIST_GOAL_MS)
     matches = sorted(dataset.search_terms.values())
     lines += [
         "",
@@ -681,9 +350,7 @@ def report(results: list[Result], *, dataset: Dataset, errors: int, connections:
         f"(median {statistics.median(matches):,.0f}): "
         + ", ".join(f"{term} {count:,}" for term, count in dataset.search_terms.items())
         + ".",
-        f"Machine: {len(os.sched_getaffinity(0))} CPUs (nproc), PostgreSQL "
-        f"{dataset.postgres_version}, Python {sys.version.split()[0]}; gunicorn "
-        f"{GUNICORN_WORKERS} gthread workers x {GUNICORN_THREADS} threads. "
+        f"{machine_line(dataset.postgres_version)} "
         f"HTTP connections opened: {connections}. Errors: {errors}.",
     ]
     return "\n".join(lines)

@@ -64,7 +64,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
         valid = filterset.is_valid()
         events = filterset.qs if valid else filterset.queryset.none()
         page, has_newer, has_older = self._keyset_page(events)
-        users = list(self.account.users.order_by("username").only("id", "username"))
+        users = list(self.account.users.order_by("username"))
         chips = filter_chips(
             params=params,
             base_url=reverse("history:list"),

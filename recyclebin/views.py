@@ -128,7 +128,7 @@ class BinListView(BinViewMixin, TemplateView):
             per_page = PER_PAGE_CHOICES[0]
         page = Paginator(entries, per_page).get_page(params.get("page"))
 
-        users = list(self.account.users.order_by("username").only("id", "username"))
+        users = list(self.account.users.order_by("username"))
         chips = filter_chips(
             params=params,
             base_url=reverse("recyclebin:list"),
