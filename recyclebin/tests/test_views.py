@@ -619,3 +619,25 @@ def test_the_page_renders_in_german(admin_client, account, admin_user):
         response = admin_client.get(url)
         assert response.status_code == 200
         assert '<html lang="de">' in response.content.decode()
+
+
+def test_a_huge_bin_is_counted_only_up_to_the_cap(client, admin_user, account, monkeypatch):
+    from crm import services as crm_services
+    from crm.entities import ENTITIES
+    from recyclebin import views
+
+    monkeypatch.setattr(views, "COUNT_CAP", 3)
+    for _ in range(5):
+        record = crm_services.record_create(
+            account=account, actor=admin_user, entity=ENTITIES["lead"], data={"title": "x"}
+        )
+        crm_services.record_delete(record=record, actor=admin_user)
+    client.force_login(admin_user)
+
+    response = client.get(reverse("recyclebin:list"))
+
+    assert response.status_code == 200
+    assert response.context["page"].paginator.count == 3
+    assert response.context["page"].paginator.capped is True
+    assert b"counting stops here" in response.content
+    assert b'name="all"' not in response.content  # no "restore all" over an uncounted bin
