@@ -259,7 +259,8 @@ def _write_rows(cursor, connection, table: Table, account_id: int, out: _Section
     if connection.vendor == "postgresql":
         # COPY takes no parameters: the id is an int, formatted by psycopg2's own quoting.
         query = cursor.mogrify(_select_sql(table), [int(account_id)]).decode()
-        cursor.copy_expert(f"COPY ({query}) TO STDOUT", out, size=CHUNK_BYTES)
+        # size positionally: Django's debug cursor wrapper takes no keywords
+        cursor.copy_expert(f"COPY ({query}) TO STDOUT", out, CHUNK_BYTES)
         return
     attnames = [f.attname for f in table.fields]
     rows = table.queryset(account_id).order_by("id").values_list(*attnames)
