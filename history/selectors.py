@@ -35,11 +35,9 @@ def deletions_per_day(*, account: Account, days: int = 30) -> list[tuple]:
         connection.ops.adapt_datetimefield_value(datetime.combine(date, time.min, tzinfo=zone))
         for date in dates
     ]
-    # Grouped by account: one row, or none (hence 0) on a day without deletions. (The pages
-    # never count a whole list; test_pages_never_count_or_offset tells them apart by GROUP BY.)
     one_day = (
-        f"COALESCE((SELECT COUNT(*) FROM {Event._meta.db_table} WHERE account_id = %s"  # noqa: S608
-        " AND event_type = %s AND occurred_at >= %s AND occurred_at < %s GROUP BY account_id), 0)"
+        f"(SELECT COUNT(*) FROM {Event._meta.db_table} WHERE account_id = %s"  # noqa: S608
+        " AND event_type = %s AND occurred_at >= %s AND occurred_at < %s)"
     )
     params = [
         value
