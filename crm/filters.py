@@ -9,6 +9,16 @@ from crm.models import Activity, Company, Contact, Deal, Lead
 MAX_ID = 2**63 - 1  # BigAutoField
 
 
+def positive_int_or_none(value) -> int | None:
+    """A query parameter meant as an id or a page size: a whole number from 1 to MAX_ID, or
+    None for anything else (so it never overflows a query)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
 class RecordFilter(django_filters.FilterSet):
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

@@ -25,6 +25,7 @@ from django.views.generic import FormView, TemplateView
 
 from crm import selectors, services
 from crm.entities import ENTITIES, Entity, entity_for_model
+from crm.filters import positive_int_or_none
 from crm.forms import FORMS, editable_fields
 from crm.templatetags.crm_display import record_url
 from history.display import event_rows, record_history_url
@@ -94,13 +95,6 @@ def _search(queryset: QuerySet, fields: tuple[str, ...], text: str) -> QuerySet:
     return queryset
 
 
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 class DashboardView(MemberRequiredMixin, TemplateView):
     template_name = "crm/dashboard.html"
 
@@ -150,7 +144,7 @@ class RecordListView(EntityViewMixin, TemplateView):
         link_filters = []
         for field in entity.link_fields:
             if field in params:
-                target_id = _int_or_none(params[field])
+                target_id = positive_int_or_none(params[field])
                 if target_id is None:
                     records = records.none()
                 else:
@@ -169,7 +163,7 @@ class RecordListView(EntityViewMixin, TemplateView):
         else:
             records = records.order_by(sort, "-id")
 
-        per_page = _int_or_none(params.get("per_page"))
+        per_page = positive_int_or_none(params.get("per_page"))
         if per_page not in PER_PAGE_CHOICES:
             per_page = PER_PAGE_CHOICES[0]
         page = Paginator(records, per_page).get_page(params.get("page"))

@@ -21,6 +21,7 @@ from django.views.generic import TemplateView
 
 from crm.entities import ENTITIES, EntityType
 from crm.filter_chips import date_display, date_input, filter_chips, filter_values
+from crm.filters import positive_int_or_none
 from crm.views import MemberRequiredMixin
 from history.display import event_rows
 from history.filters import EventFilter
@@ -41,14 +42,6 @@ FILTER_LABELS = {
     "occurred_before": gettext_lazy("Before"),
     "search": gettext_lazy("Text"),
 }
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number < 2**63 else None
 
 
 class HistoryView(MemberRequiredMixin, TemplateView):
@@ -95,8 +88,8 @@ class HistoryView(MemberRequiredMixin, TemplateView):
     def _keyset_page(self, events):
         """``(events, has_newer, has_older)``: PAGE_SIZE events newest first, around the
         ``before``/``after`` id of the query; an exhausted direction falls back to the newest."""
-        before = _int_or_none(self.request.GET.get("before"))
-        after = _int_or_none(self.request.GET.get("after"))
+        before = positive_int_or_none(self.request.GET.get("before"))
+        after = positive_int_or_none(self.request.GET.get("after"))
         if after is not None:
             chunk = list(events.filter(id__gt=after).order_by("id")[: PAGE_SIZE + 1])
             if chunk:
@@ -140,7 +133,10 @@ class HistoryView(MemberRequiredMixin, TemplateView):
 
     def _record_title(self, params) -> str:
         """The record's name as the history last recorded it, for its chip."""
-        entity_type, entity_id = params.get("entity_type"), _int_or_none(params.get("entity_id"))
+        entity_type, entity_id = (
+            params.get("entity_type"),
+            positive_int_or_none(params.get("entity_id")),
+        )
         if entity_type not in ENTITIES or entity_id is None:
             return ""
         title = (

@@ -26,6 +26,7 @@ from accounts.plans import PLAN_CATALOG, Feature
 from accounts.rules import RuleViolation, admin_require
 from crm.entities import ENTITIES, EntityType
 from crm.filter_chips import date_display, date_input, filter_chips
+from crm.filters import positive_int_or_none
 from crm.views import MemberRequiredMixin
 from recyclebin import services
 from recyclebin.filters import BinEntryFilter
@@ -59,14 +60,6 @@ FILTER_LABELS = {
     "deleted_before": gettext_lazy("Deleted before"),
     "id": gettext_lazy("Entry"),
 }
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number < 2**63 else None
 
 
 class CappedPaginator(Paginator):
@@ -118,7 +111,7 @@ class BinViewMixin(MemberRequiredMixin):
             return list(filterset.qs.order_by("-id"))
         else:
             raw = post.getlist("ids")
-        ids = {_int_or_none(value) for value in raw}
+        ids = {positive_int_or_none(value) for value in raw}
         if None in ids:
             raise Http404("No such entry in your recycle bin.")
         entries = list(bin_entries_visible(user=self.request.user).filter(pk__in=ids))
@@ -145,7 +138,7 @@ class BinListView(BinViewMixin, TemplateView):
         order = SORTS[sort.removeprefix("-")]
         entries = entries.order_by(f"-{order}" if sort.startswith("-") else order, "-id")
 
-        per_page = _int_or_none(params.get("per_page"))
+        per_page = positive_int_or_none(params.get("per_page"))
         if per_page not in PER_PAGE_CHOICES:
             per_page = PER_PAGE_CHOICES[0]
         page = CappedPaginator(entries, per_page).get_page(params.get("page"))
