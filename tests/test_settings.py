@@ -49,6 +49,31 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_redis(tmp_path):
     assert broker == "redis://redis.internal:6379/0"
 
 
+def test_snapshot_storage_s3_names_a_private_bucket(tmp_path):
+    probe = (
+        "import django; django.setup(); from django.core.files.storage import storages; "
+        "s = storages['snapshots']; print(type(s).__name__, s.bucket_name, s.location, "
+        "s.endpoint_url, s.default_acl, s.file_overwrite)"
+    )
+    result = _run(
+        probe,
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        SNAPSHOT_STORAGE="s3",
+        SNAPSHOT_S3_BUCKET="acme-crm",
+        SNAPSHOT_S3_ENDPOINT_URL="http://minio:9000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "PrivateS3Storage",
+        "acme-crm",
+        "snapshots",
+        "http://minio:9000",
+        "private",
+        "False",
+    ]
+
+
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     result = _run(
         PROBE,

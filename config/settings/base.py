@@ -177,20 +177,36 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 BIN_RETENTION_DAYS = env.int("BIN_RETENTION_DAYS", default=30)
 
 # --- Backups --------------------------------------------------------------------------------
-# Snapshot files go to the "snapshots" storage: a private folder by default, never served by URL
-# (no MEDIA_URL, no url pattern; its url() refuses). SNAPSHOT_STORAGE_BACKEND may name another
-# storage class; S3-compatible stores through django-storages come in a later slice.
-SNAPSHOT_STORAGE_BACKEND = env.str(
-    "SNAPSHOT_STORAGE_BACKEND", default="backups.storage.PrivateFileSystemStorage"
-)
-STORAGES["snapshots"] = {"BACKEND": SNAPSHOT_STORAGE_BACKEND}
-if SNAPSHOT_STORAGE_BACKEND == "backups.storage.PrivateFileSystemStorage":
-    STORAGES["snapshots"]["OPTIONS"] = {
-        "location": VAR_DIR / "snapshots",
-        "base_url": None,
-        "file_permissions_mode": 0o600,
-        "directory_permissions_mode": 0o700,
+# Snapshot files go to the "snapshots" storage, never served by URL (no MEDIA_URL, no url
+# pattern; its url() refuses). SNAPSHOT_STORAGE: "local" (a private folder, files 0600), "s3"
+# (any S3-compatible store, private objects, through django-storages), or a storage class path.
+SNAPSHOT_STORAGE = env.str("SNAPSHOT_STORAGE", default="local")
+if SNAPSHOT_STORAGE == "local":
+    STORAGES["snapshots"] = {
+        "BACKEND": "backups.storage.PrivateFileSystemStorage",
+        "OPTIONS": {
+            "location": env.str("SNAPSHOT_DIR", default=str(VAR_DIR / "snapshots")),
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
     }
+elif SNAPSHOT_STORAGE == "s3":
+    STORAGES["snapshots"] = {
+        "BACKEND": "backups.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("SNAPSHOT_S3_BUCKET"),
+            "location": env.str("SNAPSHOT_S3_PREFIX", default="snapshots"),
+            # Unset: AWS. Set for MinIO, Ceph, Backblaze, Scaleway, ...
+            "endpoint_url": env.str("SNAPSHOT_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("SNAPSHOT_S3_REGION", default=None),
+            # Unset: boto3's usual chain (AWS_* variables, instance role, ~/.aws).
+            "access_key": env.str("SNAPSHOT_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("SNAPSHOT_S3_SECRET_ACCESS_KEY", default=None),
+        },
+    }
+else:
+    STORAGES["snapshots"] = {"BACKEND": SNAPSHOT_STORAGE}
 # Days a snapshot is kept before the daily expiry removes it (row and file).
 SNAPSHOT_RETENTION_DAYS = env.int("SNAPSHOT_RETENTION_DAYS", default=7)
 # When beat starts the nightly snapshots (UTC).
