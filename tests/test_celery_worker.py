@@ -15,8 +15,12 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.tasks import sessions_clear_expired
+from backups.models import Snapshot
+from backups.services import snapshot_delete
+from backups.tasks import nightly_snapshots, snapshot_nightly
 from config.celery import app
 from config.schedule import BEAT_SCHEDULE
+from crm.tests.factories import CompanyFactory
 
 pytestmark = pytest.mark.worker
 
@@ -92,6 +96,36 @@ def test_worker_clears_expired_sessions(worker):
     )
     assert Session.objects.filter(pk=live.session_key).exists()
     assert worker.poll() is None, "the worker died"
+
+
+def test_worker_takes_one_nightly_snapshot_per_account_even_when_the_job_runs_twice(
+    worker, account, other_account
+):
+    CompanyFactory(account=account, title="Nightly Ltd")
+    nightly_snapshots.delay()
+    nightly_snapshots.delay()  # a second beat, or a redelivery
+    snapshot_nightly.delay(account.pk)
+
+    def done() -> bool:
+        return (
+            Snapshot.objects.filter(
+                kind=Snapshot.Kind.NIGHTLY, status=Snapshot.Status.SUCCEEDED
+            ).count()
+            == 2
+        )
+
+    try:
+        assert _wait_for(done), "the worker did not take the nightly snapshots"
+        time.sleep(2)  # let the duplicates run: they must find the first and do nothing
+        nightly = Snapshot.objects.filter(kind=Snapshot.Kind.NIGHTLY)
+        assert sorted(nightly.values_list("account_id", flat=True)) == sorted(
+            [account.pk, other_account.pk]
+        )
+        assert nightly.get(account=account).counts["crm_company"] == 1
+        assert worker.poll() is None, "the worker died"
+    finally:
+        for snapshot in Snapshot.objects.all():
+            snapshot_delete(snapshot=snapshot)
 
 
 def test_broker_follows_the_settings():
