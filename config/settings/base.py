@@ -198,11 +198,11 @@ elif SNAPSHOT_STORAGE == "s3":
             "bucket_name": env.str("SNAPSHOT_S3_BUCKET"),
             "location": env.str("SNAPSHOT_S3_PREFIX", default="snapshots"),
             # Unset: AWS. Set for MinIO, Ceph, Backblaze, Scaleway, ...
-            "endpoint_url": env.str("SNAPSHOT_S3_ENDPOINT_URL", default=None),
-            "region_name": env.str("SNAPSHOT_S3_REGION", default=None),
+            "endpoint_url": env.str("SNAPSHOT_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("SNAPSHOT_S3_REGION", default="") or None,
             # Unset: boto3's usual chain (AWS_* variables, instance role, ~/.aws).
-            "access_key": env.str("SNAPSHOT_S3_ACCESS_KEY_ID", default=None),
-            "secret_key": env.str("SNAPSHOT_S3_SECRET_ACCESS_KEY", default=None),
+            "access_key": env.str("SNAPSHOT_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("SNAPSHOT_S3_SECRET_ACCESS_KEY", default="") or None,
         },
     }
 else:
