@@ -4,6 +4,7 @@ id up, so another account's id simply matches nothing."""
 import django_filters
 from django import forms
 
+from config.api.filters import UtcDateTimeFilter
 from crm.models import Activity, Company, Contact, Deal, Lead
 
 MAX_ID = 2**63 - 1  # BigAutoField
@@ -20,9 +21,9 @@ def positive_int_or_none(value) -> int | None:
 
 
 class RecordFilter(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
 
 class RecordIdFilter(django_filters.NumberFilter):
@@ -72,8 +73,8 @@ class ActivityFilter(RecordFilter):
     deal = link_filter("deal")
     contact = link_filter("contact")
     company = link_filter("company")
-    due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    due_after = UtcDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_before = UtcDateTimeFilter(field_name="due_at", lookup_expr="lt")
 
     class Meta:
         model = Activity

@@ -5,6 +5,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from config.api.filters import UtcDateTimeFilter
 from crm.entities import EntityType
 from crm.filters import MAX_ID, RecordIdFilter
 from history.models import Event, EventType
@@ -30,10 +31,8 @@ class EventFilter(django_filters.FilterSet):
     entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=EntityType.choices)
     entity_id = RecordIdFilter(label=_("Record id"), min_value=1, max_value=MAX_ID)
     actor = RecordIdFilter(label=_("User"), field_name="actor_id", min_value=1, max_value=MAX_ID)
-    occurred_after = django_filters.IsoDateTimeFilter(
-        label=_("From"), field_name="occurred_at", lookup_expr="gte"
-    )
-    occurred_before = django_filters.IsoDateTimeFilter(
+    occurred_after = UtcDateTimeFilter(label=_("From"), field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcDateTimeFilter(
         label=_("Until"), field_name="occurred_at", lookup_expr="lt"
     )
     search = django_filters.CharFilter(label=_("Text"), method="text_search")

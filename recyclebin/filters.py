@@ -3,6 +3,7 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
+from config.api.filters import UtcDateTimeFilter
 from crm.entities import EntityType
 from crm.filters import MAX_ID, RecordIdFilter
 from recyclebin.models import BinEntry
@@ -14,10 +15,10 @@ class BinEntryFilter(django_filters.FilterSet):
     deleted_by = RecordIdFilter(
         label=_("Deleted by"), field_name="deleted_by_id", min_value=1, max_value=MAX_ID
     )
-    deleted_after = django_filters.IsoDateTimeFilter(
+    deleted_after = UtcDateTimeFilter(
         label=_("Deleted after"), field_name="deleted_at", lookup_expr="gte"
     )
-    deleted_before = django_filters.IsoDateTimeFilter(
+    deleted_before = UtcDateTimeFilter(
         label=_("Deleted before"), field_name="deleted_at", lookup_expr="lt"
     )
     search = django_filters.CharFilter(

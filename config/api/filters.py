@@ -1,4 +1,29 @@
+from datetime import UTC
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from django_filters.fields import IsoDateTimeField
 from rest_framework.filters import SearchFilter
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date and time, handed to the database in UTC: an offset the database does not
+    know (``-21:04``) or a moment that falls outside the years 1-9999 in UTC is invalid input,
+    not a database error."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        try:
+            return moment.astimezone(UTC) if moment is not None else None
+        except OverflowError:
+            raise ValidationError(
+                _("Enter a date and time between the years 1 and 9999."), code="invalid"
+            ) from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class TextSearchFilter(SearchFilter):
