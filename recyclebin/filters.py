@@ -12,6 +12,7 @@ from recyclebin.models import BinEntry
 class BinEntryFilter(django_filters.FilterSet):
     id = RecordIdFilter(label=_("Id"), min_value=1, max_value=MAX_ID)
     entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=EntityType.choices)
+    entity_id = RecordIdFilter(label=_("Record id"), min_value=1, max_value=MAX_ID)
     deleted_by = RecordIdFilter(
         label=_("Deleted by"), field_name="deleted_by_id", min_value=1, max_value=MAX_ID
     )
@@ -27,4 +28,12 @@ class BinEntryFilter(django_filters.FilterSet):
 
     class Meta:
         model = BinEntry
-        fields = ["id", "entity_type", "deleted_by", "deleted_after", "deleted_before", "search"]
+        fields = [
+            "id",
+            "entity_type",
+            "entity_id",
+            "deleted_by",
+            "deleted_after",
+            "deleted_before",
+            "search",
+        ]

@@ -341,6 +341,10 @@ def test_filter_by_type_title_who_and_id(client_for, account, admin_user, employ
     assert list_ids(client.get(API_ROOT, {"search": "WEB"})) == [contact.pk, lead.pk]
     assert list_ids(client.get(API_ROOT, {"search": "web", "entity_type": "lead"})) == [lead.pk]
     assert list_ids(client.get(API_ROOT, {"id": company.pk})) == [company.pk]
+    assert list_ids(client.get(API_ROOT, {"entity_type": "lead", "entity_id": lead.entity_id})) == [
+        lead.pk
+    ]
+    assert list_ids(client.get(API_ROOT, {"entity_id": lead.entity_id + 10**6})) == []
     assert list_ids(client.get(API_ROOT, {"deleted_by": admin_user.pk + 1000})) == []
 
 
