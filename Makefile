@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/crm
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format bench services chromium migrate demo clean
+.PHONY: run test lint format bench load services chromium migrate demo clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ test: $(STAMP) chromium services lint
 bench: $(STAMP)
 	$(BIN)/python bench/crm_api.py
 	$(BIN)/python bench/bin_history.py
+
+# 50 users for 2 minutes against gunicorn + PostgreSQL + Redis + a worker, while one account
+# takes a snapshot and another is rolled back; prints p95 per endpoint, fails on any error.
+load: $(STAMP) services
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) var
