@@ -84,7 +84,7 @@ def test_verify_refuses_a_damaged_file(account, admin_user, snapshot_dir):
 
     with pytest.raises(SnapshotInvalid, match="checksum"):
         services.snapshot_verify(snapshot=snapshot)
-    with pytest.raises(CommandError, match="does NOT verify"):
+    with pytest.raises(CommandError, match="1 snapshot"):
         call_command("verify_snapshot", str(snapshot.pk))
 
 
@@ -158,3 +158,23 @@ def test_verify_snapshot_command(account, admin_user, capsys):
     assert "verifies" in out and "crm_company: 8 rows" in out
     with pytest.raises(CommandError, match="No snapshot"):
         call_command("verify_snapshot", "999999")
+
+
+def test_verify_snapshot_all_reports_each_and_fails_if_one_is_damaged(
+    account, admin_user, snapshot_dir, capsys
+):
+    good = services.snapshot_take(account=account, kind="manual")
+    bad = services.snapshot_take(account=account, kind="manual")
+    services.snapshot_take(account=account, kind="manual")
+    path = snapshot_dir / bad.storage_name
+    path.write_bytes(path.read_bytes()[:-10])
+
+    with pytest.raises(CommandError, match="1 snapshot"):
+        call_command("verify_snapshot", "--all")
+
+    captured = capsys.readouterr()
+    assert f"Snapshot #{good.pk} of Acme" in captured.out
+    assert f"Snapshot #{bad.pk} does NOT verify" in captured.err
+    assert captured.out.count("verifies") == 2
+    with pytest.raises(CommandError, match="ids, or --all"):
+        call_command("verify_snapshot")
