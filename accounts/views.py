@@ -18,6 +18,8 @@ def pricing(request):
 def home(request):
     if request.user.is_account_member:
         return redirect("crm:dashboard")
+    if request.user.is_support:
+        return redirect("support:console")
     if request.user.is_staff:
         return redirect("admin:index")
     return render(request, "accounts/no_account.html")

@@ -18,6 +18,12 @@ BEAT_SCHEDULE = {
             hour=settings.NIGHTLY_SNAPSHOT_HOUR, minute=settings.NIGHTLY_SNAPSHOT_MINUTE
         ),
     },
+    "support-restore-watchdog": {
+        # Every minute: a request whose worker died is failed (and its account writable again)
+        # within SUPPORT_RESTORE_STALE_MINUTES + 1 minute.
+        "task": "support.tasks.restore_requests_watchdog",
+        "schedule": crontab(),
+    },
     "backups-expire-snapshots": {
         "task": "backups.tasks.snapshots_expire",
         "schedule": crontab(hour=4, minute=45),  # daily, after the nightly snapshots

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("recyclebin.urls")),
     path("", include("history.urls")),
     path("", include("backups.urls")),
+    path("", include("support.urls")),
 ]
 
 handler404 = "config.views.not_found"

@@ -32,7 +32,10 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
                 "event_type",
                 OpenApiTypes.STR,
                 description="One or more of create, update, delete, restore, purge, rollback, "
-                "recover, comma-separated (or the parameter repeated).",
+                "recover and the restore requests' steps (request_filed, request_proposed, "
+                "request_confirmed, request_approved, request_completed, request_failed, "
+                "request_rejected, request_cancelled), comma-separated (or the parameter "
+                "repeated).",
             )
         ],
     )

@@ -6,9 +6,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from config.api.filters import UtcDateTimeFilter
-from crm.entities import EntityType
 from crm.filters import MAX_ID, RecordIdFilter
-from history.models import Event, EventType
+from history.models import SUBJECT_TYPES, Event, EventType
 
 
 class EventTypesFilter(django_filters.MultipleChoiceFilter):
@@ -28,7 +27,7 @@ class EventTypesFilter(django_filters.MultipleChoiceFilter):
 
 class EventFilter(django_filters.FilterSet):
     event_type = EventTypesFilter(label=_("Event"))
-    entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=EntityType.choices)
+    entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=SUBJECT_TYPES)
     entity_id = RecordIdFilter(label=_("Record id"), min_value=1, max_value=MAX_ID)
     actor = RecordIdFilter(label=_("User"), field_name="actor_id", min_value=1, max_value=MAX_ID)
     occurred_after = UtcDateTimeFilter(label=_("From"), field_name="occurred_at", lookup_expr="gte")

@@ -16,6 +16,21 @@ class EventType(models.TextChoices):
     PURGE = "purge", _("Purge")
     ROLLBACK = "rollback", _("Rollback")
     RECOVER = "recover", _("Recover")
+    # The steps of a restore request (support/), besides the rollback or recover it runs.
+    REQUEST_FILED = "request_filed", _("Restore request filed")
+    REQUEST_PROPOSED = "request_proposed", _("Restore proposed")
+    REQUEST_CONFIRMED = "request_confirmed", _("Restore confirmed")
+    REQUEST_APPROVED = "request_approved", _("Restore approved")
+    REQUEST_COMPLETED = "request_completed", _("Restore completed")
+    REQUEST_FAILED = "request_failed", _("Restore failed")
+    REQUEST_REJECTED = "request_rejected", _("Restore request rejected")
+    REQUEST_CANCELLED = "request_cancelled", _("Restore request cancelled")
+
+
+# What an event is about: a CRM record, or a restore request (its steps), or nothing (a
+# rollback is account-wide).
+RESTORE_REQUEST = "restore_request"
+SUBJECT_TYPES = [*EntityType.choices, (RESTORE_REQUEST, _("Restore request"))]
 
 
 class Event(models.Model):
@@ -26,8 +41,8 @@ class Event(models.Model):
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     occurred_at = models.DateTimeField(_("time"), default=timezone.now)
-    event_type = models.CharField(_("event"), max_length=10, choices=EventType.choices)
-    entity_type = models.CharField(_("type"), max_length=20, choices=EntityType.choices, blank=True)
+    event_type = models.CharField(_("event"), max_length=20, choices=EventType.choices)
+    entity_type = models.CharField(_("type"), max_length=20, choices=SUBJECT_TYPES, blank=True)
     entity_id = models.BigIntegerField(_("record id"), null=True, blank=True)
     entity_title = models.CharField(_("title"), max_length=255, blank=True)
     actor = models.ForeignKey(

@@ -3,8 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.entities import EntityType
-from history.models import Event
+from history.models import SUBJECT_TYPES, Event
 
 
 class ActorSerializer(serializers.Serializer):
@@ -14,10 +13,11 @@ class ActorSerializer(serializers.Serializer):
 
 class EventSerializer(serializers.ModelSerializer):
     entity_type = serializers.ChoiceField(
-        choices=EntityType.choices,
+        choices=SUBJECT_TYPES,
         allow_blank=True,
         read_only=True,
-        help_text="Empty for account-wide events (a rollback).",
+        help_text="A CRM record's type, restore_request for the steps of a restore request, "
+        "or empty for account-wide events (a rollback).",
     )
     actor = serializers.SerializerMethodField()
     changes = serializers.DictField(

@@ -19,13 +19,13 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 
-from crm.entities import ENTITIES, EntityType
+from crm.entities import ENTITIES
 from crm.filter_chips import date_display, date_input, filter_chips, filter_values
 from crm.filters import positive_int_or_none
 from crm.views import MemberRequiredMixin
 from history.display import event_rows
 from history.filters import EventFilter
-from history.models import EventType
+from history.models import SUBJECT_TYPES, EventType
 from history.selectors import deletions_per_day, events_for_account
 
 PAGE_SIZE = 50
@@ -69,7 +69,11 @@ class HistoryView(MemberRequiredMixin, TemplateView):
         query = {key: values for key, values in params.lists() if key not in ("before", "after")}
         return super().get_context_data(
             nav="history",
-            rows=event_rows(account=self.account, events=page),
+            rows=event_rows(
+                account=self.account,
+                events=page,
+                request_links=self.request.user.is_account_admin,
+            ),
             has_newer=has_newer,
             has_older=has_older,
             newer_url=self._page_url(query, after=page[0].pk) if has_newer else None,
@@ -120,7 +124,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
             if name == "event_type":
                 return str(dict(EventType.choices).get(value, value))
             if name == "entity_type":
-                return str(dict(EntityType.choices).get(value, value))
+                return str(dict(SUBJECT_TYPES).get(value, value))
             if name == "entity_id":
                 return f"“{record_title}” (#{value})" if record_title else f"#{value}"
             if name == "actor":
@@ -155,7 +159,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
                 {"value": value, "label": label, "checked": value in chosen_types}
                 for value, label in EventType.choices
             ],
-            "entity_types": EntityType.choices,
+            "entity_types": SUBJECT_TYPES,
             "entity_type": params.get("entity_type", ""),
             "entity_id": params.get("entity_id", ""),
             "users": users,

@@ -8,6 +8,7 @@ from backups.api import SnapshotViewSet
 from crm.api import VIEWSETS
 from history.api import EventViewSet
 from recyclebin.api import BinEntryViewSet
+from support.api import NotificationViewSet, RestoreRequestViewSet
 
 router = DefaultRouter()
 router.include_format_suffixes = False  # a class attribute, not an __init__ argument, in DRF 3.18
@@ -16,6 +17,8 @@ for viewset in VIEWSETS:
 router.register("recyclebin", BinEntryViewSet, basename="binentry")
 router.register("history", EventViewSet, basename="event")
 router.register("backups/snapshots", SnapshotViewSet, basename="snapshot")
+router.register("support/requests", RestoreRequestViewSet, basename="restorerequest")
+router.register("support/notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),

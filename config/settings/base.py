@@ -4,6 +4,7 @@ With no variable set the product runs embedded: SQLite in ``var/`` and a Celery 
 filesystem, no server to install. ``DATABASE_URL`` switches to PostgreSQL, ``REDIS_URL`` to Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +32,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
     "accounts",
     "crm",
     "recyclebin",
@@ -41,15 +47,19 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the second factor
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",  # who needs a second factor gives it first
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.RuleViolationMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into accounts.lockout's answer
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -94,6 +104,11 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username/address pair before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",  # refuses inactive users, sessions included
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -119,10 +134,23 @@ STORAGES = {
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication, plus the second factor the token was issued with.
+        "accounts.authentication.SecondFactorTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsAccountMember"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "accounts.permissions.IsAccountMember",
+        "accounts.permissions.SecondFactorVerified",
+    ],
+    # Per user (so per token) and per address for anonymous callers; 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        "user": env.str("API_THROTTLE_USER", default="1000/min"),
+    },
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -177,6 +205,65 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 
+# The API's throttling counts here: Redis when REDIS_URL is set (shared by every web process),
+# else this process's memory (the embedded default runs one web process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "crm",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Security -------------------------------------------------------------------------------
+# Cookies JavaScript never needs: the session, and CSRF (forms carry the token in a field).
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+
+# Two-factor authentication (django-otp): support staff always; account admins when their
+# account requires it; anyone who enrolled. The authenticator app shows this issuer name.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="CRM")
+OTP_RECOVERY_CODES = 10  # shown once at enrolment; each works once
+
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT failed logins of one username from one
+# address, that pair is refused (browser page and token endpoint: 429) for AXES_COOLOFF_MINUTES,
+# counted from the failure that locked it; more attempts meanwhile do not extend it. Operators
+# unlock with `manage.py axes_reset_username NAME` (or axes_reset_ip_username, axes_reset).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
+AXES_HTTP_RESPONSE_CODE = 429
+# Behind a reverse proxy, the address axes counts is the one the proxy saw: set
+# AXES_IPWARE_PROXY_COUNT to the number of proxies in front (reads X-Forwarded-For then).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+if AXES_IPWARE_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp", "code"]
+
+# Content-Security-Policy (django-csp), the same in every environment so the tests and the
+# browser tests run under it: no inline script or style anywhere, nothing from elsewhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+    }
+}
+
 # Days a deleted item stays in the recycle bin before the automatic purge.
 BIN_RETENTION_DAYS = env.int("BIN_RETENTION_DAYS", default=30)
 
@@ -216,6 +303,32 @@ SNAPSHOT_RETENTION_DAYS = env.int("SNAPSHOT_RETENTION_DAYS", default=7)
 # When beat starts the nightly snapshots (UTC).
 NIGHTLY_SNAPSHOT_HOUR = env.int("NIGHTLY_SNAPSHOT_HOUR", default=2)
 NIGHTLY_SNAPSHOT_MINUTE = env.int("NIGHTLY_SNAPSHOT_MINUTE", default=0)
+
+# --- Support: restore requests ------------------------------------------------------------
+# The restore task writes a heartbeat this often; the watchdog (beat, every minute) fails a
+# request whose heartbeat stopped this long ago, sends again the task of a request queued this
+# long, and lifts a maintenance that no running request holds after this long.
+SUPPORT_RESTORE_HEARTBEAT_SECONDS = env.int("SUPPORT_RESTORE_HEARTBEAT_SECONDS", default=15)
+SUPPORT_RESTORE_STALE_MINUTES = env.int("SUPPORT_RESTORE_STALE_MINUTES", default=5)
+SUPPORT_RESTORE_RESEND_MINUTES = env.int("SUPPORT_RESTORE_RESEND_MINUTES", default=15)
+SUPPORT_MAINTENANCE_STALE_MINUTES = env.int("SUPPORT_MAINTENANCE_STALE_MINUTES", default=30)
+
+# --- Email (notifications) ------------------------------------------------------------------
+# EMAIL_URL: smtp://user:password@host:25, smtp+tls://...:587, smtp+ssl://...:465,
+# consolemail://. Unset: SMTP on localhost:25 (local.py prints to the console instead).
+_email = env.email_url("EMAIL_URL", default="smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a hung server must not hang a request
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="crm@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where emails link to (the browser's address of this site).
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 
 LOGGING = {
     "version": 1,

@@ -1,11 +1,16 @@
 """Tests: PostgreSQL when DATABASE_URL names it (make test does), fast hashing, no real mail."""
 
 from .base import *  # noqa: F403
+from .base import env
 
 DEBUG = False
 SECRET_KEY = "test-only-key"  # noqa: S105
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# In memory; a real worker process (tests that start one) writes files instead.
+EMAIL_BACKEND = env.str(
+    "CRM_TEST_EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend"
+)
+EMAIL_FILE_PATH = env.str("CRM_TEST_EMAIL_FILE_PATH", default=str(VAR_DIR / "test-mail"))  # noqa: F405
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }

@@ -1,0 +1,128 @@
+"""Reads of restore requests, their chat and notifications. Support staff see every account's
+requests (only here: support reaches accounts through these helpers); an account admin sees
+the account's; anyone else nothing."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Account, User
+from backups.models import Snapshot
+from support.models import (
+    BEFORE_QUEUED,
+    OPEN_STATUSES,
+    RESTORE_KINDS,
+    Notification,
+    RequestStatus,
+    RestoreRequest,
+)
+
+ACTIONS = ("propose", "confirm", "approve", "reject", "cancel", "message")
+
+
+def requests_visible(
+    user: User,
+    *,
+    status: str | list[str] | None = None,
+    account: Account | int | None = None,
+    older_than: timedelta | None = None,
+) -> QuerySet:
+    """The requests ``user`` may see: support staff all (open ones first, oldest first: who
+    has waited longest), an account admin the account's (newest first), anyone else none.
+    ``status``: one or several; ``account``: an account or its id; ``older_than``: filed at
+    least that long ago."""
+    requests = RestoreRequest.objects.select_related("account")
+    if user.is_support:
+        requests = requests.annotate(
+            waiting=Case(
+                When(status__in=OPEN_STATUSES, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        ).order_by("waiting", "created_at", "id")
+    elif user.is_account_admin:
+        requests = requests.for_account(user.account).order_by("-created_at", "-id")
+    else:
+        return RestoreRequest.objects.none()
+    if status:
+        requests = requests.filter(status__in=[status] if isinstance(status, str) else status)
+    if account is not None:
+        requests = requests.filter(account_id=getattr(account, "pk", account))
+    if older_than is not None:
+        requests = requests.filter(created_at__lte=timezone.now() - older_than)
+    return requests
+
+
+def request_get(user: User, pk) -> RestoreRequest:
+    """One request ``user`` may see; a missing one and another account's answer the same."""
+    try:
+        return requests_visible(user).get(pk=int(pk))
+    except (RestoreRequest.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise Http404("No such restore request.") from None
+
+
+def request_open_for(account: Account) -> RestoreRequest | None:
+    return RestoreRequest.objects.for_account(account).filter(status__in=OPEN_STATUSES).first()
+
+
+def snapshots_within_retention(account: Account, *, now: datetime | None = None) -> QuerySet:
+    """The account's kept snapshots a restore may use: finished and not expired, newest first."""
+    return (
+        Snapshot.objects.for_account(account)
+        .usable()
+        .filter(expires_at__gt=now or timezone.now())
+        .order_by("-taken_at", "-id")
+    )
+
+
+def request_default_snapshot(request: RestoreRequest) -> Snapshot | None:
+    """What support proposes unless told otherwise: the newest kept snapshot taken at or
+    before the moment the data was lost."""
+    return snapshots_within_retention(request.account).filter(taken_at__lte=request.lost_at).first()
+
+
+def last_completed_restore(account: Account) -> RestoreRequest | None:
+    """The account's latest executed restore (for the weekly limit)."""
+    return (
+        RestoreRequest.objects.for_account(account)
+        .filter(status=RequestStatus.COMPLETED, kind__in=RESTORE_KINDS, completed_at__isnull=False)
+        .order_by("-completed_at")
+        .first()
+    )
+
+
+def request_allowed_actions(request: RestoreRequest, user: User) -> set[str]:
+    """What ``user`` may do with ``request`` now, so pages offer only those buttons (the
+    services still check everything)."""
+    if user.is_support:
+        allowed = {"message"}
+        if request.status in (RequestStatus.OPEN, RequestStatus.PROPOSED):
+            allowed.add("propose")
+        if request.status == RequestStatus.CONFIRMED:
+            allowed.add("approve")
+        if request.status in BEFORE_QUEUED:
+            allowed.add("reject")
+        return allowed
+    if user.is_account_admin and user.account_id == request.account_id:
+        allowed = {"message"}
+        if request.status == RequestStatus.PROPOSED:
+            allowed.add("confirm")
+        if request.status in BEFORE_QUEUED:
+            allowed.add("cancel")
+        return allowed
+    return set()
+
+
+def messages_for(request: RestoreRequest) -> QuerySet:
+    """The request's chat, oldest first."""
+    return request.messages.select_related("author").order_by("created_at", "id")
+
+
+def notifications_for(user: User) -> QuerySet:
+    return Notification.objects.filter(recipient=user).order_by("-created_at", "-id")
+
+
+def unread_count(user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

@@ -1,0 +1,200 @@
+"""The support API's bodies (API.md, "Support: restore requests")."""
+
+from datetime import UTC
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from backups import restore
+from crm.entities import ENTITIES
+from crm.filters import MAX_ID
+from support.models import Message, Notification, RequestKind, RestoreRequest
+from support.services import MESSAGE_MAX_CHARS
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+
+
+def _user(user) -> dict | None:
+    return None if user is None else {"id": user.pk, "username": user.username}
+
+
+class RestoreRequestSerializer(serializers.ModelSerializer):
+    account_name = serializers.CharField(source="account.name", read_only=True)
+    entity_types = serializers.ListField(child=serializers.CharField(), read_only=True)
+    requested_by = serializers.SerializerMethodField()
+    proposed_by = serializers.SerializerMethodField()
+    confirmed_by = serializers.SerializerMethodField()
+    approved_by = serializers.SerializerMethodField()
+    outcome = serializers.JSONField(
+        read_only=True,
+        allow_null=True,
+        help_text="Once completed: what the restore did (counts per table, the pre_restore "
+        "snapshot that undoes it).",
+    )
+    preview = serializers.SerializerMethodField(
+        help_text="Where to see what the proposed restore would change now (null before a "
+        "proposal)."
+    )
+
+    class Meta:
+        model = RestoreRequest
+        fields = (
+            "id",
+            "account",
+            "account_name",
+            "status",
+            "kind",
+            "entity_types",
+            "lost_at",
+            "message",
+            "snapshot",
+            "requested_by",
+            "proposed_by",
+            "confirmed_by",
+            "approved_by",
+            "created_at",
+            "updated_at",
+            "progress",
+            "step",
+            "error",
+            "reject_reason",
+            "started_at",
+            "completed_at",
+            "outcome",
+            "preview",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(UserRefSerializer)
+    def get_requested_by(self, request: RestoreRequest) -> dict:
+        return _user(request.requested_by)
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_proposed_by(self, request: RestoreRequest) -> dict | None:
+        return _user(request.proposed_by)
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_confirmed_by(self, request: RestoreRequest) -> dict | None:
+        return _user(request.confirmed_by)
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_approved_by(self, request: RestoreRequest) -> dict | None:
+        return _user(request.approved_by)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_preview(self, request: RestoreRequest) -> str | None:
+        if request.snapshot_id is None:
+            return None
+        path = reverse("restorerequest-preview", args=[request.pk])
+        http = self.context.get("request")
+        return http.build_absolute_uri(path) if http is not None else path
+
+
+def _entity_types_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.ChoiceField(choices=list(ENTITIES)),
+        required=False,
+        max_length=len(ENTITIES),
+        help_text="For kind entities: the types of records to restore.",
+    )
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """A moment handed to the database in UTC; one outside the years 1-9999 is invalid input."""
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.fail("invalid", format="ISO 8601")
+
+
+class RestoreRequestCreateSerializer(serializers.Serializer):
+    lost_at = UtcDateTimeField(
+        help_text="When the data was lost. Without an offset: in the account's time zone."
+    )
+    kind = serializers.ChoiceField(choices=RequestKind.choices)
+    entity_types = _entity_types_field()
+    message = serializers.CharField(max_length=MESSAGE_MAX_CHARS)
+
+
+class ProposeSerializer(serializers.Serializer):
+    snapshot = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="One of the account's kept snapshots; default: the newest taken before the loss.",
+    )
+    kind = serializers.ChoiceField(
+        choices=RequestKind.choices,
+        required=False,
+        help_text="Default: the kind asked for. export cannot be proposed yet.",
+    )
+    entity_types = _entity_types_field()
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="The admin reads it in the chat.")
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ("id", "author", "is_support", "is_system", "body", "created_at")
+        read_only_fields = fields
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_author(self, message: Message) -> dict | None:
+        return _user(message.author)
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=MESSAGE_MAX_CHARS)
+
+
+class ChangeCountsSerializer(serializers.Serializer):
+    removed = serializers.IntegerField(help_text="Exists now, not in the snapshot.")
+    restored = serializers.IntegerField(help_text="In the snapshot, gone or in the bin now.")
+    reverted = serializers.IntegerField(help_text="In both, different now.")
+
+
+class RequestPreviewSerializer(serializers.Serializer):
+    snapshot = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=restore.KINDS)
+    entity_types = serializers.ListField(child=serializers.CharField())
+    changes = serializers.DictField(
+        child=ChangeCountsSerializer(), help_text="Per entity type (company, contact, ...)."
+    )
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    account_name = serializers.CharField(source="request.account.name", read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = ("id", "request", "account_name", "verb", "created_at", "read_at")
+        read_only_fields = fields
+
+
+class MarkReadSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        max_length=1000,
+        help_text="The notifications to mark read; none given: all of them.",
+    )
+
+
+class MarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField()
+
+
+class UnreadSerializer(serializers.Serializer):
+    unread = serializers.IntegerField()
