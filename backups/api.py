@@ -1,11 +1,16 @@
 """The backups REST endpoints (API.md, "Backups"): the account's snapshots, for its admins.
-Read-only: the snapshots and the preview of a restore; export comes later."""
+Read-only: the snapshots and the preview of a restore, with the records behind its numbers
+(``samples``, and ``preview/records/`` to page through one number); export comes later."""
 
+from dataclasses import asdict
+
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from accounts.rules import admin_require
 from backups import restore, selectors
@@ -24,11 +29,110 @@ class ChangeCountsSerializer(serializers.Serializer):
     reverted = serializers.IntegerField(help_text="In both, different now.")
 
 
+DEFAULT_SAMPLE_SIZE = 10
+MAX_SAMPLE_SIZE = 100
+DEFAULT_RECORDS_PAGE_SIZE = 50
+MAX_RECORDS_PAGE_SIZE = 200
+MAX_ID = (1 << 63) - 1
+
+
+class PreviewRecordSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField(
+        help_text="The record's title (company name, contact's full name, lead or deal title, "
+        "activity subject): as it is now for removed and reverted, as the snapshot holds it "
+        "for restored."
+    )
+
+
+class PreviewSamplesSerializer(serializers.Serializer):
+    removed = PreviewRecordSerializer(many=True)
+    restored = PreviewRecordSerializer(many=True)
+    reverted = PreviewRecordSerializer(many=True)
+
+
 class PreviewSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=restore.KINDS)
     changes = serializers.DictField(
         child=ChangeCountsSerializer(), help_text="Per entity type (company, contact, ...)."
     )
+    samples = serializers.DictField(
+        child=PreviewSamplesSerializer(),
+        required=False,
+        help_text="Per entity type and bucket, the first records behind each number (at most "
+        "sample_size, by id); absent with sample_size=0. When a bucket holds more, page on "
+        "with preview/records/?entity_type=...&bucket=...&after=<the last id>.",
+    )
+
+
+class PreviewRecordsSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=restore.KINDS)
+    entity_type = serializers.ChoiceField(choices=list(restore.ENTITY_TABLES))
+    bucket = serializers.ChoiceField(choices=restore.BUCKETS)
+    count = serializers.IntegerField(help_text="How many records the bucket holds in all.")
+    results = PreviewRecordSerializer(many=True, help_text="By id, after the ``after`` id.")
+    next = serializers.URLField(
+        allow_null=True, help_text="The next page (ids after the last one here), or null."
+    )
+
+
+class _PreviewQuerySerializer(serializers.Serializer):
+    """The query parameters of a preview (an invalid one answers 400)."""
+
+    kind = serializers.ChoiceField(
+        choices=restore.KINDS,
+        default="full",
+        error_messages={"invalid_choice": _("Choose one of full, entities, recover.")},
+    )
+    entity_types = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_entity_types(self, value: str) -> list[str]:
+        return [t.strip() for t in value.split(",") if t.strip()]
+
+    def validate(self, data: dict) -> dict:
+        types = data["entity_types"]
+        if data["kind"] == "entities" and (
+            not types or not set(types) <= set(restore.ENTITY_TABLES)
+        ):
+            raise serializers.ValidationError(
+                {"entity_types": [_("Choose among company, contact, lead, deal, activity.")]},
+                code="invalid",
+            )
+        return data
+
+
+class PreviewQuerySerializer(_PreviewQuerySerializer):
+    sample_size = serializers.IntegerField(
+        default=DEFAULT_SAMPLE_SIZE, min_value=0, max_value=MAX_SAMPLE_SIZE
+    )
+
+
+class PreviewRecordsQuerySerializer(_PreviewQuerySerializer):
+    entity_type = serializers.ChoiceField(choices=list(restore.ENTITY_TABLES))
+    bucket = serializers.ChoiceField(choices=restore.BUCKETS)
+    after = serializers.IntegerField(default=0, min_value=0, max_value=MAX_ID)
+    page_size = serializers.IntegerField(
+        default=DEFAULT_RECORDS_PAGE_SIZE, min_value=1, max_value=MAX_RECORDS_PAGE_SIZE
+    )
+
+    def validate(self, data: dict) -> dict:
+        data = super().validate(data)
+        if data["kind"] == "entities" and data["entity_type"] not in data["entity_types"]:
+            raise serializers.ValidationError(
+                {"entity_type": [_("Choose one of the entity types of the preview.")]},
+                code="invalid",
+            )
+        return data
+
+
+KIND_PARAMETERS = [
+    OpenApiParameter("kind", OpenApiTypes.STR, enum=[*restore.KINDS], description="Default full."),
+    OpenApiParameter(
+        "entity_types",
+        OpenApiTypes.STR,
+        description="For kind=entities: comma-separated, e.g. company,contact.",
+    ),
+]
 
 
 class SnapshotUnusable(exceptions.APIException):
@@ -79,15 +183,17 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(
         summary="What a restore from this snapshot would change now (admins only)",
+        description="Per entity type: how many records the restore would remove (exist now, "
+        "not in the snapshot), restore (in the snapshot, gone or in the bin now) and revert "
+        "(in both, different now), and the first records behind each number (``samples``).",
         parameters=[
             ID_PARAMETER,
+            *KIND_PARAMETERS,
             OpenApiParameter(
-                "kind", OpenApiTypes.STR, enum=[*restore.KINDS], description="Default full."
-            ),
-            OpenApiParameter(
-                "entity_types",
-                OpenApiTypes.STR,
-                description="For kind=entities: comma-separated, e.g. company,contact.",
+                "sample_size",
+                OpenApiTypes.INT,
+                description=f"Records named per entity type and bucket, by id: default "
+                f"{DEFAULT_SAMPLE_SIZE}, at most {MAX_SAMPLE_SIZE}; 0 leaves ``samples`` out.",
             ),
         ],
         responses={200: PreviewSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
@@ -95,22 +201,92 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"], pagination_class=None)
     def preview(self, request, *args, **kwargs):
         snapshot = self.get_object()
-        kind = request.query_params.get("kind", "full")
-        if kind not in restore.KINDS:
-            raise exceptions.ValidationError(
-                {"kind": [f"Choose one of {', '.join(restore.KINDS)}."]}
-            )
-        entity_types = [
-            t.strip() for t in request.query_params.get("entity_types", "").split(",") if t.strip()
-        ]
-        if kind == "entities" and (
-            not entity_types or not set(entity_types) <= set(restore.ENTITY_TABLES)
-        ):
-            raise exceptions.ValidationError(
-                {"entity_types": [f"Choose among {', '.join(restore.ENTITY_TABLES)}."]}
-            )
+        query = PreviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        size = params["sample_size"]
+        changes = self._preview(snapshot, params, restore.Sampling(size=size) if size else None)
+        body = {
+            "kind": params["kind"],
+            "changes": {
+                entity_type: {bucket: numbers[bucket] for bucket in restore.BUCKETS}
+                for entity_type, numbers in changes.items()
+            },
+        }
+        if size:
+            body["samples"] = {
+                entity_type: {
+                    bucket: [asdict(record) for record in records]
+                    for bucket, records in numbers["samples"].items()
+                }
+                for entity_type, numbers in changes.items()
+            }
+        return Response(body)
+
+    @extend_schema(
+        summary="Page through the records behind one number of the preview (admins only)",
+        description="The records one bucket of one entity type holds, by id: pass the last id "
+        "of a page as ``after`` for the next one (or follow ``next``).",
+        parameters=[
+            ID_PARAMETER,
+            *KIND_PARAMETERS,
+            OpenApiParameter(
+                "entity_type", OpenApiTypes.STR, enum=[*restore.ENTITY_TABLES], required=True
+            ),
+            OpenApiParameter("bucket", OpenApiTypes.STR, enum=[*restore.BUCKETS], required=True),
+            OpenApiParameter(
+                "after", OpenApiTypes.INT, description="Only ids above this one. Default 0."
+            ),
+            OpenApiParameter(
+                "page_size",
+                OpenApiTypes.INT,
+                description=f"Default {DEFAULT_RECORDS_PAGE_SIZE}, at most "
+                f"{MAX_RECORDS_PAGE_SIZE}.",
+            ),
+        ],
+        responses={
+            200: PreviewRecordsSerializer,
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="preview/records", pagination_class=None)
+    def preview_records(self, request, *args, **kwargs):
+        snapshot = self.get_object()
+        query = PreviewRecordsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        entity_type, bucket, size = params["entity_type"], params["bucket"], params["page_size"]
+        sampling = restore.Sampling(
+            size=size + 1, entity_type=entity_type, bucket=bucket, after=params["after"]
+        )
+        numbers = self._preview(snapshot, params, sampling)[entity_type]
+        records = numbers["samples"][bucket]
+        next_url = None
+        if len(records) > size:
+            records = records[:size]
+            next_url = replace_query_param(request.build_absolute_uri(), "after", records[-1].id)
+        return Response(
+            {
+                "kind": params["kind"],
+                "entity_type": entity_type,
+                "bucket": bucket,
+                "count": numbers[bucket],
+                "results": [asdict(record) for record in records],
+                "next": next_url,
+            }
+        )
+
+    @staticmethod
+    def _preview(snapshot: Snapshot, params: dict, sampling) -> dict:
         try:
-            changes = restore.preview(snapshot=snapshot, kind=kind, entity_types=entity_types)
+            return restore.preview(
+                snapshot=snapshot,
+                kind=params["kind"],
+                entity_types=params["entity_types"],
+                sampling=sampling,
+            )
         except restore.RestoreRefused as error:
             raise SnapshotUnusable(error.message) from error
-        return Response({"kind": kind, "changes": changes})

@@ -1,4 +1,5 @@
-"""Browser pages of the backups: ``backups:list`` /backups/."""
+"""Browser pages of the backups: ``backups:list`` /backups/, ``backups:preview``
+/backups/<id>/preview/."""
 
 from django.urls import path
 
@@ -8,4 +9,5 @@ app_name = "backups"
 
 urlpatterns = [
     path("backups/", views.SnapshotListView.as_view(), name="list"),
+    path("backups/<int:pk>/preview/", views.SnapshotPreviewView.as_view(), name="preview"),
 ]
