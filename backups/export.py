@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
+from accounts.models import User
 from backups.models import Snapshot
 from backups.services import snapshot_verify
 from backups.snapshot_format import SnapshotReader
 from backups.storage import snapshot_storage
+from history.models import EventType
+from history.services import history_record
 
 FILE_NAMES = {
     "recyclebin_binentry": "bin_entries.csv",
@@ -87,6 +90,24 @@ def export_check(snapshot: Snapshot) -> None:
     """Raise SnapshotInvalid before a response starts if the snapshot cannot be exported: the
     whole file is verified first, so a download never ends in a broken ZIP."""
     snapshot_verify(snapshot=snapshot)
+
+
+def snapshot_export(*, snapshot: Snapshot, actor: User | None) -> Iterator[bytes]:
+    """Verify the snapshot, write the ``export`` history event, and return the ZIP's stream.
+    Raises SnapshotInvalid (nothing written) if the snapshot cannot be exported."""
+    export_check(snapshot)
+    history_record(
+        account=snapshot.account,
+        actor=actor,
+        event_type=EventType.EXPORT,
+        title=f"Snapshot #{snapshot.pk}",
+        details={
+            "snapshot": snapshot.pk,
+            "kind": snapshot.kind,
+            "taken_at": snapshot.taken_at.isoformat(),
+        },
+    )
+    return export_stream(snapshot)
 
 
 def export_stream(snapshot: Snapshot) -> Iterator[bytes]:

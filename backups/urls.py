@@ -10,4 +10,5 @@ app_name = "backups"
 urlpatterns = [
     path("backups/", views.SnapshotListView.as_view(), name="list"),
     path("backups/<int:pk>/preview/", views.SnapshotPreviewView.as_view(), name="preview"),
+    path("backups/<int:pk>/export/", views.SnapshotExportView.as_view(), name="export"),
 ]

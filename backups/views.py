@@ -5,18 +5,21 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
 
 from accounts.rules import admin_require
 from backups import restore
+from backups.export import export_file_name, snapshot_export
 from backups.models import Snapshot
 from backups.selectors import snapshots_for_account
 from backups.serializers import entity_counts
+from backups.snapshot_format import SnapshotInvalid
 from crm.entities import ENTITIES
 from crm.filters import positive_int_or_none
 from crm.views import MemberRequiredMixin
@@ -245,3 +248,29 @@ class SnapshotPreviewView(MemberRequiredMixin, TemplateView):
     @staticmethod
     def _url(snapshot: Snapshot, params: dict) -> str:
         return f"{reverse('backups:preview', args=[snapshot.pk])}?{urlencode(params)}"
+
+
+class SnapshotExportView(MemberRequiredMixin, View):
+    """``/backups/<id>/export/``: the snapshot as a ZIP of CSV files, streamed (admins)."""
+
+    def member_checked(self) -> None:
+        admin_require(user=self.request.user)
+
+    def get(self, request, *args, **kwargs):
+        try:
+            snapshot = Snapshot.objects.for_account(self.account).get(pk=int(kwargs["pk"]))
+        except (Snapshot.DoesNotExist, ValueError, OverflowError):
+            raise Http404("No such snapshot in your account.") from None
+        try:
+            stream = snapshot_export(snapshot=snapshot, actor=request.user)
+        except SnapshotInvalid as error:
+            return render(
+                request,
+                "rule_violation.html",
+                {"message": error.message, "code": "snapshot_invalid"},
+                status=409,
+            )
+        response = StreamingHttpResponse(stream, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{export_file_name(snapshot)}"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -16,6 +16,7 @@ class EventType(models.TextChoices):
     PURGE = "purge", _("Purge")
     ROLLBACK = "rollback", _("Rollback")
     RECOVER = "recover", _("Recover")
+    EXPORT = "export", _("Snapshot exported")
     # The steps of a restore request (support/), besides the rollback or recover it runs.
     REQUEST_FILED = "request_filed", _("Restore request filed")
     REQUEST_PROPOSED = "request_proposed", _("Restore proposed")

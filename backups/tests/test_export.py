@@ -8,6 +8,7 @@ import tracemalloc
 import zipfile
 
 import pytest
+from django.urls import reverse
 
 from backups import services
 from backups.export import FILE_NAMES, export_check, export_file_name, export_stream
@@ -15,6 +16,7 @@ from backups.snapshot_format import TABLES_BY_NAME, SnapshotInvalid
 from backups.tests.factories import account_fill, live_rows
 from crm.models import Contact
 from crm.tests.factories import CompanyFactory
+from history.models import Event, EventType
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,3 +112,59 @@ def test_memory_stays_flat_while_streaming(account):
     assert total > 500_000
     # 40,000 contacts are about 6 MB of CSV; the stream holds a few chunks at a time.
     assert peak < 3_000_000, f"peak {peak:,} bytes"
+
+
+def _api_zip(response) -> zipfile.ZipFile:
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/zip"
+    assert "attachment" in response["Content-Disposition"]
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+
+
+def test_admins_download_the_export_and_it_is_in_the_history(account, admin_user, api):
+    account_fill(account, actor=admin_user)
+    snapshot = services.snapshot_take(account=account, kind="manual")
+
+    archive = _api_zip(api.get(f"/api/v1/backups/snapshots/{snapshot.pk}/export/"))
+
+    assert "contacts.csv" in archive.namelist()
+    event = Event.objects.get(account=account, event_type=EventType.EXPORT)
+    assert event.actor == admin_user and event.details["snapshot"] == snapshot.pk
+
+
+def test_export_rules_per_role_and_account(account, employee, other_admin, api_as, support_user):
+    snapshot = services.snapshot_take(account=account, kind="manual")
+    url = f"/api/v1/backups/snapshots/{snapshot.pk}/export/"
+
+    refused = api_as(employee).get(url)
+    assert (refused.status_code, refused.json()["code"]) == (403, "admin_only")
+    assert api_as(other_admin).get(url).status_code == 404
+    assert api_as(support_user).get(url).status_code == 403
+    assert api_as(None).get(url).status_code in (401, 403)
+    assert not Event.objects.filter(event_type=EventType.EXPORT).exists()
+
+
+def test_a_damaged_snapshot_answers_409_and_writes_no_event(account, api, snapshot_dir):
+    snapshot = services.snapshot_take(account=account, kind="manual")
+    path = snapshot_dir / snapshot.storage_name
+    path.write_bytes(path.read_bytes()[:-20])
+
+    response = api.get(f"/api/v1/backups/snapshots/{snapshot.pk}/export/")
+
+    assert (response.status_code, response.json()["code"]) == (409, "snapshot_invalid")
+    assert not Event.objects.filter(event_type=EventType.EXPORT).exists()
+
+
+def test_the_backups_page_offers_the_download(client, account, admin_user, employee, other_admin):
+    snapshot = services.snapshot_take(account=account, kind="manual")
+    url = reverse("backups:export", args=[snapshot.pk])
+    client.force_login(admin_user)
+
+    assert url in client.get(reverse("backups:list")).content.decode()
+    archive = _api_zip(client.get(url))
+    assert "snapshot.json" in archive.namelist()
+
+    client.force_login(employee)
+    assert client.get(url).status_code == 403
+    client.force_login(other_admin)
+    assert client.get(url).status_code == 404
