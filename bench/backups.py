@@ -1,0 +1,850 @@
+"""Snapshots and restores of one account on PostgreSQL, against psql COPY baselines.
+
+Two accounts in the same tables, their rows interleaved as in a live multi-tenant database: the
+measured one with --rows CRM rows (1,000,000: 100k companies, 300k contacts, 200k leads, 100k
+deals, 300k activities; 1% of them in the recycle bin, with their bin entries and hidden links)
+and a second one with a tenth of that. In ONE run: a raw ``psql \\copy ... TO`` of the account's
+rows (the snapshot's baseline) and a plain one-transaction DELETE + ``\\copy FROM`` reload of
+them (the restore's baseline), then the product's own snapshot, preview, full restore (after 1%
+of the rows changed, after all were deleted) and recover (after 10,000 deletions), each in a
+child process of its own so its peak RSS is its own. Every restore is checked against the
+snapshot (row hashes) and the second account must stay untouched. How to run it and the latest
+results: README.md beside this file and docs/benchmarks.md.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+from _common import REPO, copy_rows, django_setup, fresh_database, migrate, step
+from bin_history import (
+    COMPANY_ACTIVITIES,
+    ENTRY_COLUMNS,
+    HIDDEN_LINK_COLUMNS,
+    RECORD_COLUMNS,
+    TYPES,
+    AccountPlan,
+    allocate_ids,
+    entry_rows,
+    hidden_rows,
+    plan_entries,
+    record_rows,
+)
+
+# This file is named like the Django app it measures: imports of ``backups`` must find the app.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/crm_bench_backups"
+SEED = 1
+SHARES = {"company": 0.10, "contact": 0.30, "lead": 0.20, "deal": 0.10, "activity": 0.30}
+BINNED = 0.01  # of each type's rows, in the recycle bin (one entry each; companies' activities)
+HIDDEN_CONTACTS = 0.3  # binned companies a live contact linked to (hidden link)
+CHANGED = 0.01  # "1% of rows changed": 70% of it updates, 15% deletions, 15% insertions
+RECOVER_DELETIONS = 10_000
+# Goals (the issue)
+SNAPSHOT_GOAL = 1.5  # x the raw COPY
+RSS_GOAL_MB = 300
+RSS_SAME = 1.25  # "nearly the same at 100k and 1M": the larger at most 1.25x the smaller
+RESTORE_CHANGED_GOAL = 0.25  # x the reload baseline
+RESTORE_DELETED_GOAL = 1.2
+
+
+def main() -> int:
+    args = parse_args()
+    rng = random.Random(SEED)
+    run = Run(args)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.enter_context(fresh_database(args.database_url, keep=args.keep))
+        if args.keep:  # the snapshot files with the database, for EXPLAIN ANALYZE and reruns
+            work = Path(tempfile.mkdtemp(prefix="crm-bench-"))
+            cleanup.callback(step, f"kept the snapshots and COPY files in {work}")
+        else:
+            work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="crm-bench-")))
+        run.work = work
+        (work / "var").mkdir()
+        run.env = environment(args.database_url, work / "var")
+        migrate(run.env)
+        django_setup(run.env)
+        run.db = psycopg2.connect(args.database_url)
+        run.db.autocommit = True
+        cleanup.callback(run.db.close)
+        seed(run, rng)
+        measure(run)
+    print()
+    print(report(run))
+    return 1 if run.correctness_failures else 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="CRM rows of the measured account (1,000,000)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="100,000 rows (and 10,000 in the second account)"
+    )
+    parser.add_argument(
+        "--deletions",
+        type=int,
+        default=RECOVER_DELETIONS,
+        help=f"rows deleted before the recover (default {RECOVER_DELETIONS:,})",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help=f"the database to DROP and create (default {DEFAULT_DATABASE_URL})",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database (and the snapshot files) at the end"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.rows = 100_000
+    if args.rows < 50_000:
+        parser.error("--rows must be at least 50,000")
+    if not 0 < args.deletions <= args.rows // 10:
+        parser.error("--deletions must be between 1 and a tenth of --rows")
+    return args
+
+
+def environment(database_url: str, var_dir: Path) -> dict[str, str]:
+    """The production settings, snapshots in a private folder of the run's temporary directory."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "bench",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url,
+        "CRM_VAR_DIR": str(var_dir),
+        "SNAPSHOT_STORAGE": "local",
+    }
+
+
+@dataclass
+class Account:
+    id: int
+    name: str
+    rows: int  # CRM rows
+    snapshot_rows: int = 0  # rows in the snapshot (bin entries and hidden links included)
+    checksum: dict = field(default_factory=dict)
+    raw_bytes: int = 0
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    work: Path = Path()
+    env: dict = field(default_factory=dict)
+    db: object = None
+    big: Account | None = None
+    small: Account | None = None
+    figures: dict = field(default_factory=dict)
+    checks: list = field(default_factory=list)  # (what, ok)
+    correctness_failures: int = 0
+    postgres_version: str = ""
+    table_rows: dict = field(default_factory=dict)
+
+    def check(self, what: str, ok: bool) -> None:
+        self.checks.append((what, ok))
+        if not ok:
+            self.correctness_failures += 1
+            print(f"   CORRECTNESS FAILURE: {what}", file=sys.stderr, flush=True)
+
+
+# --- Data ----------------------------------------------------------------------------------------
+
+
+def seed(run: Run, rng: random.Random) -> None:
+    """Two accounts made by the product's services, their rows by COPY (ids chosen here, both
+    accounts' rows shuffled together in every table), then VACUUM (ANALYZE)."""
+    from django.db import connection, transaction
+
+    from accounts.models import User
+    from accounts.services import account_create, user_create
+    from recyclebin.models import BinEntry, HiddenLink
+
+    big_rows, small_rows = run.args.rows, run.args.rows // 10
+    step(f"seed 2 accounts: {big_rows:,} and {small_rows:,} CRM rows, interleaved")
+    started = time.perf_counter()
+    plans, sizes = [], {}
+    for letter, rows in (("A", big_rows), ("B", small_rows)):
+        account = account_create(
+            name=f"Bench {letter}",
+            plan="professional",
+            admin_username=f"bench-{letter.lower()}-admin",
+            admin_password="bench-password",  # noqa: S106 - a throwaway database
+            check_password=False,
+        )
+        users = [account.users.get()]
+        users += [
+            user_create(
+                username=f"bench-{letter.lower()}-employee-{number}",
+                password="bench-password",  # noqa: S106
+                account=account,
+                role=User.Role.EMPLOYEE,
+                check_password=False,
+            )
+            for number in (1, 2)
+        ]
+        plans.append(
+            AccountPlan(
+                account_id=account.id,
+                users=[u.id for u in users],
+                usernames={u.id: u.username for u in users},
+            )
+        )
+        sizes[account.id] = rows
+        setattr(run, "big" if letter == "A" else "small", Account(account.id, account.name, rows))
+    plan_rows(plans, sizes, rng)
+    plan_entries(plans, rng=rng)
+    now = datetime.now(UTC)
+    with connection.cursor() as cursor, transaction.atomic():
+        for entity_type in TYPES:
+            rows = record_rows(plans, entity_type, now=now, rng=rng)
+            copy_rows(cursor, f"crm_{entity_type}", RECORD_COLUMNS[entity_type], rows)
+        copy_rows(cursor, BinEntry._meta.db_table, ENTRY_COLUMNS, entry_rows(plans, now, rng))
+        copy_rows(cursor, HiddenLink._meta.db_table, HIDDEN_LINK_COLUMNS, hidden_rows(plans))
+        for table in [f"crm_{t}" for t in TYPES] + [BinEntry._meta.db_table]:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # noqa: S608
+            )
+    del plans
+    vacuum(run)
+    with run.db.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (run.postgres_version,) = cursor.fetchone()
+        for table in tables():
+            cursor.execute(f"SELECT count(*) FROM {table.name}")  # noqa: S608 - model names
+            (run.table_rows[table.name],) = cursor.fetchone()
+    for account in (run.big, run.small):
+        account.checksum = checksum(run, account)
+        account.snapshot_rows = sum(rows for rows, _digest in account.checksum.values())
+    step(f"seeded in {time.perf_counter() - started:.1f} s")
+
+
+def plan_rows(plans: list[AccountPlan], sizes: dict[int, int], rng: random.Random) -> None:
+    """Each account's ids per type (all accounts' ids shuffled together), 1% of each type in the
+    bin on its own entry (a binned company takes 0-3 of its activities along), and live
+    contacts whose link to a binned company is hidden."""
+    together = {
+        plan.account_id: [
+            rng.choice(COMPANY_ACTIVITIES)
+            for _ in range(round(sizes[plan.account_id] * SHARES["company"] * BINNED))
+        ]
+        for plan in plans
+    }
+    for entity_type in TYPES:
+        counts = {p.account_id: round(sizes[p.account_id] * SHARES[entity_type]) for p in plans}
+        ids = allocate_ids(counts, rng)
+        for plan in plans:
+            own = list(ids[plan.account_id])
+            plan.ids[entity_type] = own[:]
+            rng.shuffle(own)
+            binned = round(len(own) * BINNED)
+            plan.binned[entity_type] = sorted(own[:binned])
+            rest = own[binned:]
+            if entity_type == "activity":
+                position = 0
+                for company_id, count in zip(
+                    plan.binned["company"], together[plan.account_id], strict=True
+                ):
+                    if count:
+                        activities = rest[position : position + count]
+                        plan.company_activities[company_id] = activities
+                        plan.activity_company.update(dict.fromkeys(activities, company_id))
+                        position += count
+                rest = rest[position:]
+            plan.live[entity_type] = sorted(rest)
+    for plan in plans:
+        contacts = list(plan.live["contact"])
+        rng.shuffle(contacts)
+        for company_id in plan.binned["company"]:
+            if rng.random() < HIDDEN_CONTACTS:
+                plan.hidden[("contact", contacts.pop())] = company_id
+
+
+def tables():
+    from backups.snapshot_format import TABLES
+
+    return TABLES
+
+
+def account_rows_sql(table, account_id: int, columns: str | None = None) -> str:
+    """The account's rows of ``table`` by id, as the snapshot selects them."""
+    columns = columns or ", ".join(f"t.{c}" for c in table.columns)
+    if table.via_entry:
+        return (
+            f"SELECT {columns} FROM {table.name} t JOIN recyclebin_binentry e "  # noqa: S608
+            f"ON e.id = t.entry_id WHERE e.account_id = {int(account_id)} ORDER BY t.id"
+        )
+    return (
+        f"SELECT {columns} FROM {table.name} t "  # noqa: S608
+        f"WHERE t.account_id = {int(account_id)} ORDER BY t.id"
+    )
+
+
+def checksum(run: Run, account: Account) -> dict[str, tuple[int, str]]:
+    """Rows and the md5 of the rows' text, in id order, per table."""
+    result = {}
+    with run.db.cursor() as cursor:
+        for table in tables():
+            query = account_rows_sql(table, account.id, "t.id, md5(t::text) AS h")
+            cursor.execute(
+                f"SELECT count(*), md5(string_agg(h, '' ORDER BY id)) FROM ({query}) r"  # noqa: S608
+            )
+            rows, digest = cursor.fetchone()
+            result[table.name] = (rows, digest or "")
+    return result
+
+
+def sequences_ok(run: Run) -> bool:
+    with run.db.cursor() as cursor:
+        for table in tables():
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table.name])
+            (sequence,) = cursor.fetchone()
+            cursor.execute(
+                f"SELECT (SELECT last_value FROM {sequence}) "  # noqa: S608 - catalog names
+                f">= coalesce((SELECT max(id) FROM {table.name}), 0)"
+            )
+            if not cursor.fetchone()[0]:
+                return False
+    return True
+
+
+def vacuum(run: Run) -> None:
+    """VACUUM (ANALYZE) and a CHECKPOINT between steps (not timed), as autovacuum would in time:
+    every measurement starts from the same kind of state."""
+    with run.db.cursor() as cursor:
+        for table in tables():
+            cursor.execute(f"VACUUM (ANALYZE) {table.name}")  # noqa: S608 - model names
+        cursor.execute("CHECKPOINT")
+
+
+def change_rows(run: Run, account: Account) -> dict[str, int]:
+    """1% of the account's rows changed, drawn by id hash: 70% of them updated (all five
+    types and bin entries), 15% deleted (activities), 15% inserted (contacts and activities on
+    live contacts, new ids)."""
+    total = round(account.rows * CHANGED)
+    updates, deletions = round(total * 0.70), round(total * 0.15)
+    insertions = total - updates - deletions
+    edits = {
+        "crm_company": ("phone", 0.10),
+        "crm_contact": ("position", 0.30),
+        "crm_lead": ("title", 0.20),
+        "crm_deal": ("title", 0.10),
+        "crm_activity": ("subject", 0.30),
+    }
+    a = int(account.id)
+    done = {"updated": 0, "deleted": 0, "inserted": 0}
+    with run.db, run.db.cursor() as cursor:
+        for table, (column, share) in edits.items():
+            cursor.execute(
+                f"UPDATE {table} SET {column} = left({column}, 200) || ' (edited)', "  # noqa: S608
+                "updated_at = updated_at + interval '1 hour' WHERE id IN (SELECT id FROM "
+                f"{table} WHERE account_id = {a} AND bin_entry_id IS NULL "
+                f"ORDER BY md5(id::text) LIMIT {round(updates * share)})"
+            )
+            done["updated"] += cursor.rowcount
+        cursor.execute(
+            "DELETE FROM crm_activity WHERE id IN (SELECT id FROM crm_activity "  # noqa: S608 - ints and our names
+            f"WHERE account_id = {a} AND bin_entry_id IS NULL "
+            f"ORDER BY md5(id::text || 'd') LIMIT {deletions})"
+        )
+        done["deleted"] += cursor.rowcount
+        half = insertions // 2
+        cursor.execute(
+            "INSERT INTO crm_contact (account_id, created_at, updated_at, first_name, last_name, "  # noqa: S608 - ints and our names
+            "email, phone, position) "
+            f"SELECT {a}, now(), now(), 'New', 'Contact ' || g, '', '', '' "
+            f"FROM generate_series(1, {half}) g"
+        )
+        done["inserted"] += cursor.rowcount
+        cursor.execute(
+            "INSERT INTO crm_activity (account_id, created_at, updated_at, subject, type, "  # noqa: S608 - ints and our names
+            "description, completed, contact_id) "
+            f"SELECT {a}, now(), now(), 'Call back', 'call', '', false, c.id FROM "
+            f"(SELECT id FROM crm_contact WHERE account_id = {a} AND bin_entry_id IS NULL "
+            f"ORDER BY md5(id::text || 'i') LIMIT {insertions - half}) c"
+        )
+        done["inserted"] += cursor.rowcount
+    return done
+
+
+def delete_all(run: Run, account: Account) -> int:
+    """Every row of the account in the seven tables, children first, one transaction."""
+    a = int(account.id)
+    deleted = 0
+    with run.db, run.db.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        for statement in delete_statements(a):
+            cursor.execute(statement)
+            deleted += cursor.rowcount
+    return deleted
+
+
+def delete_statements(a: int) -> list[str]:
+    statements = []
+    for table in reversed(tables()):
+        if table.via_entry:
+            statements.append(
+                f"DELETE FROM {table.name} t USING recyclebin_binentry e "  # noqa: S608
+                f"WHERE e.id = t.entry_id AND e.account_id = {a}"
+            )
+        else:
+            statements.append(f"DELETE FROM {table.name} WHERE account_id = {a}")  # noqa: S608
+    return statements
+
+
+def delete_some(run: Run, account: Account, count: int) -> dict[str, int]:
+    """``count`` live rows no live row points at: 30% contacts (no deal, activity or hidden link
+    names them), 20% leads (no activity), 50% activities. A recover can bring them all back
+    exactly (it never changes live rows)."""
+    a = int(account.id)
+    contacts, leads = round(count * 0.3), round(count * 0.2)
+    activities = count - contacts - leads
+    done = {}
+    with run.db, run.db.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM crm_contact WHERE id IN (SELECT c.id FROM crm_contact c "  # noqa: S608 - ints and our names
+            f"WHERE c.account_id = {a} AND c.bin_entry_id IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM crm_deal d WHERE d.contact_id = c.id) "
+            "AND NOT EXISTS (SELECT 1 FROM crm_activity x WHERE x.contact_id = c.id) "
+            "AND NOT EXISTS (SELECT 1 FROM recyclebin_hiddenlink h "
+            "WHERE h.entity_type = 'contact' AND h.record_id = c.id) "
+            f"ORDER BY md5(c.id::text || 'r') LIMIT {contacts})"
+        )
+        done["crm_contact"] = cursor.rowcount
+        cursor.execute(
+            "DELETE FROM crm_lead WHERE id IN (SELECT l.id FROM crm_lead l "  # noqa: S608 - ints and our names
+            f"WHERE l.account_id = {a} AND l.bin_entry_id IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM crm_activity x WHERE x.lead_id = l.id) "
+            f"ORDER BY md5(l.id::text || 'r') LIMIT {leads})"
+        )
+        done["crm_lead"] = cursor.rowcount
+        cursor.execute(
+            "DELETE FROM crm_activity WHERE id IN (SELECT id FROM crm_activity "  # noqa: S608 - ints and our names
+            f"WHERE account_id = {a} AND bin_entry_id IS NULL "
+            f"ORDER BY md5(id::text || 'r') LIMIT {activities})"
+        )
+        done["crm_activity"] = cursor.rowcount
+    return done
+
+
+# --- Baselines through psql ----------------------------------------------------------------------
+
+
+def psql(run: Run, script: str) -> float:
+    """Run ``script`` with the psql CLI; the wall time of the whole psql process."""
+    path = run.work / "script.sql"
+    path.write_text(script)
+    started = time.perf_counter()
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", run.args.database_url, "-f", path],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def raw_files(run: Run, account: Account) -> dict[str, Path]:
+    return {t.name: run.work / f"raw-{account.id}-{t.name}.copy" for t in tables()}
+
+
+def raw_copy(run: Run, account: Account) -> float:
+    """The baseline of a snapshot: psql \\copy of the account's rows of the seven tables, the
+    same SELECT as the snapshot's, in one REPEATABLE READ transaction, to plain files."""
+    files = raw_files(run, account)
+    lines = ["BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"]
+    lines += [f"\\copy ({account_rows_sql(t, account.id)}) TO '{files[t.name]}'" for t in tables()]
+    lines.append("COMMIT;")
+    seconds = psql(run, "\n".join(lines) + "\n")
+    account.raw_bytes = sum(path.stat().st_size for path in files.values())
+    return seconds
+
+
+def reload(run: Run, account: Account) -> float:
+    """The baseline of a restore: one transaction, foreign keys deferred, DELETE the account's
+    rows of every table (children first), then \\copy FROM the raw files (parents first)."""
+    files = raw_files(run, account)
+    lines = ["BEGIN;", "SET CONSTRAINTS ALL DEFERRED;"]
+    lines += [f"{statement};" for statement in delete_statements(account.id)]
+    lines += [f"\\copy {t.name} ({', '.join(t.columns)}) FROM '{files[t.name]}'" for t in tables()]
+    lines.append("COMMIT;")
+    return psql(run, "\n".join(lines) + "\n")
+
+
+# --- The product, in child processes -------------------------------------------------------------
+
+# Runs in a fresh interpreter: Django set up, then one service call, timed inside; prints one
+# JSON line with the times and the process's peak RSS (VmHWM) and its RSS after set-up.
+CHILD = r"""
+import json, sys, time
+
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+
+import django
+django.setup()
+from django.db import connection
+from accounts.models import Account
+from backups.models import Snapshot
+from backups import restore
+from backups.services import snapshot_take
+
+op, arg = sys.argv[1], int(sys.argv[2])
+connection.ensure_connection()
+out = {"setup_rss_mb": status("VmRSS")}
+marks = []
+started = time.perf_counter()
+if op == "snapshot":
+    snapshot = snapshot_take(account=Account.objects.get(pk=arg), kind="manual")
+    out.update(id=snapshot.pk, status=snapshot.status, error=snapshot.error,
+               size=snapshot.size_bytes)
+elif op == "preview":
+    out["preview"] = restore.preview(snapshot=Snapshot.objects.get(pk=arg), kind="full")
+else:
+    def progress(percent, name):
+        marks.append((name, time.perf_counter() - started))
+    outcome = restore.snapshot_restore(
+        snapshot=Snapshot.objects.get(pk=arg), kind=op, progress=progress
+    )
+    out.update(counts=outcome.counts, pre=outcome.pre_restore_snapshot_id,
+               skipped=outcome.skipped, links_nulled=outcome.links_nulled)
+out["seconds"] = time.perf_counter() - started
+out["marks"] = marks
+out["peak_rss_mb"] = status("VmHWM")
+print("RESULT " + json.dumps(out))
+"""
+
+
+def child(run: Run, op: str, arg: int) -> dict:
+    process = subprocess.run(
+        [sys.executable, "-c", CHILD, op, str(arg)],
+        cwd=REPO,
+        env=run.env,
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
+    if process.returncode or not lines:
+        sys.stderr.write(process.stdout[-3000:] + process.stderr[-3000:])
+        raise SystemExit(f"the {op} child failed (status {process.returncode})")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def wal_position(run: Run) -> str:
+    with run.db.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        return cursor.fetchone()[0]
+
+
+def wal_since(run: Run, position: str) -> int:
+    with run.db.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [position])
+        return int(cursor.fetchone()[0])
+
+
+def restore_phases(result: dict) -> dict[str, float]:
+    """Seconds per step of snapshot_restore from its progress marks (verify, safety snapshot,
+    apply = the one transaction up to its commit and lifting maintenance)."""
+    marks = dict(result["marks"])
+    if not {"verify", "safety_snapshot", "apply", "done"} <= set(marks):
+        return {}
+    return {
+        "checks": marks["verify"],
+        "verify": marks["safety_snapshot"] - marks["verify"],
+        "safety snapshot": marks["apply"] - marks["safety_snapshot"],
+        "apply": marks["done"] - marks["apply"],
+    }
+
+
+# --- The run -------------------------------------------------------------------------------------
+
+
+def measure(run: Run) -> None:
+    big, small = run.big, run.small
+    fig = run.figures
+
+    def unchanged(account: Account, after: str) -> None:
+        run.check(
+            f"{account.name} equals its snapshot after {after}",
+            checksum(run, account) == account.checksum,
+        )
+
+    def restored(account: Account, after: str, other: Account) -> None:
+        unchanged(account, after)
+        run.check(f"{other.name} untouched by {after}", checksum(run, other) == other.checksum)
+        run.check(f"id sequences past max(id) after {after}", sequences_ok(run))
+
+    step("raw psql \\copy of each account (warm-up, then measured)")
+    raw_copy(run, big)
+    fig["raw_big"] = min(raw_copy(run, big), raw_copy(run, big))
+    fig["raw_small"] = min(raw_copy(run, small), raw_copy(run, small))
+
+    step(f"snapshot of {small.name} ({small.snapshot_rows:,} rows), child process")
+    fig["snap_small"] = child(run, "snapshot", small.id)
+    step(f"snapshot of {big.name} ({big.snapshot_rows:,} rows), child process, twice")
+    runs = [child(run, "snapshot", big.id) for _ in range(2)]
+    for result in runs:
+        if result["status"] != "succeeded":
+            raise SystemExit(f"snapshot failed: {result['error']}")
+    fig["snap_big"] = min(runs, key=lambda r: r["seconds"])
+    fig["snap_big_runs"] = [r["seconds"] for r in runs]
+    snap_big, snap_small = fig["snap_big"]["id"], fig["snap_small"]["id"]
+
+    # The second account: its restore's memory at a tenth of the size.
+    step(f"{small.name}: change 1%, full restore in a child process")
+    change_rows(run, small)
+    vacuum(run)
+    fig["restore_small"] = child(run, "full", snap_small)
+    restored(small, f"the full restore of {small.name}", big)
+    vacuum(run)
+
+    # 1% changed
+    step(f"{big.name}: change 1% of the rows, reload baseline")
+    fig["changed"] = change_rows(run, big)
+    vacuum(run)
+    position = wal_position(run)
+    fig["reload_changed"] = reload(run, big)
+    fig["reload_changed_wal"] = wal_since(run, position)
+    restored(big, "the reload baseline (1% changed)", small)
+    change_rows(run, big)
+    vacuum(run)
+    step(f"{big.name}: preview, child process")
+    fig["preview"] = child(run, "preview", snap_big)
+    step(f"{big.name}: full restore after 1% changed, child process")
+    position = wal_position(run)
+    fig["restore_changed"] = child(run, "full", snap_big)
+    fig["restore_changed_wal"] = wal_since(run, position)
+    restored(big, "the full restore (1% changed)", small)
+    vacuum(run)
+
+    # 100% deleted
+    step(f"{big.name}: delete every row, reload baseline")
+    fig["deleted"] = delete_all(run, big)
+    vacuum(run)
+    position = wal_position(run)
+    fig["reload_deleted"] = reload(run, big)
+    fig["reload_deleted_wal"] = wal_since(run, position)
+    restored(big, "the reload baseline (100% deleted)", small)
+    delete_all(run, big)
+    vacuum(run)
+    step(f"{big.name}: full restore after 100% deleted, child process")
+    position = wal_position(run)
+    fig["restore_deleted"] = child(run, "full", snap_big)
+    fig["restore_deleted_wal"] = wal_since(run, position)
+    restored(big, "the full restore (100% deleted)", small)
+    vacuum(run)
+
+    # 10,000 deleted, recover
+    step(f"{big.name}: delete {run.args.deletions:,} rows, recover in a child process")
+    fig["some_deleted"] = delete_some(run, big, run.args.deletions)
+    vacuum(run)
+    position = wal_position(run)
+    fig["recover"] = child(run, "recover", snap_big)
+    fig["recover_wal"] = wal_since(run, position)
+    restored(big, "the recover", small)
+
+
+# --- Report --------------------------------------------------------------------------------------
+
+
+def mb(value: float) -> str:
+    return f"{value / 1e6:,.1f} MB"
+
+
+def report(run: Run) -> str:
+    fig, big, small = run.figures, run.big, run.small
+    lines = [
+        "| figure | value | baseline | ratio | goal | met? |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+
+    def row(figure, value, baseline="", ratio=None, goal="-", met=None) -> None:
+        ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
+        met_text = "-" if met is None else ("PASS" if met else "**FAIL**")
+        lines.append(f"| {figure} | {value} | {baseline} | {ratio_text} | {goal} | {met_text} |")
+
+    def seconds(value: float) -> str:
+        return f"{value:.2f} s"
+
+    snap_big, snap_small = fig["snap_big"], fig["snap_small"]
+    ratio = snap_big["seconds"] / fig["raw_big"]
+    row(
+        f"snapshot, {big.snapshot_rows:,} rows: time (best of 2: "
+        + " / ".join(f"{s:.2f}" for s in fig["snap_big_runs"])
+        + ")",
+        seconds(snap_big["seconds"]),
+        f"psql \\copy {seconds(fig['raw_big'])}",
+        ratio,
+        f"<= {SNAPSHOT_GOAL}x",
+        ratio <= SNAPSHOT_GOAL,
+    )
+    row(
+        "snapshot file (zstd), 1M account",
+        mb(snap_big["size"]),
+        f"COPY text {mb(big.raw_bytes)}",
+        snap_big["size"] / big.raw_bytes,
+    )
+    row(
+        f"snapshot, {small.snapshot_rows:,} rows: time",
+        seconds(snap_small["seconds"]),
+        f"psql \\copy {seconds(fig['raw_small'])}",
+        snap_small["seconds"] / fig["raw_small"],
+    )
+    row(
+        "snapshot file (zstd), 100k account",
+        mb(snap_small["size"]),
+        f"COPY text {mb(small.raw_bytes)}",
+        snap_small["size"] / small.raw_bytes,
+    )
+    for label, at_small, at_big in (
+        ("snapshot", snap_small, snap_big),
+        ("full restore (1% changed)", fig["restore_small"], fig["restore_changed"]),
+    ):
+        for size, result in ((small, at_small), (big, at_big)):
+            row(
+                f"peak RSS, {label} process, {size.snapshot_rows:,} rows",
+                f"{result['peak_rss_mb']:.0f} MB",
+                f"after Django set-up {result['setup_rss_mb']:.0f} MB",
+                None,
+                f"< {RSS_GOAL_MB} MB",
+                result["peak_rss_mb"] < RSS_GOAL_MB,
+            )
+        grow = at_big["peak_rss_mb"] / at_small["peak_rss_mb"]
+        row(
+            f"peak RSS, {label}: 1M / 100k",
+            f"{grow:.2f}x",
+            "",
+            None,
+            f"<= {RSS_SAME}x (nearly the same)",
+            grow <= RSS_SAME,
+        )
+    for label, result in (
+        ("full restore (deleted)", fig["restore_deleted"]),
+        ("recover", fig["recover"]),
+        ("preview", fig["preview"]),
+    ):
+        row(
+            f"peak RSS, {label} process, 1M account",
+            f"{result['peak_rss_mb']:.0f} MB",
+            "",
+            None,
+            f"< {RSS_GOAL_MB} MB",
+            result["peak_rss_mb"] < RSS_GOAL_MB,
+        )
+    preview = fig["preview"]
+    row(
+        "preview (full, after 1% changed)",
+        seconds(preview["seconds"]),
+        f"reload {seconds(fig['reload_changed'])}",
+        preview["seconds"] / fig["reload_changed"],
+    )
+
+    def restore_rows(label, result, baseline, wal, baseline_wal, goal):
+        ratio = result["seconds"] / baseline
+        row(
+            f"{label}: total (service: verify, safety snapshot, apply, commit)",
+            seconds(result["seconds"]),
+            f"reload {seconds(baseline)}",
+            ratio,
+            f"<= {goal}x" if goal else "-",
+            ratio <= goal if goal else None,
+        )
+        phases = restore_phases(result)
+        for name, value in phases.items():
+            if name == "checks":
+                continue
+            row(f"{label}: {name}", seconds(value), "", value / baseline)
+        row(f"{label}: WAL written", mb(wal), f"reload {mb(baseline_wal)}", wal / baseline_wal)
+
+    reload_changed = fig["reload_changed"]
+    restore_rows(
+        f"full restore after 1% changed ({sum(fig['changed'].values()):,} rows)",
+        fig["restore_changed"],
+        reload_changed,
+        fig["restore_changed_wal"],
+        fig["reload_changed_wal"],
+        RESTORE_CHANGED_GOAL,
+    )
+    restore_rows(
+        f"full restore after 100% deleted ({fig['deleted']:,} rows)",
+        fig["restore_deleted"],
+        fig["reload_deleted"],
+        fig["restore_deleted_wal"],
+        fig["reload_deleted_wal"],
+        RESTORE_DELETED_GOAL,
+    )
+    restore_rows(
+        f"recover after {sum(fig['some_deleted'].values()):,} deleted (vs the 1% reload)",
+        fig["recover"],
+        reload_changed,
+        fig["recover_wal"],
+        fig["reload_changed_wal"],
+        None,
+    )
+    row(
+        f"full restore of the {small.snapshot_rows:,}-row account after 1% changed",
+        seconds(fig["restore_small"]["seconds"]),
+    )
+    untouched = all(ok for what, ok in run.checks if "untouched" in what)
+    equal = all(ok for what, ok in run.checks if "untouched" not in what)
+    row(
+        f"{small.name} (second account) checksum after every step",
+        "unchanged" if untouched else "CHANGED",
+        "",
+        None,
+        "untouched",
+        untouched,
+    )
+    row(
+        f"{big.name} equals the snapshot after each restore (row md5s, sequences)",
+        "equal" if equal else "DIFFERENT",
+        "",
+        None,
+        "equal",
+        equal,
+    )
+    counts = ", ".join(f"{name} {rows:,}" for name, rows in run.table_rows.items())
+    changed = fig["changed"]
+    notes = [
+        "",
+        f"Data: {big.name} {big.snapshot_rows:,} rows ({big.rows:,} CRM rows, 1% of them in "
+        f"the bin, with their bin entries and hidden links), {small.name} "
+        f"{small.snapshot_rows:,} rows, interleaved in every table: {counts}. "
+        f"1% changed = {changed['updated']:,} updated, {changed['deleted']:,} deleted, "
+        f"{changed['inserted']:,} inserted. Recover after deleting "
+        + ", ".join(f"{n} {c:,}" for n, c in fig["some_deleted"].items())
+        + ".",
+        "Restore counts (1% changed): "
+        + json.dumps(fig["restore_changed"]["counts"], separators=(",", ":")),
+        "Baselines through the psql CLI (process wall time): \\copy (SELECT <the snapshot's "
+        "columns> ... WHERE account_id = X ORDER BY id) TO a file for the 7 tables in one "
+        "REPEATABLE READ transaction (best of 2 after a warm-up); reload = BEGIN, SET "
+        "CONSTRAINTS ALL DEFERRED, DELETE the account's rows of the 7 tables, \\copy FROM those "
+        "files, COMMIT. The product's figures are timed inside a child process around the "
+        "service call (snapshot_take, preview, snapshot_restore), Django set-up excluded; peak "
+        "RSS is that process's VmHWM. VACUUM (ANALYZE) and CHECKPOINT before every timed step.",
+        f"Machine: {len(os.sched_getaffinity(0))} CPUs, PostgreSQL {run.postgres_version}, "
+        f"Python {sys.version.split()[0]}.",
+    ]
+    return "\n".join(lines + notes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
