@@ -218,8 +218,32 @@ def _apply(*, snapshot: Snapshot, account_id: int, kind: str, tables: set[str]) 
     with snapshot_storage().open(snapshot.storage_name, "rb") as fileobj:
         reader = SnapshotReader(fileobj, account_id=account_id, checksum=snapshot.checksum)
         if connection.vendor == "postgresql":
-            return _apply_postgresql(reader, account_id, kind, tables)
-        return _apply_sqlite(reader, account_id, kind, tables)
+            applied = _apply_postgresql(reader, account_id, kind, tables)
+        else:
+            applied = _apply_sqlite(reader, account_id, kind, tables)
+    if kind == "entities":
+        _empty_entries_remove(applied, account_id)
+    return applied
+
+
+def _empty_entries_remove(applied: _Applied, account_id: int) -> None:
+    """entities: a bin entry whose rows all came back live (they were live in the snapshot)
+    holds nothing any more; it leaves the bin, with its hidden links."""
+    empty = BinEntry.objects.filter(account_id=account_id)
+    for table in TABLES:
+        if any(f.column == "bin_entry_id" for f in table.fields) and not table.via_entry:
+            empty = empty.exclude(
+                pk__in=table.model._base_manager.filter(
+                    account_id=account_id, bin_entry__isnull=False
+                ).values("bin_entry_id")
+            )
+    _total, per_model = empty.delete()
+    removed = per_model.get(BinEntry._meta.label, 0)
+    if removed:
+        counts = applied.counts.setdefault(
+            BinEntry._meta.db_table, {"deleted": 0, "updated": 0, "inserted": 0}
+        )
+        counts["deleted"] += removed
 
 
 def _defaults(table: Table, common: list[str]) -> tuple[list[str], list]:

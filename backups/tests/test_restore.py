@@ -341,6 +341,46 @@ def test_entities_nulls_links_to_missing_records_and_skips_orphan_activities(fil
     assert not Company.objects.filter(pk__in=[companies[0].pk, companies[2].pk]).exists()
 
 
+def test_entities_leaves_no_empty_bin_entry_behind(filled, admin_user):
+    """A lead live in the snapshot and in the bin now comes back live: its bin entry, which
+    then holds nothing, leaves the bin (restoring or purging it would do nothing or harm)."""
+    account = filled
+    snapshot = _take(account, admin_user)
+    lead = Lead.objects.filter(account=account, bin_entry__isnull=True).order_by("pk").first()
+    entry = crm_services.record_delete(record=lead, actor=admin_user)
+    kept = BinEntry.objects.filter(account=account).exclude(pk=entry.pk)
+    kept_ids = set(kept.values_list("pk", flat=True))
+
+    outcome = snapshot_restore(
+        snapshot=snapshot, kind="entities", entity_types=["lead"], actor=admin_user
+    )
+
+    assert Lead.objects.for_account(account).filter(pk=lead.pk).exists()
+    assert not BinEntry.objects.filter(pk=entry.pk).exists()
+    assert set(BinEntry.objects.filter(account=account).values_list("pk", flat=True)) == kept_ids
+    assert outcome.counts["recyclebin_binentry"]["deleted"] == 1
+
+
+def test_entities_brings_back_a_binned_row_whose_entry_is_gone_as_live(filled, admin_user):
+    """In the bin in the snapshot, restored since (its entry is gone) and deleted for good
+    after that: it comes back, live, as its entry no longer exists (and the result says so)."""
+    account = filled
+    lead = Lead.objects.filter(account=account, bin_entry__isnull=True).order_by("pk").first()
+    entry = crm_services.record_delete(record=lead, actor=admin_user)
+    snapshot = _take(account, admin_user)
+    bin_services.bin_restore(account=account, entry_ids=[entry.pk], actor=admin_user)
+    again = crm_services.record_delete(record=Lead.objects.get(pk=lead.pk), actor=admin_user)
+    bin_services.bin_purge(account=account, entry_ids=[again.pk], actor=admin_user)
+
+    outcome = snapshot_restore(
+        snapshot=snapshot, kind="entities", entity_types=["lead"], actor=admin_user
+    )
+
+    back = Lead.objects.get(pk=lead.pk)
+    assert back.bin_entry_id is None
+    assert outcome.links_nulled["crm_lead"] == {"bin_entry_id": 1}
+
+
 def test_entities_needs_known_types(filled, admin_user):
     snapshot = _take(filled, admin_user)
     for types in (None, [], ["bin_entry"], ["company", "planet"]):
