@@ -1,5 +1,7 @@
 # make run: the whole product on this machine (SQLite, filesystem broker, web + worker + beat).
-# make test: lint, migrations check, the test suite on PostgreSQL + Redis, a SQLite pass, browser.
+# make test: lint (ruff, its security rules included), migrations check, the whole suite on
+# PostgreSQL + Redis (tenancy crawl, API fuzzing, fault injection, browser journeys, real workers)
+# with coverage (at least 90% of lines, or it fails), then a SQLite pass.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -49,7 +51,7 @@ test: $(STAMP) chromium services lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	@echo "== PostgreSQL + Redis: the whole suite, browser and worker tests included"
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-		$(BIN)/pytest --cov --cov-report=term:skip-covered -q
+		$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=90 -q
 	@echo "== SQLite + filesystem broker (the embedded default): core tests"
 	env -u DATABASE_URL -u REDIS_URL CRM_VAR_DIR=$$(mktemp -d) \
 		$(BIN)/pytest -q -m "not browser and not postgres"
