@@ -8,6 +8,12 @@ BEAT_SCHEDULE = {
         "task": "recyclebin.tasks.bin_purge_expired",
         "schedule": crontab(minute=15),  # hourly: an entry goes within the hour it expires
     },
+    "recyclebin-restore-jobs-watchdog": {
+        # Every minute: a restore job whose worker died is failed (and the account may start
+        # another) within BIN_RESTORE_JOB_STALE_MINUTES + 1 minute; a lost task is sent again.
+        "task": "recyclebin.tasks.restore_jobs_watchdog",
+        "schedule": crontab(),
+    },
     "sessions-clear-expired": {
         "task": "accounts.tasks.sessions_clear_expired",
         "schedule": crontab(hour=3, minute=30),

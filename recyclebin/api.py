@@ -8,12 +8,14 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
+from rest_framework import status as http
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from recyclebin import selectors, services
+from recyclebin.conf import restore_job_threshold
 from recyclebin.filters import BinEntryFilter
 from recyclebin.models import BinEntry
 from recyclebin.serializers import (
@@ -22,12 +24,21 @@ from recyclebin.serializers import (
     ErrorSerializer,
     PurgeResultSerializer,
     PurgeSerializer,
+    RestoreJobSerializer,
     RestoreResultSerializer,
     RestoreSerializer,
 )
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; nothing changed.")
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+JOB_ID_PARAMETER = OpenApiParameter("job_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+JOB_LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    response=[202],
+    description="The restore job: GET it for its progress.",
+)
 
 
 @extend_schema(tags=["recycle bin"])
@@ -102,10 +113,16 @@ class BinEntryViewSet(
         summary="Restore many entries (paid plans), by ids or by the list's filters",
         operation_id="recyclebin_bulk_restore",
         description="All or nothing: an id not in the caller's bin answers 404 and nothing "
-        "changes. A filter that matches nothing answers 400.",
+        "changes. A filter that matches nothing answers 400. Up to BIN_RESTORE_JOB_THRESHOLD "
+        "(1000) entries are restored at once (200); more (up to 100,000) run as a restore job "
+        "in the background: 202 with the job, its address in Location. The rules are checked "
+        "before the job is created (nothing changes when refused), and again for each chunk "
+        "it restores. One job per account at a time: 409 invalid_state while one runs.",
         request=BulkRestoreSerializer,
+        parameters=[JOB_LOCATION],
         responses={
             200: RestoreResultSerializer,
+            202: OpenApiResponse(RestoreJobSerializer, description="Restoring in a job."),
             400: ERROR,
             403: ERROR,
             404: ERROR,
@@ -117,13 +134,66 @@ class BinEntryViewSet(
     def bulk_restore(self, request):
         body = BulkRestoreSerializer(data=request.data, context={"entries": self.get_queryset()})
         body.is_valid(raise_exception=True)
+        ids = body.validated_data["ids"]
+        if len(ids) > restore_job_threshold():
+            job = services.restore_job_create(
+                account=request.user.account,
+                entry_ids=ids,
+                actor=request.user,
+                together=body.validated_data["together"],
+            )
+            data = RestoreJobSerializer(job, context={"request": request}).data
+            return Response(data, status=http.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
         result = services.bin_restore(
             account=request.user.account,
-            entry_ids=body.validated_data["ids"],
+            entry_ids=ids,
             actor=request.user,
             together=body.validated_data["together"],
         )
         return Response(RestoreResultSerializer(result).data)
+
+    @extend_schema(
+        summary="List the restore jobs, newest first",
+        operation_id="recyclebin_jobs_list",
+        description="Bulk restores running (or run) in the background. Admins see the "
+        "account's, employees their own.",
+        parameters=[
+            OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY),
+            OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY),
+        ],
+        responses={200: RestoreJobSerializer(many=True)},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="jobs",
+        url_name="jobs",
+        serializer_class=RestoreJobSerializer,
+        filter_backends=[],
+    )
+    def jobs(self, request):
+        page = self.paginate_queryset(selectors.restore_jobs_visible(user=request.user))
+        data = RestoreJobSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        summary="Get a restore job: its status and progress",
+        operation_id="recyclebin_jobs_retrieve",
+        parameters=[JOB_ID_PARAMETER],
+        responses={200: RestoreJobSerializer, 404: ERROR},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"jobs/(?P<job_id>[^/.]+)",
+        url_name="job-detail",
+        serializer_class=RestoreJobSerializer,
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def job_detail(self, request, job_id=None):
+        job = selectors.restore_job_get(user=request.user, job_id=job_id)
+        return Response(RestoreJobSerializer(job, context={"request": request}).data)
 
     @extend_schema(
         summary="Delete many entries permanently (admins only)",

@@ -71,3 +71,82 @@ class HiddenLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type} #{self.record_id}.{self.field} -> entry #{self.entry_id}"
+
+
+class RestoreJob(models.Model):
+    """A restore of many entries run by a Celery worker (recyclebin.services.restore_job_run),
+    chunk by chunk, reporting progress here. ``entry_ids`` is the set asked for, captured when
+    the job was created: entries deleted later are not swept in. At most one job per account is
+    queued or running (the database says so: ``restorejob_one_active_per_account``)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    FINAL_STATUSES = (Status.COMPLETED, Status.FAILED)
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The entries to restore, in the order the chunks take them (items before activities, so
+    # an activity's parent asked for in the same job is back before it).
+    entry_ids = models.JSONField(default=list)
+    together = models.BooleanField(default=False)
+    total = models.PositiveIntegerField(_("entries"))
+    done = models.PositiveIntegerField(_("entries done"), default=0)
+    restored = models.PositiveIntegerField(_("entries restored"), default=0)
+    skipped = models.PositiveIntegerField(_("entries skipped"), default=0)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Queued: when the task was last sent. Running: when the worker last finished a chunk.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccountScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("restore job")
+        verbose_name_plural = _("restore jobs")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["account", "-id"], name="restorejob_account_newest"),
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                name="restorejob_active",
+                condition=models.Q(status__in=["queued", "running"]),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="restorejob_one_active_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"restore job #{self.pk} ({self.status}, {self.done}/{self.total})"
+
+    @property
+    def progress(self) -> int:
+        """0-100; 100 only once every entry is done."""
+        if not self.total:
+            return 100 if self.status == self.Status.COMPLETED else 0
+        return min(100, self.done * 100 // self.total)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES

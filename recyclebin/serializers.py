@@ -1,15 +1,19 @@
 """The recycle bin's API bodies (API.md, "Recycle bin"): entries out, restore/purge requests in."""
 
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from crm.entities import EntityType
 from crm.filters import MAX_ID
 from recyclebin.filters import BinEntryFilter
-from recyclebin.models import BinEntry
+from recyclebin.models import BinEntry, RestoreJob
+from recyclebin.services import RESTORE_JOB_MAX_ENTRIES
 
-MAX_BULK = 10_000  # entries per bulk call; a bigger job is several calls
+MAX_BULK = 10_000  # entries per bulk purge; a bigger one is several calls
+# Entries per bulk restore: above BIN_RESTORE_JOB_THRESHOLD it runs as a job (RestoreJob).
+MAX_RESTORE = RESTORE_JOB_MAX_ENTRIES
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -47,16 +51,19 @@ class BinEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _ids_field(**kwargs) -> serializers.ListField:
+def _ids_field(*, most: int = MAX_BULK, help_text: str = "", **kwargs) -> serializers.ListField:
     return serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         min_length=1,
-        max_length=MAX_BULK,
-        help_text=f"Bin entry ids, 1 to {MAX_BULK} of them.",
+        max_length=most,
+        help_text=f"Bin entry ids, 1 to {most} of them.{help_text}",
         **kwargs,
     )
 
 
+# Named apart from the support API's RestoreRequest (the split request body of "Restore"
+# would be called RestoreRequest too).
+@extend_schema_serializer(component_name="BinRestore")
 class RestoreSerializer(serializers.Serializer):
     together = serializers.BooleanField(
         default=False,
@@ -84,16 +91,22 @@ class BinFilterField(serializers.DictField):
     accept and refuse exactly the same values."""
 
 
+@extend_schema_serializer(component_name="BinBulkRestore")
 class BulkRestoreSerializer(RestoreSerializer):
     """Either ``ids`` or ``filter``, and optionally ``together``."""
 
     # A ``filter`` is applied to ``context["entries"]`` (the caller's visible entries) and
     # replaced by the matching entries' ids: ``validated_data["ids"]`` is what to restore.
 
-    ids = _ids_field(required=False)
+    ids = _ids_field(
+        most=MAX_RESTORE,
+        required=False,
+        help_text=" More than BIN_RESTORE_JOB_THRESHOLD (1000) run as a restore job: 202.",
+    )
     filter = BinFilterField(
         required=False,
-        help_text="Instead of ids: every entry the list shows with these filters.",
+        help_text="Instead of ids: every entry the list shows with these filters (at most "
+        f"{MAX_RESTORE}; more than BIN_RESTORE_JOB_THRESHOLD run as a restore job: 202).",
     )
 
     def validate_filter(self, value) -> list[int]:
@@ -115,14 +128,14 @@ class BulkRestoreSerializer(RestoreSerializer):
                 {name: list(messages) for name, messages in filterset.errors.items()},
                 code="invalid",
             )
-        ids = list(filterset.qs.order_by("pk").values_list("pk", flat=True)[: MAX_BULK + 1])
+        ids = list(filterset.qs.order_by("pk").values_list("pk", flat=True)[: MAX_RESTORE + 1])
         if not ids:
             raise serializers.ValidationError(
                 _("No entry in your recycle bin matches this filter."), code="no_match"
             )
-        if len(ids) > MAX_BULK:
+        if len(ids) > MAX_RESTORE:
             raise serializers.ValidationError(
-                _("More than %(max)d entries match; narrow the filter.") % {"max": MAX_BULK},
+                _("More than %(max)d entries match; narrow the filter.") % {"max": MAX_RESTORE},
                 code="too_many",
             )
         return ids
@@ -177,3 +190,50 @@ class PurgeResultSerializer(serializers.Serializer):
         help_text="Entries purged; activities hanging on a purged item go with it, entries "
         "and all.",
     )
+
+
+class RestoreJobSerializer(serializers.ModelSerializer):
+    """A bulk restore running in a worker (``POST /recyclebin/restore/`` answered 202)."""
+
+    progress = serializers.IntegerField(
+        read_only=True, min_value=0, max_value=100, help_text="done / total, in percent."
+    )
+    requested_by = UserRefSerializer(read_only=True, allow_null=True)
+    url = serializers.SerializerMethodField(help_text="This job in the API.")
+
+    class Meta:
+        model = RestoreJob
+        fields = (
+            "id",
+            "status",
+            "total",
+            "done",
+            "restored",
+            "skipped",
+            "progress",
+            "together",
+            "error",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "url",
+        )
+        read_only_fields = fields
+        extra_kwargs = {
+            "total": {"help_text": "Entries asked for, captured when the job was created."},
+            "done": {"help_text": "Entries dealt with so far (restored or skipped)."},
+            "restored": {
+                "help_text": "Entries restored (with together, linked entries count too)."
+            },
+            "skipped": {
+                "help_text": "Entries no longer in the bin when their turn came (restored or "
+                "purged meanwhile)."
+            },
+            "error": {"help_text": "Why a failed job stopped; the entries restored stay so."},
+        }
+
+    def get_url(self, job: RestoreJob) -> str:
+        path = reverse("binentry-job-detail", kwargs={"job_id": job.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path

@@ -6,15 +6,17 @@ Invariant kept by these functions: a live record never links to an item in the b
 an item clears live records' links to it and remembers them (HiddenLink); restoring puts them
 back; purging forgets them."""
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
@@ -29,7 +31,10 @@ from crm.entities import ENTITIES, Entity, EntityType, entity_for_model
 from crm.models import Activity, CrmRecord
 from history.models import EventType
 from history.services import history_event, history_record_many
-from recyclebin.models import BinEntry, HiddenLink
+from recyclebin.conf import bin_setting
+from recyclebin.models import BinEntry, HiddenLink, RestoreJob
+
+logger = logging.getLogger(__name__)
 
 # Deleting children before parents: activities first, then what they hang on.
 PURGE_ORDER = ("activity", "deal", "contact", "lead", "company")
@@ -381,3 +386,342 @@ def bin_purge_expired(*, batch_size: int = 500) -> int:
             per_account[account_id].append(entry_id)
         for account in Account.objects.filter(pk__in=per_account):
             purged += bin_purge(account=account, entry_ids=per_account[account.pk], actor=None)
+
+
+# --- Restore jobs: a bulk restore too big for one request -----------------------------------
+#
+# A bulk restore of more than BIN_RESTORE_JOB_THRESHOLD entries (recyclebin.conf) becomes a
+# RestoreJob: the rules are checked and the entries captured when it is created, then a Celery
+# worker restores them chunk by chunk through bin_restore (one transaction per chunk, the rules
+# checked again each time), reporting progress to the job's row.
+
+RESTORE_JOB_MAX_ENTRIES = 100_000
+
+
+def _query_batch_size() -> int:
+    """How many ids one ``pk__in`` may carry on this database (SQLite: under 999)."""
+    limit = connection.features.max_query_params
+    return 10_000 if limit is None else max(1, min(10_000, limit - 99))
+
+
+def _batches(ids: list[int], size: int):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _number(value: int) -> str:
+    return number_format(value, force_grouping=True)
+
+
+def _ids_named(ids: list[int], *, most: int = 20) -> str:
+    """``1, 2, 3`` or, for many, the first ``most`` and how many more."""
+    ids = sorted(ids)
+    named = ", ".join(str(pk) for pk in ids[:most])
+    if len(ids) <= most:
+        return named
+    return _("%(ids)s and %(count)s more") % {"ids": named, "count": _number(len(ids) - most)}
+
+
+def _job_running_violation(job: RestoreJob | None) -> RuleViolation:
+    if job is None:
+        message = _(
+            "Another restore job is already running for this account. Wait until it has "
+            "finished, then start this one."
+        )
+    else:
+        message = _(
+            "A restore job (#%(id)s, %(total)s entries) is already running for this account. "
+            "Wait until it has finished, then start this one."
+        ) % {"id": job.pk, "total": _number(job.total)}
+    return RuleViolation(code="invalid_state", message=message)
+
+
+def _active_job(account: Account) -> RestoreJob | None:
+    return (
+        RestoreJob.objects.for_account(account)
+        .filter(status__in=RestoreJob.ACTIVE_STATUSES)
+        .only("pk", "total")
+        .first()
+    )
+
+
+def restore_job_check(*, account: Account, actor: User) -> None:
+    """The rules a restore job must pass before it is offered or created: the account is
+    writable (503 maintenance), its plan includes restoring (403 plan_not_eligible), and no
+    other job of the account is queued or running (409 invalid_state)."""
+    account_writable_require(account=account)
+    plan_require(account=account, feature=Feature.BIN_RESTORE)
+    active = _active_job(account)
+    if active is not None:
+        raise _job_running_violation(active)
+
+
+def _visible_types(*, account: Account, actor: User, entry_ids: list[int]) -> dict[int, str]:
+    """``{entry id: entity type}`` of the asked-for entries, each of which must be in the
+    account's bin and visible to ``actor`` (employees: their own); otherwise 404 naming them."""
+    entries = BinEntry.objects.for_account(account)
+    if not actor.is_account_admin:
+        entries = entries.filter(deleted_by=actor)
+    found: dict[int, str] = {}
+    for batch in _batches(entry_ids, _query_batch_size()):
+        found.update(entries.filter(pk__in=batch).values_list("pk", "entity_type"))
+    missing = [pk for pk in entry_ids if pk not in found]
+    if missing:
+        raise Http404(_("Not in your recycle bin: %(ids)s.") % {"ids": _ids_named(missing)})
+    return found
+
+
+def _parent_in_bin_refuse(*, account: Account, entry_ids: set[int]) -> None:
+    """bin_restore's ``parent_in_bin`` rule for the whole set at once: an activity asked for
+    whose parent sits in an entry NOT asked for cannot come back (the chunks could not restore
+    it either). Activities whose parent is in another entry are few (one deleted on its own,
+    its parent later), so they are read for the account and matched here, rather than sending
+    100,000 ids to the database."""
+    parent_fields = ENTITIES[EntityType.ACTIVITY].link_fields
+    elsewhere = Q()
+    for name in parent_fields:
+        elsewhere |= Q(**{f"{name}__bin_entry__isnull": False}) & ~Q(
+            **{f"{name}__bin_entry": F("bin_entry")}
+        )
+    rows = (
+        Activity.objects.filter(account=account, bin_entry__isnull=False)
+        .filter(elsewhere)
+        .values_list("pk", "bin_entry", *[f"{name}__bin_entry" for name in parent_fields])
+    )
+    for pk, own, *parents in rows.iterator():
+        if own not in entry_ids:
+            continue
+        if any(p is not None and p != own and p not in entry_ids for p in parents):
+            activity = Activity.objects.filter(account=account).get(pk=pk)
+            raise RuleViolation(
+                code="parent_in_bin",
+                message=_(
+                    "The activity “%(activity)s” belongs to “%(parent)s”, which is in the "
+                    "recycle bin too. Restore them together."
+                )
+                % {"activity": activity.subject, "parent": activity.parent.title_text},
+            )
+
+
+@transaction.atomic
+def restore_job_create(
+    *, account: Account, entry_ids, actor: User, together: bool = False
+) -> RestoreJob:
+    """Create the job that restores ``entry_ids`` in a worker, and send its task on commit.
+    The same rules as bin_restore, checked now for the whole set (plan, maintenance, every
+    entry in the caller's bin, an activity's parent); the worker checks them again per chunk.
+    The entries are captured now: an entry deleted later is not swept in."""
+    restore_job_check(account=account, actor=actor)
+    wanted = list(dict.fromkeys(entry_ids))
+    if not wanted:
+        raise RuleViolation(code="invalid", message=_("Nothing to restore."))
+    if len(wanted) > RESTORE_JOB_MAX_ENTRIES:
+        raise RuleViolation(
+            code="invalid",
+            message=_("At most %(max)s entries can be restored at once; narrow the filter.")
+            % {"max": _number(RESTORE_JOB_MAX_ENTRIES)},
+        )
+    types = _visible_types(account=account, actor=actor, entry_ids=wanted)
+    if not together:
+        _parent_in_bin_refuse(account=account, entry_ids=set(wanted))
+    # Items before activities: an activity's parent asked for too is back before its turn.
+    ordered = sorted(wanted, key=lambda pk: (types[pk] == EntityType.ACTIVITY, pk))
+    try:
+        with transaction.atomic():
+            job = RestoreJob.objects.create(
+                account=account,
+                requested_by=actor,
+                entry_ids=ordered,
+                together=together,
+                total=len(ordered),
+                heartbeat_at=timezone.now(),
+            )
+    except IntegrityError:
+        # restorejob_one_active_per_account: another job was created meanwhile.
+        raise _job_running_violation(_active_job(account)) from None
+    job_id = job.pk
+    transaction.on_commit(lambda: restore_job_send(job_id=job_id))
+    return job
+
+
+def restore_job_send(*, job_id: int) -> None:
+    """Send the job's task; a broker that is down is logged (the watchdog sends it again)."""
+    from recyclebin.tasks import restore_job_run  # the tasks module imports this one
+
+    try:
+        restore_job_run.delay(job_id)
+    except Exception:
+        logger.exception("restore job %s: could not send the task", job_id)
+
+
+class _JobStopped(Exception):
+    """The job is no longer ``running`` (the watchdog gave up on it): stop, change nothing."""
+
+
+class _JobRefused(Exception):
+    """A chunk may not be restored: the reason, for the job's error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def restore_job_run(*, job_id: int) -> str:
+    """Run a queued job. Claims it first (queued -> running, one conditional UPDATE): a second
+    delivery of the task, or a second worker, finds it claimed and does nothing. Then restores
+    its entries chunk by chunk (BIN_RESTORE_JOB_CHUNK, one transaction each, through
+    bin_restore), the rules checked again for each chunk; entries restored or purged meanwhile
+    are skipped. Returns ``completed``, ``failed`` or ``skipped``."""
+    now = timezone.now()
+    claimed = RestoreJob.objects.filter(pk=job_id, status=RestoreJob.Status.QUEUED).update(
+        status=RestoreJob.Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not claimed:
+        logger.info("restore job %s: not queued (a repeated delivery?), skipped", job_id)
+        return "skipped"
+    job = RestoreJob.objects.get(pk=job_id)
+    size = max(1, bin_setting("BIN_RESTORE_JOB_CHUNK"))
+    restored: set[int] = set()
+    try:
+        for chunk in _batches(job.entry_ids, size):
+            _restore_job_chunk(job=job, chunk=chunk, restored=restored)
+    except _JobStopped:
+        logger.warning("restore job %s: no longer running, stopped", job_id)
+        return "skipped"
+    except _JobRefused as refused:
+        _job_failed(job_id=job_id, reason=refused.reason)
+        return "failed"
+    except Exception as error:
+        logger.exception("restore job %s failed", job_id)
+        _job_failed(
+            job_id=job_id,
+            reason=_("The restore stopped with an error (%(error)s).")
+            % {"error": f"{type(error).__name__}: {error}"[:300]},
+        )
+        return "failed"
+    now = timezone.now()
+    RestoreJob.objects.filter(pk=job_id, status=RestoreJob.Status.RUNNING).update(
+        status=RestoreJob.Status.COMPLETED, finished_at=now, heartbeat_at=now
+    )
+    return "completed"
+
+
+def _restore_job_chunk(*, job: RestoreJob, chunk: list[int], restored: set[int]) -> None:
+    """Restore one chunk of the job in one transaction, with its progress. ``restored``: the
+    entries this job restored so far (with ``together``, linked ones from later chunks too)."""
+    with transaction.atomic():
+        now = timezone.now()
+        # Also locks the job's row: the watchdog cannot fail the job while a chunk commits.
+        if not RestoreJob.objects.filter(pk=job.pk, status=RestoreJob.Status.RUNNING).update(
+            heartbeat_at=now
+        ):
+            raise _JobStopped
+        # Loaded afresh for every chunk: a plan, a role or maintenance may change meanwhile.
+        account = Account.objects.get(pk=job.account_id)
+        actor = _job_actor(job=job, account=account)
+        present = list(
+            BinEntry.objects.for_account(account)
+            .select_for_update()
+            .filter(pk__in=chunk)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        newly: set[int] = set()
+        if present:
+            try:
+                result = bin_restore(
+                    account=account, entry_ids=present, actor=actor, together=job.together
+                )
+            except RuleViolation as violation:
+                raise _JobRefused(violation.message) from None
+            except Http404:
+                raise _JobRefused(
+                    _(
+                        "Some of the linked entries were deleted by someone else, so "
+                        "%(user)s cannot restore them. An account admin can restore them "
+                        "together."
+                    )
+                    % {"user": actor.username}
+                ) from None
+            newly = set(result.entries) - restored
+        skipped = sum(1 for pk in chunk if pk not in present and pk not in restored)
+        restored.update(newly)
+        RestoreJob.objects.filter(pk=job.pk).update(
+            done=F("done") + len(chunk),
+            restored=F("restored") + len(newly),
+            skipped=F("skipped") + skipped,
+            heartbeat_at=timezone.now(),
+        )
+
+
+def _job_actor(*, job: RestoreJob, account: Account) -> User:
+    """Who the job restores as: the user who started it, still an active member of the account
+    (a removed or deactivated user's job stops)."""
+    actor = (
+        User.objects.filter(pk=job.requested_by_id, is_active=True, account=account)
+        .select_related("account")
+        .first()
+    )
+    if actor is None:
+        raise _JobRefused(
+            _("The user who started this restore can no longer restore (removed or deactivated).")
+        )
+    return actor
+
+
+def _job_failed(*, job_id: int, reason: str, stale_before=None) -> bool:
+    """End a running job as failed, its error saying why and that the chunks done stay done.
+    ``stale_before``: only if no chunk finished since then (the watchdog). Returns whether it
+    did."""
+    running = RestoreJob.objects.filter(pk=job_id, status=RestoreJob.Status.RUNNING)
+    if stale_before is not None:
+        running = running.filter(heartbeat_at__lt=stale_before)
+    with transaction.atomic():
+        job = running.select_for_update().only("pk", "total", "done", "restored").first()
+        if job is None:
+            return False
+        left = _(
+            "It stopped after %(done)s of %(total)s entries: the %(restored)s entries restored "
+            "stay restored, the rest are still in the recycle bin. Start the restore again to "
+            "bring them back."
+        ) % {
+            "done": _number(job.done),
+            "total": _number(job.total),
+            "restored": _number(job.restored),
+        }
+        now = timezone.now()
+        running.filter(pk=job.pk).update(
+            status=RestoreJob.Status.FAILED,
+            error=f"{reason} {left}"[:2000],
+            finished_at=now,
+            heartbeat_at=now,
+        )
+    return True
+
+
+def restore_jobs_watchdog() -> dict[str, int]:
+    """Every minute (config/schedule.py), across accounts: a running job with no chunk
+    finished for BIN_RESTORE_JOB_STALE_MINUTES lost its worker (a redelivery of its task finds
+    it claimed and does nothing), so it is failed and the account may start another; a job
+    still queued after BIN_RESTORE_JOB_RESEND_MINUTES has its task sent again."""
+    now = timezone.now()
+    stale_before = now - timedelta(minutes=bin_setting("BIN_RESTORE_JOB_STALE_MINUTES"))
+    failed = 0
+    stale = RestoreJob.objects.filter(
+        status=RestoreJob.Status.RUNNING, heartbeat_at__lt=stale_before
+    ).values_list("pk", flat=True)
+    for job_id in list(stale):
+        failed += _job_failed(
+            job_id=job_id,
+            reason=_("The worker running this restore stopped."),
+            stale_before=stale_before,
+        )
+    resend_before = now - timedelta(minutes=bin_setting("BIN_RESTORE_JOB_RESEND_MINUTES"))
+    queued = RestoreJob.objects.filter(
+        status=RestoreJob.Status.QUEUED, heartbeat_at__lt=resend_before
+    )
+    resent = list(queued.values_list("pk", flat=True))
+    for job_id in resent:
+        if queued.filter(pk=job_id).update(heartbeat_at=now):
+            restore_job_send(job_id=job_id)
+    return {"failed": failed, "resent": len(resent)}

@@ -4,7 +4,12 @@ recyclebin.selectors (admins see the account's entries, employees their own), ev
 through recyclebin.services, which check the rules again (plan, admins only, visibility).
 
 A refused action (RuleViolation) comes back to the list with its sentence as an error
-message, the list's filters kept; entries the caller may not see answer 404."""
+message, the list's filters kept; entries the caller may not see answer 404.
+
+Restoring more than BIN_RESTORE_JOB_THRESHOLD entries ("Restore all N matching" on a big
+bin) asks for confirmation, stating how many, then starts a restore job and comes back to the
+list with ``?job=<id>``: the job's progress bar (static/js/bin-job.js polls
+``recyclebin:job_progress``), then its outcome. The list also shows a job still running."""
 
 from functools import cached_property
 
@@ -12,9 +17,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Sum
-from django.http import Http404, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -28,9 +34,10 @@ from crm.entities import ENTITIES, EntityType
 from crm.filter_chips import date_display, date_input, filter_chips
 from crm.filters import positive_int_or_none
 from crm.views import MemberRequiredMixin
-from recyclebin import services
+from recyclebin import selectors, services
+from recyclebin.conf import restore_job_threshold
 from recyclebin.filters import BinEntryFilter
-from recyclebin.models import BinEntry
+from recyclebin.models import BinEntry, RestoreJob
 from recyclebin.selectors import bin_entries_visible
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
@@ -98,6 +105,15 @@ class BinViewMixin(MemberRequiredMixin):
     def filterset(self, params) -> BinEntryFilter:
         return BinEntryFilter(params, queryset=bin_entries_visible(user=self.request.user))
 
+    def posted_matching_ids(self) -> list[int]:
+        """``all=1``: the ids of every entry the list's filters show, at most one more than a
+        restore job takes (so "too many" can be told)."""
+        filterset = self.filterset(QueryDict(self.request.POST.get("query", "")))
+        if not filterset.is_valid():
+            return []
+        ids = filterset.qs.order_by("pk").values_list("pk", flat=True)
+        return list(ids[: services.RESTORE_JOB_MAX_ENTRIES + 1])
+
     def posted_entries(self) -> list[BinEntry]:
         """The entries a POST names: ``entry`` (a row's button), ``all=1`` (every entry the
         list's filters show) or ``ids`` (the ticked rows). Any the caller cannot see: 404."""
@@ -127,7 +143,9 @@ class BinListView(BinViewMixin, TemplateView):
     template_name = "recyclebin/bin_list.html"
 
     def get_context_data(self, **kwargs):
-        params, user = self.request.GET, self.request.user
+        user = self.request.user
+        params = self.request.GET.copy()
+        job = self._job(params.pop("job", None))
         filterset = self.filterset(params)
         valid = filterset.is_valid()
         entries = filterset.qs if valid else filterset.queryset.none()
@@ -173,8 +191,25 @@ class BinListView(BinViewMixin, TemplateView):
             retention_days=settings.BIN_RETENTION_DAYS,
             query=params.urlencode(),
             offer=self._offer(),
+            job_threshold=restore_job_threshold(),
+            job=job,
+            job_progress=job_progress(job) if job is not None else None,
+            job_url=self._job_url(job, params) if job is not None else "",
             **kwargs,
         )
+
+    def _job(self, asked: list[str] | None) -> RestoreJob | None:
+        """``?job=<id>``: that restore job (404 if it is not the caller's to see); otherwise
+        the account's job still queued or running, if the caller may see it."""
+        if asked:
+            return selectors.restore_job_get(user=self.request.user, job_id=asked[-1])
+        return selectors.restore_job_active(user=self.request.user)
+
+    def _job_url(self, job: RestoreJob, params: QueryDict) -> str:
+        """The list showing this job, where its progress bar goes when the job ends."""
+        query = params.copy()
+        query["job"] = str(job.pk)
+        return self.list_url(query.urlencode())
 
     def _columns(self, sort: str) -> list[dict]:
         columns = []
@@ -242,20 +277,21 @@ def _entry_history_url(entry: BinEntry) -> str:
 
 class BinRestoreView(BinViewMixin, View):
     """POST: restore the named entries (``together=1``: with the entries holding what they
-    link to)."""
+    link to). More than BIN_RESTORE_JOB_THRESHOLD of them: without ``confirm`` the
+    confirmation page (how many), with ``confirm=1`` and the ``count`` it confirmed a restore
+    job, then the list showing its progress."""
 
     def post(self, request):
+        if request.POST.get("all") == "1":
+            ids = self.posted_matching_ids()
+            if len(ids) > restore_job_threshold():
+                return self.job_start(ids)
         entries = self.posted_entries()
         if not entries:
             messages.warning(request, _("Select at least one entry to restore."))
             return self.back()
-        if len(entries) > COUNT_CAP:
-            messages.error(
-                request,
-                _("At most %(cap)s entries can be restored at once; narrow the list with a filter.")
-                % {"cap": f"{COUNT_CAP:,}"},
-            )
-            return self.back()
+        if len(entries) > restore_job_threshold():
+            return self.job_start([entry.pk for entry in entries])
         together = request.POST.get("together") == "1"
         try:
             result = services.bin_restore(
@@ -292,6 +328,54 @@ class BinRestoreView(BinViewMixin, View):
         if result.linked_in_bin:
             request.session[OFFER_KEY] = {"kind": "linked", "ids": result.linked_in_bin}
         return self.back()
+
+    def job_start(self, ids: list[int]):
+        request = self.request
+        if len(ids) > services.RESTORE_JOB_MAX_ENTRIES:
+            messages.error(
+                request,
+                _("At most %(cap)s entries can be restored at once; narrow the list with a filter.")
+                % {"cap": number_format(services.RESTORE_JOB_MAX_ENTRIES, force_grouping=True)},
+            )
+            return self.back()
+        together = request.POST.get("together") == "1"
+        try:
+            # Refused before the confirmation already: no plan, maintenance, a job running.
+            services.restore_job_check(account=self.account, actor=request.user)
+            if request.POST.get("confirm") != "1" or request.POST.get("count") != str(len(ids)):
+                return self._job_confirm(ids, together=together)
+            job = services.restore_job_create(
+                account=self.account, entry_ids=ids, actor=request.user, together=together
+            )
+        except RuleViolation as violation:
+            if violation.code == "parent_in_bin":
+                # Asked again, offering to restore together what cannot come back alone.
+                return self._job_confirm(ids, together=True, problem=violation.message)
+            messages.error(request, violation.message)
+            return self.back()
+        query = QueryDict(self.posted_query(), mutable=True)
+        query["job"] = str(job.pk)
+        return HttpResponseRedirect(self.list_url(query.urlencode()))
+
+    def _job_confirm(self, ids: list[int], *, together: bool, problem: str = ""):
+        post = self.request.POST
+        every = post.get("all") == "1"
+        return render(
+            self.request,
+            "recyclebin/restore_confirm.html",
+            {
+                "nav": "recyclebin",
+                "count": len(ids),
+                # The count changed since the page that asked: say so, and ask again.
+                "changed": post.get("confirm") == "1" and not problem,
+                "problem": problem,
+                "all": every,
+                "ids": [] if every else ids,
+                "together": together,
+                "query": self.posted_query(),
+                "back_url": self.list_url(self.posted_query()),
+            },
+        )
 
     @staticmethod
     def _restored_message(entries: list[BinEntry], result):
@@ -421,3 +505,42 @@ class BinEmptyView(BinViewMixin, TemplateView):
             % {"count": purged},
         )
         return HttpResponseRedirect(self.list_url())
+
+
+def job_progress(job: RestoreJob) -> dict:
+    """What static/js/bin-job.js shows of a job while it runs."""
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": str(job.get_status_display()),
+        "progress": job.progress,
+        "total": job.total,
+        "done": job.done,
+        "restored": job.restored,
+        "skipped": job.skipped,
+        "summary": job_summary(job),
+        "error": job.error,
+        "final": job.is_final,
+    }
+
+
+def job_summary(job: RestoreJob) -> str:
+    return ngettext(
+        "%(done)s of %(total)s entry done",
+        "%(done)s of %(total)s entries done",
+        job.total,
+    ) % {
+        "done": number_format(job.done, force_grouping=True),
+        "total": number_format(job.total, force_grouping=True),
+    }
+
+
+class RestoreJobProgressView(BinViewMixin, View):
+    """JSON for static/js/bin-job.js: the job's progress. Admins see the account's jobs,
+    employees their own; any other job (another account's) answers 404."""
+
+    def get(self, request, pk):
+        job = selectors.restore_job_get(user=request.user, job_id=pk)
+        response = JsonResponse(job_progress(job))
+        response["Cache-Control"] = "no-store"
+        return response

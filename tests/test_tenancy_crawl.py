@@ -81,6 +81,13 @@ def victim(account, admin_user, snapshot_dir, support_user) -> dict:
         "deal": deal,
         "activity": activity,
         "binentry": entry,
+        "job": RestoreJob.objects.create(
+            account=account,
+            requested_by=admin_user,
+            entry_ids=[entry.pk],
+            total=1,
+            status=RestoreJob.Status.COMPLETED,
+        ),
         "event": Event.objects.filter(account=account).latest("id"),
         "snapshot": snapshot,
         "request": request,
@@ -99,6 +106,7 @@ _OBJECTS = (
     ("support", "request"),
     ("snapshot", "snapshot"),
     ("backup", "snapshot"),
+    ("job", "job"),
     ("binentry", "binentry"),
     ("recyclebin", "binentry"),
     ("event", "event"),
@@ -127,6 +135,7 @@ def _state(account) -> dict:
     return {
         "rows": live_rows(account),
         "events": Event.objects.filter(account=account).count(),
+        "jobs": sorted(RestoreJob.objects.filter(account=account).values_list("id", "status")),
         "snapshots": sorted(Snapshot.objects.filter(account=account).values_list("id", "status")),
         "requests": sorted(
             RestoreRequest.objects.filter(account=account).values_list("id", "status", "kind")
