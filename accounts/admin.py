@@ -1,14 +1,23 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.models import Account, User
+from accounts.services import user_deactivate
 
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ("name", "plan", "time_zone", "maintenance", "created_at")
-    list_filter = ("plan", "maintenance")
+    list_display = (
+        "name",
+        "plan",
+        "time_zone",
+        "maintenance",
+        "require_2fa_for_admins",
+        "created_at",
+    )
+    list_filter = ("plan", "maintenance", "require_2fa_for_admins")
     search_fields = ("name",)
 
 
@@ -25,3 +34,27 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.add_fieldsets,
         (_("Account"), {"fields": ("account", "role", "is_support")}),
     )
+    actions = ["deactivate"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            user_deactivate(user=obj)  # unticking "active" ends the API token as well
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """Users are deactivated, never deleted: what they did stays attributed to them."""
+        return False
+
+    @admin.action(description=_("Deactivate the selected users (sessions and API tokens end)"))
+    def deactivate(self, request, queryset):
+        users = list(queryset.filter(is_active=True))
+        for user in users:
+            user_deactivate(user=user)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)s user was deactivated.", "%(count)s users were deactivated.", len(users)
+            )
+            % {"count": len(users)},
+            messages.SUCCESS,
+        )

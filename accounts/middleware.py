@@ -1,6 +1,22 @@
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
+from accounts import two_factor
 from accounts.rules import RuleViolation
+
+# The pages someone who still owes the second factor may open: logging in and out, giving or
+# setting up the factor, and what anyone may see. The API answers for itself
+# (accounts.permissions.SecondFactorVerified: 403 otp_required).
+SECOND_FACTOR_EXEMPT = frozenset(
+    {
+        "login",
+        "logout",
+        "two_factor_verify",
+        "two_factor_setup",
+        "pricing",
+        "health",
+        "set_language",
+    }
+)
 
 
 class RuleViolationMiddleware:
@@ -25,3 +41,28 @@ class RuleViolationMiddleware:
         for name, value in exception.headers.items():
             response[name] = value
         return response
+
+
+class SecondFactorMiddleware:
+    """The app-wide net of two-factor authentication (accounts.two_factor): a browser session of
+    someone who needs a second factor and has not given it reaches only the pages above; every
+    other page sends them to give it (or to set it up), coming back afterwards. Support staff
+    thus never see the console, nor admins of an account that requires 2FA their CRM, on the
+    password alone. The support console's views check it once more themselves."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        match = request.resolver_match
+        if request.path_info.startswith("/api/") or (
+            match is not None and match.view_name in SECOND_FACTOR_EXEMPT
+        ):
+            return None
+        user = request.user
+        if not two_factor.second_factor_pending(user):
+            return None
+        return redirect(two_factor.second_factor_url(user, request.get_full_path()))

@@ -27,6 +27,13 @@ class Account(models.Model):
         default=False,
         help_text=_("Set while a rollback runs: writes are refused with 503 until it ends."),
     )
+    require_2fa_for_admins = models.BooleanField(
+        _("two-factor authentication required for admins"),
+        default=False,
+        help_text=_(
+            "Admins of this account must set up two-factor authentication before they use it."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -92,3 +99,22 @@ class User(AbstractUser):
     @property
     def is_account_admin(self) -> bool:
         return self.account_id is not None and self.role == self.Role.ADMIN
+
+
+class TokenSecondFactor(models.Model):
+    """The second factor an API token was issued with (accounts.api.TokenObtainView): a token
+    counts as verified for as long as that device is the user's and confirmed. Tokens made any
+    other way (the admin, ``drf_create_token``) have none, so they do not pass for support
+    staff or anyone else who needs a second factor."""
+
+    token = models.OneToOneField(
+        "authtoken.Token",
+        on_delete=models.CASCADE,  # revoking the token revokes this with it
+        primary_key=True,
+        related_name="second_factor",
+    )
+    device_id = models.CharField(max_length=255, help_text="django-otp's persistent id.")
+    verified_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.token.user_id}: {self.device_id}"

@@ -55,3 +55,19 @@ def user_create(
     user.full_clean()
     user.save()
     return user
+
+
+@transaction.atomic
+def user_deactivate(*, user: User) -> User:
+    """Take a user's access away at once, keeping everything they did attributed to them.
+
+    ``is_active=False``: their browser sessions stop working at the next request (Django's
+    ModelBackend refuses inactive users) and so do their API tokens (DRF refuses them too);
+    the token is also deleted, so reactivating the user does not bring it back. The user row
+    stays: history events, bin entries and restore requests keep naming them."""
+    from rest_framework.authtoken.models import Token
+
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    Token.objects.filter(user=user).delete()
+    return user

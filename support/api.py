@@ -25,6 +25,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from accounts.permissions import SecondFactorVerified
 from accounts.rules import RuleViolation, admin_require
 from backups import restore
 from backups.api import SnapshotUnusable
@@ -46,6 +47,10 @@ from support.serializers import (
     UnreadSerializer,
 )
 
+# Not the API's default (IsAccountMember: support staff have no account). Support staff must
+# have given their second factor (a token issued with a code, or a verified session); admins
+# only when their account requires it: 403 otp_required otherwise.
+SUPPORT_PERMISSIONS = [IsAuthenticated, SecondFactorVerified]
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 SUPPORT_ACTIONS = frozenset({"propose", "approve", "reject"})
 ADMIN_ACTIONS = frozenset({"create", "confirm", "cancel"})
@@ -78,7 +83,7 @@ class RestoreRequestViewSet(
 
     queryset = RestoreRequest.objects.none()  # for the schema; requests use get_queryset()
     serializer_class = RestoreRequestSerializer
-    permission_classes = [IsAuthenticated]
+    permission_classes = SUPPORT_PERMISSIONS
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = RestoreRequestFilter
     ordering_fields = ("id", "created_at", "updated_at", "lost_at")
@@ -329,7 +334,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     queryset = Notification.objects.none()  # for the schema; requests use get_queryset()
     serializer_class = NotificationSerializer
-    permission_classes = [IsAuthenticated]
+    permission_classes = SUPPORT_PERMISSIONS
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = NotificationFilter
     ordering_fields = ("id", "created_at")

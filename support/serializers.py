@@ -3,19 +3,15 @@
 from datetime import UTC
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from backups import restore
 from crm.entities import ENTITIES
 from crm.filters import MAX_ID
+from recyclebin.serializers import UserRefSerializer  # {id, username}: one UserRef component
 from support.models import Message, Notification, RequestKind, RestoreRequest
 from support.services import MESSAGE_MAX_CHARS
-
-
-class UserRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
-    username = serializers.CharField(read_only=True)
 
 
 def _user(user) -> dict | None:
@@ -159,6 +155,7 @@ class MessageCreateSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=MESSAGE_MAX_CHARS)
 
 
+@extend_schema_serializer(component_name="RequestChangeCounts")  # backups.api has ChangeCounts
 class ChangeCountsSerializer(serializers.Serializer):
     removed = serializers.IntegerField(help_text="Exists now, not in the snapshot.")
     restored = serializers.IntegerField(help_text="In the snapshot, gone or in the bin now.")

@@ -30,6 +30,7 @@ from django.views import View
 from accounts.models import Account
 from accounts.plans import PLAN_CATALOG, Feature
 from accounts.rules import RuleViolation
+from accounts.views import SecondFactorRequiredMixin
 from backups import restore
 from backups.restore import RestoreRefused
 from backups.serializers import entity_counts
@@ -128,9 +129,10 @@ ADMINS_ONLY = gettext_lazy(
 # --- Access -----------------------------------------------------------------------------------
 
 
-class AdminPageMixin(MemberRequiredMixin):
+class AdminPageMixin(SecondFactorRequiredMixin, MemberRequiredMixin):
     """The admin side: account admins only. Employees get a plain 403 page, support staff the
-    CRM's 403 (they use the console), anonymous visitors the login page."""
+    CRM's 403 (they use the console), anonymous visitors the login page; an admin of an account
+    that requires two-factor authentication gives the second factor first."""
 
     def member_checked(self) -> None:
         if not self.request.user.is_account_admin:
@@ -144,9 +146,10 @@ class AdminPageMixin(MemberRequiredMixin):
         return reverse("support:request_detail", args=[self.kwargs["pk"]])
 
 
-class SupportRequiredMixin(AccessMixin):
-    """The console: support staff only. Anonymous visitors go to the login page; everyone
-    else gets 403, as support staff do on the CRM's pages."""
+class SupportRequiredMixin(SecondFactorRequiredMixin, AccessMixin):
+    """The console: support staff only, with their second factor given in this session (else
+    they are sent to give it). Anonymous visitors go to the login page; everyone else gets 403,
+    as support staff do on the CRM's pages."""
 
     permission_denied_message = gettext_lazy(
         "The support console is for the vendor's support staff. "
@@ -581,7 +584,7 @@ class RequestCancelView(AdminPageMixin, View):
         )
 
 
-class RequestProgressView(LoginRequiredMixin, View):
+class RequestProgressView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
     """JSON for static/js/progress.js: the account's admins and support staff. Employees get
     403, another account's request 404, anonymous visitors the login page."""
 
@@ -805,7 +808,7 @@ class ConsoleRejectView(SupportRequiredMixin, View):
 # --- Notifications ----------------------------------------------------------------------------
 
 
-class NotificationListView(LoginRequiredMixin, View):
+class NotificationListView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
     """The caller's notifications, newest first; the ones shown are marked read."""
 
     def get(self, request):

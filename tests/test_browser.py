@@ -1,5 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) against the live server."""
 
+import base64
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -8,8 +9,10 @@ from unittest import mock
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from django_otp.oath import totp
 
-from conftest import PASSWORD
+from accounts.services import user_create
+from conftest import PASSWORD, browser_login, csp_violations
 from crm import services as crm_services
 from crm.entities import ENTITIES
 from crm.models import Company, Deal
@@ -45,10 +48,13 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
+    """A page of a fresh browser; every test fails on a Content-Security-Policy violation."""
     context = browser.new_context(base_url=live_server.url, locale="en-US")
     page = context.new_page()
+    violations = csp_violations(page)
     yield page
     context.close()
+    assert violations == [], "the pages must work under the CSP (config/settings/base.py)"
 
 
 def test_admin_logs_in_creates_a_company_and_sees_it_in_the_list(page, admin_user):
@@ -170,3 +176,109 @@ def test_admin_deletes_a_deal_finds_it_in_the_history_and_restores_it_from_the_b
     main = page.inner_text("main")
     assert "Kick-off call" in main
     assert "Send the contract" in main
+
+
+def test_pages_work_under_the_content_security_policy(page, account, admin_user, support_user):
+    """The pages, the 2FA set-up (its QR code is inline SVG) and the API docs (Swagger UI) run
+    under the CSP: the browser reports no violation, and the JavaScript still works."""
+    violations = csp_violations(page)  # the fixture checks too; this test says it out loud
+    CompanyFactory(account=account, title="Policy GmbH")
+    browser_login(page, admin_user)
+    pages = [
+        "/crm/",
+        "/companies/",
+        "/companies/new/",
+        "/history/",
+        "/recyclebin/",
+        "/backups/",
+        "/support/requests/",
+        "/support/requests/new/",
+        "/notifications/",
+        "/security/",
+        "/pricing/",
+    ]
+    for path in pages:
+        response = page.goto(path)
+        assert response.status == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"], path
+        page.wait_for_load_state("networkidle")
+
+    # The recycle bin's "select all" is JavaScript from a file: it works.
+    crm_services.record_delete(record=Company.objects.get(title="Policy GmbH"), actor=admin_user)
+    page.goto("/recyclebin/")
+    select_all = page.locator("input[data-select-all]")
+    if select_all.count():
+        select_all.first.check()
+        assert page.locator("table.bin tbody input[type=checkbox]:checked").count() >= 1
+
+    # Setting up two-factor authentication: the QR code is drawn.
+    page.goto("/security/two-factor/")
+    qr = page.locator(".twofactor__qr svg")
+    assert qr.bounding_box()["width"] > 100
+
+    # Swagger UI renders the schema with its script in a file of its own.
+    page.goto("/api/v1/docs/")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert "CRM API" in page.inner_text(".swagger-ui .info .title")
+
+    # Support staff: the code after the password, then the console.
+    page.goto("/crm/")
+    with page.expect_navigation():
+        page.click("header form[action='/logout/'] button")
+    browser_login(page, support_user)
+    assert page.url.endswith("/console/")
+    page.goto("/notifications/")
+    page.wait_for_load_state("networkidle")
+
+    assert violations == [], violations
+
+
+def test_support_staff_set_up_two_factor_on_their_first_login(page, db):
+    user = user_create(
+        username="new-support",
+        password=PASSWORD,
+        account=None,
+        is_support=True,
+        check_password=False,
+    )
+    page.goto("/login/")
+    page.fill("#id_username", "new-support")
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.click("main form [type=submit]")
+    assert "/security/two-factor/" in page.url
+    assert "Support staff can roll back any customer's account" in page.inner_text("main")
+
+    # What an authenticator app does with the key it was given.
+    page.click("summary")
+    secret = page.inner_text(".twofactor__secret").replace(" ", "")
+    code = f"{totp(base64.b32decode(secret)):06d}"
+    page.fill("#id_code", code)
+    with page.expect_navigation():
+        page.click("main form.twofactor__form [type=submit]")
+
+    assert "/security/recovery-codes/" in page.url
+    codes = page.locator(".recoverycodes code").all_inner_texts()
+    assert len(codes) == 10
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "recovery-codes.png"), full_page=True)
+    with page.expect_navigation():
+        page.click("text=I have saved them: continue")
+    page.wait_for_url("**/console/")
+    assert user.totpdevice_set.get().confirmed
+
+
+def test_a_locked_out_login_says_why(page, admin_user):
+    for _ in range(5):
+        page.goto("/login/")
+        page.fill("#id_username", admin_user.username)
+        page.fill("#id_password", "not the password")
+        with page.expect_navigation():
+            page.click("main form [type=submit]")
+    alert = page.inner_text("[role=alert]")
+    assert "Too many failed logins for this username from your address" in alert
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.click("main form [type=submit]")
+    assert "/login/" in page.url
+    assert "Too many failed logins" in page.inner_text("[role=alert]")

@@ -859,24 +859,12 @@ def _still_english(page, path: str) -> list[tuple[str, str]]:
     return left
 
 
-UNTRANSLATED_EVENT = (
-    "Bug since a552965 (snapshot export): on the German history page the event filter shows "
-    "'Snapshot exported' in English; history/models.py EventType.EXPORT has no entry in "
-    "locale/de/LC_MESSAGES/django.po"
-)
-UNTRANSLATED_DOWNLOAD = (
-    "Bug since a552965 (snapshot export): on the German Backups page every snapshot row's "
-    "button reads 'Download CSV (ZIP)' in English; templates/backups/snapshot_list.html's "
-    "string has no entry in locale/de/LC_MESSAGES/django.po"
-)
-
-
 @pytest.mark.parametrize(
     "name",
     [
         "bin",
-        pytest.param("history", marks=pytest.mark.xfail(strict=True, reason=UNTRANSLATED_EVENT)),
-        pytest.param("backups", marks=pytest.mark.xfail(strict=True, reason=UNTRANSLATED_DOWNLOAD)),
+        "history",
+        "backups",
         "preview",
         "request",
     ],

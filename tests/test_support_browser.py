@@ -22,7 +22,7 @@ from django.utils import timezone
 from backups.models import Snapshot
 from backups.services import snapshot_delete, snapshot_take
 from config.celery import app
-from conftest import PASSWORD
+from conftest import PASSWORD, browser_login, csp_violations
 from crm.models import Company, Contact
 from crm.tests.factories import CompanyFactory, ContactFactory
 from recyclebin import services as bin_services
@@ -116,13 +116,12 @@ def snapshots_cleaned():
         snapshot_delete(snapshot=snapshot)
 
 
-def _login(context, user):
+def _login(context, user, violations: list[str]):
+    """A page of ``context``, logged in as ``user`` (support staff: with the authenticator
+    app's code); the CSP violations it reports go to ``violations``."""
     page = context.new_page()
-    page.goto("/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    with page.expect_navigation():
-        page.click("main form [type=submit]")
+    csp_violations(page, violations)
+    browser_login(page, user, PASSWORD)
     return page
 
 
@@ -160,9 +159,10 @@ def test_a_lost_company_comes_back_through_a_restore_request(
     support_context = browser.new_context(
         base_url=live_server.url, locale="en-US", viewport=VIEWPORT
     )
+    violations: list[str] = []  # of the Content-Security-Policy, by either browser
     try:
         # 1. The admin files the request: when, which kind, what happened.
-        admin = _login(admin_context, admin_user)
+        admin = _login(admin_context, admin_user, violations)
         admin.click("nav.mainnav >> text=Restore requests")
         admin.wait_for_url("**/support/requests/")
         admin.click("main >> text=New restore request")
@@ -186,7 +186,7 @@ def test_a_lost_company_comes_back_through_a_restore_request(
         assert "was sent" in admin.inner_text(".messages")
 
         # 2. Support lands on the console, opens it, checks the preview and proposes.
-        support = _login(support_context, support_user)
+        support = _login(support_context, support_user, violations)
         support.wait_for_url("**/console/")
         row = support.locator("table.requests tbody tr", has_text=account.name)
         assert row.count() == 1
@@ -253,6 +253,7 @@ def test_a_lost_company_comes_back_through_a_restore_request(
         assert "Müller Maschinenbau GmbH" in admin.inner_text("main")
         admin.goto("/notifications/")
         assert f"Restore request #{restore_request.pk} completed" in admin.inner_text("main")
+        assert violations == [], "the pages must work under the CSP (config/settings/base.py)"
     finally:
         admin_context.close()
         support_context.close()

@@ -2,12 +2,13 @@
 call the CRM endpoints at all."""
 
 import pytest
+from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_create
-from conftest import PASSWORD
+from conftest import PASSWORD, totp_code
 from crm.tests.factories import (
     API_PATHS,
     ENTITY_TYPES,
@@ -204,7 +205,15 @@ def test_support_staff_with_a_token_are_refused_too(support_user, account):
     CompanyFactory(account=account)
     token = (
         APIClient()
-        .post(TOKEN_URL, {"username": support_user.username, "password": PASSWORD}, format="json")
+        .post(
+            TOKEN_URL,
+            {
+                "username": support_user.username,
+                "password": PASSWORD,
+                "otp": totp_code(support_user),
+            },
+            format="json",
+        )
         .json()["token"]
     )
 
@@ -218,7 +227,8 @@ def test_support_staff_with_a_token_are_refused_too(support_user, account):
 
 def test_session_works_on_the_api_with_csrf(admin_user):
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username=admin_user.username, password=PASSWORD)
+    # The request lets django-axes count the attempt, as the login page and the token do.
+    assert client.login(request=HttpRequest(), username=admin_user.username, password=PASSWORD)
     CompanyFactory(account=admin_user.account)
 
     assert client.get(API_PATHS["company"]).status_code == 200

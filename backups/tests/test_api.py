@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from backups.models import Snapshot
 from backups.tests.factories import snapshot_row
+from conftest import login_client
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +147,7 @@ PAGE = "/backups/"
 def test_page_for_every_role(users, snapshots, role, status):
     client = Client()
     if users[role] is not None:
-        client.force_login(users[role])
+        login_client(users[role], client=client)  # support staff: with the second factor
     before = _state()
 
     response = client.get(PAGE)

@@ -20,7 +20,7 @@ from backups.models import Snapshot
 from backups.restore import PreviewRecord, Sampling
 from backups.storage import snapshot_storage
 from backups.tests.factories import account_fill, live_rows, snapshot_row
-from conftest import PASSWORD
+from conftest import PASSWORD, login_client
 from crm import services as crm_services
 from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.tests.factories import CompanyFactory, record_make
@@ -476,10 +476,8 @@ def test_the_schema_describes_the_samples(api_as):
 
 
 def _client(user) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
+    """A logged-in browser (support staff: with the second factor given)."""
+    return login_client(user) if user is not None else Client()
 
 
 def _page(snapshot) -> str:

@@ -1,9 +1,10 @@
+from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from accounts.api import TokenObtainView
+from accounts.api import LogoutView, TokenObtainView
 from backups.api import SnapshotViewSet
 from crm.api import VIEWSETS
 from history.api import EventViewSet
@@ -22,10 +23,17 @@ router.register("support/notifications", NotificationViewSet, basename="notifica
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("auth/logout/", LogoutView.as_view(), name="api-logout"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api-schema"),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[AllowAny]),
+        # The split view serves its script from ?script (no inline script); Swagger UI's page
+        # keeps a small inline <style>, so this page alone allows inline styles.
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(
+                url_name="api-schema", permission_classes=[AllowAny]
+            )
+        ),
         name="api-docs",
     ),
     path("", include(router.urls)),

@@ -173,6 +173,15 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.errors_document",
     ],
+    # One name per choice set where fields of the same name use different sets (else
+    # drf-spectacular makes up names, and `check --deploy` warns).
+    "ENUM_NAME_OVERRIDES": {
+        "EntityTypeEnum": "crm.entities.EntityType",
+        "PreviewEntityTypeEnum": "backups.restore.ENTITY_TABLES",
+        "RestoreKindEnum": "backups.restore.KINDS",
+        "RequestKindEnum": "support.models.RequestKind",
+        "SnapshotKindEnum": "backups.models.Snapshot.Kind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -227,6 +236,9 @@ CSRF_COOKIE_HTTPONLY = True
 # account requires it; anyone who enrolled. The authenticator app shows this issuer name.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="CRM")
 OTP_RECOVERY_CODES = 10  # shown once at enrolment; each works once
+# The Django admin lists devices (an operator resets someone's 2FA by deleting them) but shows
+# neither keys nor recovery codes.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Login lockout (django-axes): after AXES_FAILURE_LIMIT failed logins of one username from one
 # address, that pair is refused (browser page and token endpoint: 429) for AXES_COOLOFF_MINUTES,
@@ -240,11 +252,11 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
 AXES_HTTP_RESPONSE_CODE = 429
-# Behind a reverse proxy, the address axes counts is the one the proxy saw: set
-# AXES_IPWARE_PROXY_COUNT to the number of proxies in front (reads X-Forwarded-For then).
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
-if AXES_IPWARE_PROXY_COUNT:
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+AXES_VERBOSE = False  # no start-up banner; lockouts are still logged (username masked)
+# The address counted: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT reverse proxies the address
+# the outermost of them saw (X-Forwarded-For, read from the right so a client cannot forge it).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp", "code"]
 
 # Content-Security-Policy (django-csp), the same in every environment so the tests and the

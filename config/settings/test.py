@@ -15,6 +15,12 @@ STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# The suite makes far more calls a minute than a person: throttling has its own test
+# (accounts/tests/test_throttling.py) with low rates. Counts stay in this process.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "100000/min", "user": "100000/min"}  # noqa: F405
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# CONTENT_SECURITY_POLICY, two-factor authentication and the login lockout are base.py's, as
+# in production: every test, the browser ones included, runs under them.
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so a real Celery worker process in a test sees the same database.

@@ -1061,7 +1061,12 @@ def test_docs_page_is_served(api_as, db):
     response = api_as(None).get("/api/v1/docs/")
 
     assert response.status_code == 200
-    assert b"/api/v1/schema/" in response.content
+    # The page's script is a file of its own (no inline script under the CSP).
+    assert b'<script src="/api/v1/docs/?script=">' in response.content
+    script = api_as(None).get("/api/v1/docs/?script=")
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert b"/api/v1/schema/" in script.content
 
 
 def test_updated_at_moves_on_update_and_created_at_stays(api, account):

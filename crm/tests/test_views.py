@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from conftest import login_client
 from crm import forms as crm_forms
 from crm import services
 from crm.entities import ENTITIES
@@ -78,13 +79,13 @@ def test_anonymous_is_sent_to_login(client, account, name, needs_record):
 @pytest.mark.parametrize(("name", "needs_record"), PAGE_NAMES)
 def test_support_staff_cannot_open_crm_pages(client, account, support_user, name, needs_record):
     args = [make_any(name.split("_")[0], account=account).pk] if needs_record else []
-    client.force_login(support_user)
+    login_client(support_user, client=client)  # with the second factor: still refused
     response = client.get(url(name, *args))
     assert response.status_code == 403
 
 
 def test_support_staff_cannot_create_records(client, account, support_user):
-    client.force_login(support_user)
+    login_client(support_user, client=client)
     response = client.post(url("company_create"), {"title": "Sneaky"})
     assert response.status_code == 403
     assert not Company.objects.exists()

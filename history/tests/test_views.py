@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import login_client
 from crm import services as crm_services
 from crm.entities import ENTITIES
 from crm.tests.factories import ActivityFactory, CompanyFactory, DealFactory
@@ -26,10 +27,8 @@ EXPORT = reverse("history:export")
 
 
 def client_for(user) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
+    """A logged-in browser (support staff: with the second factor given)."""
+    return login_client(user) if user is not None else Client()
 
 
 def user_of(request, role: str | None):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from backups.models import Snapshot
 from backups.services import snapshot_take
+from conftest import login_client, totp_code
 from crm.models import Company
 from crm.tests.factories import CompanyFactory
 from history.models import Event
@@ -62,10 +63,8 @@ def sent(monkeypatch) -> list[int]:
 
 
 def client_for(user) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
+    """A logged-in browser (support staff: with the second factor given)."""
+    return login_client(user) if user is not None else Client()
 
 
 def user_of(request, role: str | None):
@@ -691,6 +690,12 @@ def test_support_staff_land_on_the_console(support_user):
     response = client.post(
         reverse("login"), {"username": "support", "password": "correct horse battery staple"}
     )
+    assert response.status_code == 302
+    response = client.get(response["Location"])
+    # The second factor first (the code of the authenticator app), then the console.
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("two_factor_verify"))
+    response = client.post(response["Location"], {"code": totp_code(support_user)})
     assert response.status_code == 302
     response = client.get(response["Location"])
     assert response.status_code == 302

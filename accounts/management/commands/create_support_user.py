@@ -23,4 +23,9 @@ class Command(BaseCommand):
             )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None
-        self.stdout.write(self.style.SUCCESS(f"Created support user {user.username!r}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created support user {user.username!r}. At the first login they set up "
+                "two-factor authentication (an authenticator app) before the console opens."
+            )
+        )

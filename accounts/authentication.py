@@ -1,0 +1,29 @@
+"""API authentication: DRF's token, which also tells whether it was issued after a second factor
+(accounts.two_factor), so support staff's tokens count as verified and others' do not."""
+
+import functools
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from accounts import two_factor
+
+
+class SecondFactorTokenAuthentication(TokenAuthentication):
+    """``Authorization: Token <key>``. An inactive user's token is refused at once (401), as
+    DRF does; the user gets ``otp_device`` and ``is_verified()`` as django-otp's middleware
+    gives them to a browser session."""
+
+    def authenticate_credentials(self, key):
+        model = self.get_model()
+        try:
+            token = model.objects.select_related("user", "second_factor").get(key=key)
+        except model.DoesNotExist:
+            raise AuthenticationFailed(_("Invalid token.")) from None
+        user = token.user
+        if not user.is_active:
+            raise AuthenticationFailed(_("User inactive or deleted."))
+        user.otp_device = two_factor.token_verified_device(token)
+        user.is_verified = functools.partial(two_factor.second_factor_verified, user)
+        return user, token
