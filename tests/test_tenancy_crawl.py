@@ -24,6 +24,7 @@ from conftest import PASSWORD
 from crm import services as crm_services
 from crm.entities import ENTITIES
 from history.models import Event
+from recyclebin.models import RestoreJob
 from support import services as support_services
 from support.models import Message, Notification, RestoreRequest
 
