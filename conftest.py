@@ -4,12 +4,21 @@ Support staff need a second factor everywhere (accounts.two_factor): the ``suppo
 fixture has a confirmed authenticator app, ``api_as(user)`` gives a client with a token issued
 after that factor, ``login_client(user)`` a browser client whose session gave it, and
 ``totp_code(user)`` the code the app would show now (for the login page in a real browser).
-``api_as(user, verified=False)`` / ``login_client(user, verified=False)`` skip the factor."""
+``api_as(user, verified=False)`` / ``login_client(user, verified=False)`` skip the factor.
 
+Real Celery worker processes: the ``worker`` fixture (one, started before the test) and
+``worker_start(app=..., **env)`` (any number, when the test says); ``wait_for(condition)`` waits
+for what they do. A test using either is marked ``worker`` by itself. Real browsers: ``tab``, a
+chromium tab on the live server; ``browser_login`` and ``csp_violations``."""
+
+import os
+import subprocess
+import sys
 import time
 
 import django_otp
 import pytest
+from django.db import connection, connections
 from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -107,6 +116,26 @@ def login_client(user: User, *, verified: bool = True, client: Client | None = N
     return client
 
 
+@pytest.fixture
+def snapshot_dir(settings, tmp_path):
+    """Snapshot files go to a temporary folder (private, like the real storage), never to var/.
+    The backups and support tests use it for every test (their conftest makes it autouse)."""
+    location = tmp_path / "snapshots"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "snapshots": {
+            "BACKEND": "backups.storage.PrivateFileSystemStorage",
+            "OPTIONS": {
+                "location": location,
+                "base_url": None,
+                "file_permissions_mode": 0o600,
+                "directory_permissions_mode": 0o700,
+            },
+        },
+    }
+    return location
+
+
 def _client_for(user: User | None, *, verified: bool = True) -> APIClient:
     client = APIClient()
     if user is None:
@@ -136,6 +165,21 @@ def api_as():
 # --- Real browsers (tests/test_browser.py, tests/test_support_browser.py) --------------------
 
 
+@pytest.fixture
+def tab(live_server):
+    """A chromium tab (tests/browser.py: one browser for this test) on the live server, closed
+    afterwards. The test needs ``django_db(transaction=True)``: the server sees only commits."""
+    from tests.browser import chromium, open_tab
+
+    with chromium() as browser:
+        opened = open_tab(browser, live_server.url)
+        yield opened
+        opened.close()
+        # Playwright's loop gave the test its own database connection: close it, or the
+        # test database cannot be dropped at the end.
+        connections.close_all()
+
+
 def browser_login(page, user: User, password: str = PASSWORD) -> None:
     """Log in on the login page as a person does: the password, then, for whoever needs one,
     the code of the authenticator app on the page that asks for it."""
@@ -161,3 +205,94 @@ def csp_violations(page, seen: list[str] | None = None) -> list[str]:
 
     page.on("console", on_console)
     return seen
+
+
+# --- Real Celery workers (tests marked ``worker``) -------------------------------------------
+
+WORKER_FIXTURES = {"worker", "worker_start"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """A test that starts a real worker is a ``worker`` test (``-m "not worker"`` leaves it out),
+    whether or not it says so itself."""
+    for item in items:
+        if WORKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.worker)
+
+
+def worker_database_url() -> str:
+    """The test database as a DATABASE_URL, for a worker process to use the same one."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:
+    """Whether ``condition()`` came true within ``timeout`` seconds: what a worker process
+    does happens meanwhile, so a test asks again (5 times a second) instead of once."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def worker_start(transactional_db, tmp_path):
+    """``worker_start(app="config", **env)``: a real worker process (``celery -A app worker``,
+    solo pool) on the test database and the broker the settings name (Redis with REDIS_URL, the
+    filesystem transport otherwise), ``env`` added to its environment. Transactional: the
+    worker sees only what the test committed. Its output goes to ``tmp_path/worker.log`` (the
+    next ones' to worker-1.log, worker-2.log, ...). After the test each one still running is
+    stopped, and every output printed (pytest shows it when the test fails)."""
+    processes = []
+
+    def start(app: str = "config", **env) -> subprocess.Popen:
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": worker_database_url(),
+            **env,
+        }
+        log = tmp_path / (f"worker-{len(processes)}.log" if processes else "worker.log")
+        with log.open("w") as out:
+            process = subprocess.Popen(  # noqa: S603 - our own command line
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    app,
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        processes.append((process, log))
+        return process
+
+    yield start
+    for process, log in processes:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        print(f"--- {log.name}\n{log.read_text()}")  # noqa: T201 - shown when the test fails
+
+
+@pytest.fixture
+def worker(worker_start) -> subprocess.Popen:
+    """A worker process on the project's app (``worker_start()``), running from the start of
+    the test; stopped after it."""
+    return worker_start()

@@ -2,7 +2,8 @@
 environment variable of the same name, otherwise the default here.
 
 - ``BIN_RESTORE_JOB_THRESHOLD`` (1000): a bulk restore of more entries than this runs as a
-  Celery job (RestoreJob) instead of inside the request.
+  Celery job (RestoreJob) instead of inside the request. config/settings/base.py sets it (from
+  the environment, the same default); the default here serves settings that leave it out.
 - ``BIN_RESTORE_JOB_CHUNK`` (500): entries per chunk (one transaction each) of such a job.
 - ``BIN_RESTORE_JOB_STALE_MINUTES`` (5): a running job with no chunk finished for this long
   lost its worker; the watchdog marks it failed (the chunks done stay done).

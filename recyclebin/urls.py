@@ -1,6 +1,6 @@
 """Browser pages of the recycle bin: ``recyclebin:list`` /recyclebin/, and the POST actions
 ``recyclebin:restore``, ``recyclebin:purge`` and ``recyclebin:empty`` (GET: its confirmation);
-``recyclebin:job_progress``: a restore job's progress as JSON (static/js/bin-job.js)."""
+``recyclebin:job_progress``: a restore job's progress as JSON (static/js/progress.js)."""
 
 from django.urls import path
 

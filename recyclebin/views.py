@@ -8,7 +8,7 @@ message, the list's filters kept; entries the caller may not see answer 404.
 
 Restoring more than BIN_RESTORE_JOB_THRESHOLD entries ("Restore all N matching" on a big
 bin) asks for confirmation, stating how many, then starts a restore job and comes back to the
-list with ``?job=<id>``: the job's progress bar (static/js/bin-job.js polls
+list with ``?job=<id>``: the job's progress bar (static/js/progress.js polls
 ``recyclebin:job_progress``), then its outcome. The list also shows a job still running."""
 
 from functools import cached_property
@@ -508,7 +508,7 @@ class BinEmptyView(BinViewMixin, TemplateView):
 
 
 def job_progress(job: RestoreJob) -> dict:
-    """What static/js/bin-job.js shows of a job while it runs."""
+    """What static/js/progress.js shows of a job while it runs."""
     return {
         "id": job.pk,
         "status": job.status,
@@ -536,7 +536,7 @@ def job_summary(job: RestoreJob) -> str:
 
 
 class RestoreJobProgressView(BinViewMixin, View):
-    """JSON for static/js/bin-job.js: the job's progress. Admins see the account's jobs,
+    """JSON for static/js/progress.js: the job's progress. Admins see the account's jobs,
     employees their own; any other job (another account's) answers 404."""
 
     def get(self, request, pk):

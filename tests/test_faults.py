@@ -22,16 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def snapshot_dir(settings, tmp_path):
-    location = tmp_path / "snapshots"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "snapshots": {
-            "BACKEND": "backups.storage.PrivateFileSystemStorage",
-            "OPTIONS": {"location": location, "base_url": None},
-        },
-    }
-    return location
+def snapshot_dir(snapshot_dir):
+    return snapshot_dir
 
 
 @pytest.fixture

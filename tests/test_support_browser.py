@@ -7,16 +7,10 @@ the admin files a request, support proposes the snapshot in the console, the adm
 after the preview, support approves, the admin watches the progress bar reach the end, and the
 records are back. Screenshots of each step go to docs/screenshots/support-*.png."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from backups.models import Snapshot
@@ -27,85 +21,15 @@ from crm.models import Company, Contact
 from crm.tests.factories import CompanyFactory, ContactFactory
 from recyclebin import services as bin_services
 from support.models import RestoreRequest
+from tests.browser import SCREENSHOTS, VIEWPORT, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
-VIEWPORT = {"width": 1280, "height": 900}
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-@pytest.fixture
-def start_worker(tmp_path):
-    """``start_worker()``: a Celery worker process on the test database, from that moment
-    (so the admin's page can be seen while the restore waits in the queue)."""
-    processes = []
-    log = tmp_path / "worker.log"
-
-    def start() -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": _database_url(),
-        }
-        with log.open("w") as out:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--pool=solo",
-                    "--loglevel=INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append(process)
-        return process
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    if log.exists():
-        print(log.read_text())  # noqa: T201 - shown by pytest only when the test fails
 
 
 @pytest.fixture
@@ -131,7 +55,7 @@ def _shot(page, name: str) -> None:
 
 
 def test_a_lost_company_comes_back_through_a_restore_request(
-    browser, live_server, account, admin_user, support_user, start_worker, snapshots_cleaned
+    browser, live_server, account, admin_user, support_user, worker_start, snapshots_cleaned
 ):
     # Yesterday's data, last night's snapshot (three hours ago) ...
     mueller = CompanyFactory(account=account, title="Müller Maschinenbau GmbH")
@@ -233,7 +157,7 @@ def test_a_lost_company_comes_back_through_a_restore_request(
         assert bar.count() == 1
         assert "Waiting for a worker" in admin.inner_text("[data-progress-step]")
         _shot(admin, "support-4-progress.png")
-        worker = start_worker()
+        worker = worker_start()
         admin.wait_for_selector(".callout--success h2", timeout=90_000)
         assert worker.poll() is None, "the worker died"
         restore_request.refresh_from_db()

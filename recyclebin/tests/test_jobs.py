@@ -10,16 +10,17 @@ one test keeps the real default (1,000). The last tests start a REAL worker."""
 import os
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.conf import settings as django_settings
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import User
-from conftest import login_client
+from conftest import login_client, wait_for
 from crm.models import Activity, Deal, Lead
 from crm.tests.factories import ActivityFactory, DealFactory, assert_error
 from history.models import Event, EventType
@@ -239,6 +240,29 @@ def test_the_real_default_threshold_is_1000(
         1000,
     )
     assert not BinEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"), [({}, 1000), ({"BIN_RESTORE_JOB_THRESHOLD": "250"}, 250)]
+)
+def test_the_settings_read_the_threshold_from_the_environment(environment, expected):
+    """config/settings/base.py names the threshold, with the default recyclebin/conf.py falls
+    back to (settings are read once, at start: a fresh process)."""
+    env = {k: v for k, v in os.environ.items() if k != "BIN_RESTORE_JOB_THRESHOLD"}
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from config.settings import base; print(base.BIN_RESTORE_JOB_THRESHOLD)",
+        ],
+        env={**env, **environment},
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(read.stdout) == expected
+    assert DEFAULTS["BIN_RESTORE_JOB_THRESHOLD"] == 1000
 
 
 def test_the_threshold_comes_from_the_environment_without_a_setting(settings, monkeypatch):
@@ -589,7 +613,7 @@ def test_another_accounts_job_is_not_found_on_the_api_and_the_pages(
         assert page.get(progress_path(job_id)).status_code == 404
         assert page.get(f"{LIST}?job={job_id}").status_code == 404
     # Their own bin page does not show it either.
-    assert b"data-bin-job-url" not in page.get(LIST).content
+    assert b"data-progress-url" not in page.get(LIST).content
     assert RestoreJob.objects.get().status == "queued"
 
 
@@ -650,18 +674,19 @@ def test_the_bin_page_confirms_starts_a_job_and_shows_its_progress_then_its_outc
     running = page.get(started["Location"])
     html = running.content.decode()
     assert running.status_code == 200
-    assert f'data-bin-job-url="{progress_path(job.pk)}"' in html
-    assert "js/bin-job.js" in html
+    assert f'data-progress-url="{progress_path(job.pk)}"' in html
+    assert f'data-progress-done-url="{escape(started["Location"])}"' in html
+    assert "js/progress.js" in html
     assert "<progress" in html and "0 of 9 entries done" in html
     no_inline_code(html)
     # Without ?job= the page shows the job still running, too.
-    assert f'data-bin-job-url="{progress_path(job.pk)}"' in page.get(LIST).content.decode()
+    assert f'data-progress-url="{progress_path(job.pk)}"' in page.get(LIST).content.decode()
 
     assert job_run(job.pk) == "completed"
     assert page.get(progress_path(job.pk)).json()["final"] is True
     done = page.get(started["Location"]).content.decode()
     assert "The restore is finished" in done and "9 entries were restored." in done
-    assert "data-bin-job-url" not in done
+    assert "data-progress-url" not in done
     assert bin_ids() == {e.pk for e in others}
     assert all(e.pk not in bin_ids() for e in matching)
 
@@ -792,62 +817,11 @@ def test_the_schema_documents_the_jobs(client_for, db):
 # --- A real worker ----------------------------------------------------------------------------
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def _wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.fixture
-def worker(transactional_db, tmp_path):
-    """A Celery worker process (as tests/test_celery_worker.py starts one) on the test
-    database and the broker the settings name: Redis with REDIS_URL, else the filesystem.
-    Chunks of 7 entries, from its environment."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
-        "BIN_RESTORE_JOB_CHUNK": "7",
-    }
-    log = tmp_path / "worker.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        print(log.read_text())  # noqa: T201 - shown by pytest only when a test fails
+def worker(worker_start):
+    """A worker process (conftest.py) on the test database and the broker the settings name,
+    doing chunks of 7 entries (from its environment)."""
+    return worker_start(BIN_RESTORE_JOB_CHUNK="7")
 
 
 @pytest.mark.worker
@@ -878,7 +852,7 @@ def test_a_real_worker_runs_a_restore_job_end_to_end(
     def finished() -> bool:
         return client.get(job_path(job_id)).json()["status"] in ("completed", "failed")
 
-    assert _wait_for(finished), "the worker did not run the job"
+    assert wait_for(finished), "the worker did not run the job"
     job = client.get(job_path(job_id)).json()
     assert (job["status"], job["error"]) == ("completed", "")
     assert (job["total"], job["done"], job["restored"], job["progress"]) == (40, 40, 40, 100)
@@ -887,7 +861,7 @@ def test_a_real_worker_runs_a_restore_job_end_to_end(
     assert not Lead.objects.filter(pk__in=restored, bin_entry__isnull=False).exists()
     # The duplicate ran too, found the job claimed and did nothing.
     log = tmp_path / "worker.log"
-    assert _wait_for(lambda: log.read_text().count("succeeded") >= 2), "no duplicate delivery"
+    assert wait_for(lambda: log.read_text().count("succeeded") >= 2), "no duplicate delivery"
     assert "'skipped'" in log.read_text()
     assert Event.objects.filter(event_type=EventType.RESTORE, entity_id__in=restored).count() == 40
     assert worker.poll() is None, "the worker died"
@@ -913,20 +887,6 @@ def test_the_job_pages_speak_german(small_jobs, account, admin_user):
 # --- In a real browser, under the Content-Security-Policy -----------------------------------
 
 
-@pytest.fixture
-def tab(live_server):
-    """A chromium tab on the live server (tests/browser.py), closed afterwards."""
-    from tests.browser import chromium, open_tab
-
-    with chromium() as browser:
-        opened = open_tab(browser, live_server.url)
-        yield opened
-        opened.close()
-        # Playwright's loop gave the test its own database connection: close it, or the
-        # test database cannot be dropped at the end.
-        connections.close_all()
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_browser_confirms_the_job_and_watches_it_finish(
@@ -947,8 +907,8 @@ def test_a_browser_confirms_the_job_and_watches_it_finish(
 
     job = RestoreJob.objects.get()
     assert f"job={job.pk}" in page.url
-    assert page.locator("[data-bin-job-bar]").get_attribute("max") == "100"
-    assert "0 of 9 entries done" in page.locator("[data-bin-job-summary]").inner_text()
+    assert page.locator("[data-progress-bar]").get_attribute("max") == "100"
+    assert "0 of 9 entries done" in page.locator("[data-progress-summary]").inner_text()
 
     assert job_run(job.pk) == "completed"
 

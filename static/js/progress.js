@@ -1,28 +1,37 @@
-/* The progress of a restore, live, without inline script (the pages may run under a
-   Content-Security-Policy) and without a build step.
+/* A long job's progress, live: a restore request and the maintenance it puts the account in
+   (templates/support/_progress.html), a recycle bin restore job (templates/recyclebin/_job.html).
+   No inline script (the pages run under a Content-Security-Policy) and no build step: the
+   element says everything in data attributes.
 
-   <section data-progress-url="/support/requests/7/progress/" data-progress-interval="1000">
+   <div data-progress-url="/support/requests/7/progress/"  JSON to poll (required)
+        data-progress-done-url="/recyclebin/?job=7"        opened at the end (default: reload)
+        data-progress-interval="1000"                      ms between polls (default 1000)
+        data-progress-offline="Connection lost…">          shown in the note while polls fail
      <progress data-progress-bar max="100" value="40"></progress>
-     <span data-progress-percent></span> <span data-progress-step></span>
+     <span data-progress-percent></span>
+     <span data-progress-step></span>                      the JSON's step_label (a request)
+     <span data-progress-summary></span>                   the JSON's summary (a bin job)
      <span data-progress-status></span> <p data-progress-error hidden></p> <p data-progress-note></p>
-   </section>
+   </div>
 
-   Polls the JSON endpoint ({status, status_label, progress, step_label, error, final}) and
-   updates the bar. At a final state (completed, failed, rejected, cancelled) it stops and
-   reloads the page once, which then shows the outcome. Without JavaScript the page says how to
-   reload it by hand. */
+   The JSON: {status, status_label, progress (0-100), step_label or summary, error, final}. Once
+   it says final (completed, failed, rejected, cancelled) polling stops, and after a moment (the
+   full bar seen) the page opens the done URL or reloads, showing the outcome. After 30 failed
+   polls in a row it gives up; without JavaScript the page says how to reload it by hand. */
 "use strict";
 
 document.querySelectorAll("[data-progress-url]").forEach((box) => {
-  const url = box.dataset.progressUrl;
-  const interval = Number(box.dataset.progressInterval) || 1000;
+  const options = box.dataset;
+  const interval = Number(options.progressInterval) || 1000;
   const find = (name) => box.querySelector(`[data-progress-${name}]`);
   const bar = find("bar");
   const percentText = find("percent");
-  const stepText = find("step");
   const statusText = find("status");
   const errorText = find("error");
   const note = find("note");
+  const texts = Object.entries({ step: "step_label", summary: "summary" })
+    .map(([name, key]) => [find(name), key])
+    .filter(([element]) => element);
   const percent = new Intl.NumberFormat(document.documentElement.lang || undefined, {
     style: "percent",
     maximumFractionDigits: 0,
@@ -31,16 +40,17 @@ document.querySelectorAll("[data-progress-url]").forEach((box) => {
 
   const show = (data) => {
     const value = Math.max(0, Math.min(100, Number(data.progress) || 0));
+    const text = percent.format(value / 100);
     if (bar) {
       bar.value = value;
-      bar.textContent = percent.format(value / 100);
+      bar.textContent = text;
     }
     if (percentText) {
-      percentText.textContent = percent.format(value / 100);
+      percentText.textContent = text;
     }
-    if (stepText) {
-      stepText.textContent = data.step_label || "";
-    }
+    texts.forEach(([element, key]) => {
+      element.textContent = data[key] || "";
+    });
     if (statusText) {
       statusText.textContent = data.status_label || data.status;
       statusText.className = `status status--${data.status}`;
@@ -53,9 +63,17 @@ document.querySelectorAll("[data-progress-url]").forEach((box) => {
     box.classList.toggle("is-failed", data.status === "failed");
   };
 
+  const finish = () => {
+    if (options.progressDoneUrl) {
+      window.location.assign(options.progressDoneUrl);
+    } else {
+      window.location.reload();
+    }
+  };
+
   const poll = async () => {
     try {
-      const response = await fetch(url, {
+      const response = await fetch(options.progressUrl, {
         headers: { Accept: "application/json" },
         credentials: "same-origin",
         cache: "no-store",
@@ -67,14 +85,13 @@ document.querySelectorAll("[data-progress-url]").forEach((box) => {
       failures = 0;
       show(data);
       if (data.final) {
-        // Let the full bar be seen for a moment, then show the outcome.
-        window.setTimeout(() => window.location.reload(), 800);
+        window.setTimeout(finish, 800); // let the full bar be seen for a moment
         return;
       }
     } catch (error) {
       failures += 1;
-      if (note && box.dataset.progressOffline) {
-        note.textContent = box.dataset.progressOffline;
+      if (note && options.progressOffline) {
+        note.textContent = options.progressOffline;
       }
       if (failures >= 30) {
         return; // the page's own "reload" hint remains

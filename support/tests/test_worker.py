@@ -3,10 +3,9 @@ the settings name (Redis with REDIS_URL, the filesystem transport otherwise) and
 database; and a worker SIGKILLed in the middle of a restore leaves nothing behind once the
 watchdog has run: maintenance lifted, request failed saying why, data exactly as before."""
 
+import functools
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from accounts.models import Account
 from backups import services as backup_services
 from backups.models import Snapshot
 from backups.tests.factories import account_fill, live_rows
+from conftest import wait_for
 from crm import services as crm_services
 from crm.models import Company, Deal
 from history.models import RESTORE_REQUEST, Event, EventType
@@ -29,71 +29,17 @@ pytestmark = pytest.mark.worker
 BASE = "/api/v1/support/requests/"
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def _wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.fixture
-def start_worker(transactional_db, tmp_path, snapshot_dir):
-    """``start_worker(app="config")``: a worker process on the test database and the test's
-    snapshot folder, writing emails to ``tmp_path/mail``; stopped (its output shown) after."""
-    processes = []
-
-    def start(app: str = "config", **env_extra) -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": _database_url(),
-            "SNAPSHOT_DIR": str(snapshot_dir),
-            "CRM_TEST_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "CRM_TEST_EMAIL_FILE_PATH": str(tmp_path / "mail"),
-            "SUPPORT_RESTORE_HEARTBEAT_SECONDS": "1",
-            **env_extra,
-        }
-        log = tmp_path / f"worker-{len(processes)}.log"
-        with log.open("w") as out:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    app,
-                    "worker",
-                    "--pool=solo",
-                    "--loglevel=INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append((process, log))
-        return process
-
-    yield start
-    for process, log in processes:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        print(log.read_text())  # noqa: T201 - shown by pytest only when a test fails
+def start_worker(worker_start, tmp_path, snapshot_dir):
+    """``start_worker(app="config", **env)``: ``worker_start`` (conftest.py) with the test's
+    snapshot folder, emails written to ``tmp_path/mail`` and a restore heartbeat every second."""
+    return functools.partial(
+        worker_start,
+        SNAPSHOT_DIR=str(snapshot_dir),
+        CRM_TEST_EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        CRM_TEST_EMAIL_FILE_PATH=str(tmp_path / "mail"),
+        SUPPORT_RESTORE_HEARTBEAT_SECONDS="1",
+    )
 
 
 @pytest.fixture
@@ -147,7 +93,7 @@ def test_a_worker_runs_an_approved_request_end_to_end(
     approved = scenario["support"].post(f"{BASE}{request_id}/approve/")
     assert approved.status_code == 200, approved.content
 
-    assert _wait_for(lambda: _status(request_id) in ("completed", "failed")), (
+    assert wait_for(lambda: _status(request_id) in ("completed", "failed")), (
         f"the worker did not finish the restore ({_status(request_id)})"
     )
     request = RestoreRequest.objects.get(pk=request_id)
@@ -174,7 +120,7 @@ def test_a_worker_runs_an_approved_request_end_to_end(
         )
     ) == {admin_user.pk, support_user.pk}
     # Emailed by the worker (a file per connection, in the worker's own process).
-    assert _wait_for(lambda: (tmp_path / "mail").exists() and any((tmp_path / "mail").iterdir()))
+    assert wait_for(lambda: (tmp_path / "mail").exists() and any((tmp_path / "mail").iterdir()))
     mails = "".join(path.read_text() for path in (tmp_path / "mail").iterdir())
     assert "completed" in mails
     assert admin_user.email in mails and support_user.email in mails
@@ -189,14 +135,14 @@ def test_a_worker_killed_mid_restore_is_resolved_by_the_watchdog(
     request_id = scenario["request_id"]
 
     assert scenario["support"].post(f"{BASE}{request_id}/approve/").status_code == 200
-    assert _wait_for(blocked.exists), "the restore did not reach its first table"
+    assert wait_for(blocked.exists), "the restore did not reach its first table"
     # Mid-restore: the account is in maintenance, the request running, its worker alive.
     request = RestoreRequest.objects.get(pk=request_id)
     assert (request.status, request.step) == ("running", "apply")
     assert Account.objects.get(pk=account.pk).maintenance is True
     if connection.vendor == "postgresql":  # SQLite: the restore holds the write lock
         first_beat = request.heartbeat_at
-        assert _wait_for(
+        assert wait_for(
             lambda: RestoreRequest.objects.get(pk=request_id).heartbeat_at > first_beat, 10
         ), "no heartbeat while the restore runs"
 
