@@ -1,8 +1,10 @@
 """Domain rule violations: one exception family, turned into ``{detail, code}`` by the API's
 exception handler (config.api.errors) and into an error page by accounts.middleware."""
 
+from django.db import connection
 from django.utils.translation import gettext as _
 
+from accounts.models import Account
 from accounts.plans import Feature, plan_has
 
 # Machine code -> HTTP status. API.md's rule codes, plus the generic ones the product uses.
@@ -59,7 +61,16 @@ def admin_require(*, user) -> None:
 
 
 def account_writable_require(*, account) -> None:
-    """Writes wait while the account is in maintenance (a rollback is running)."""
+    """Writes wait while the account is in maintenance (a rollback is running).
+
+    The flag is read again from the database, never trusted from the ``account`` loaded at the
+    start of the request, and on PostgreSQL ``FOR SHARE``: the lock lasts until the write's
+    transaction ends, and the restore's claim (an UPDATE of this row, backups.restore) waits
+    for it. So a write either commits before maintenance starts, and the safety snapshot
+    holds it, or sees maintenance and is refused; none lands between the safety snapshot and
+    the restore, to be undone by it without a trace. Writers of one account do not wait for
+    each other (shared locks)."""
+    account.maintenance = _maintenance_read(account.pk)
     if account.maintenance:
         raise RuleViolation(
             code="maintenance",
@@ -68,3 +79,17 @@ def account_writable_require(*, account) -> None:
                 "please try again in a minute."
             ),
         )
+
+
+def _maintenance_read(account_id: int) -> bool:
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        table = connection.ops.quote_name(Account._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT maintenance FROM {table} WHERE id = %s FOR SHARE",  # noqa: S608 - a model's table
+                [account_id],
+            )
+            row = cursor.fetchone()
+    else:
+        row = Account.objects.filter(pk=account_id).values_list("maintenance").first()
+    return bool(row and row[0])

@@ -122,7 +122,7 @@ def test_rule_violation_knows_only_listed_codes():
 @pytest.mark.django_db
 def test_maintenance_rule_asks_to_retry(account):
     account_writable_require(account=account)
-    account.maintenance = True
+    Account.objects.filter(pk=account.pk).update(maintenance=True)
 
     with pytest.raises(RuleViolation) as refused:
         account_writable_require(account=account)
