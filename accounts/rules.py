@@ -17,6 +17,7 @@ RULE_STATUS = {
     "request_open": 409,
     "invalid_state": 409,
     "parent_in_bin": 409,
+    "snapshot_invalid": 409,  # a snapshot file that does not read back whole
     "outside_retention": 400,
     "invalid": 400,
     "maintenance": 503,

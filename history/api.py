@@ -34,8 +34,9 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
                 description="One or more of create, update, delete, restore, purge, rollback, "
                 "recover and the restore requests' steps (request_filed, request_proposed, "
                 "request_confirmed, request_approved, request_completed, request_failed, "
-                "request_rejected, request_cancelled), comma-separated (or the parameter "
-                "repeated).",
+                "request_rejected, request_cancelled), export (a snapshot downloaded), "
+                "support_access (the vendor's support staff looked at the account's data), "
+                "comma-separated (or the parameter repeated).",
             )
         ],
     )

@@ -202,7 +202,11 @@ def _request_note(event: Event, details: dict) -> str:
         return _short(str(details["reason"]))
     if event.event_type == EventType.REQUEST_FAILED and details.get("error"):
         return _short(str(details["error"]))
+    if event.event_type == EventType.SUPPORT_ACCESS:
+        return _access_note(details)
     kind = RESTORE_KIND_LABELS.get(details.get("kind"), details.get("kind") or "")
+    if details.get("kind") == "export" and details.get("snapshot"):
+        return _("Export of snapshot #%(snapshot)s") % {"snapshot": details["snapshot"]}
     if details.get("snapshot"):
         return _("%(kind)s restore from snapshot #%(snapshot)s") % {
             "kind": capfirst(kind),
@@ -211,6 +215,24 @@ def _request_note(event: Event, details: dict) -> str:
     if kind:
         return _("%(kind)s restore") % {"kind": capfirst(kind)}
     return ""
+
+
+def _access_note(details: dict) -> str:
+    """What support staff looked at (support.services.support_access_record), in words."""
+    parts = []
+    if "snapshots" in (details.get("viewed") or []):
+        parts.append(_("the account's snapshots"))
+    if details.get("snapshot"):
+        if details.get("kind") == "export":
+            parts.append(_("the contents of snapshot #%(id)s") % {"id": details["snapshot"]})
+        elif details.get("record_titles"):
+            parts.append(
+                _("the preview of snapshot #%(id)s with record titles")
+                % {"id": details["snapshot"]}
+            )
+        else:
+            parts.append(_("the preview of snapshot #%(id)s") % {"id": details["snapshot"]})
+    return capfirst(", ".join(str(part) for part in parts))
 
 
 def _note(event: Event) -> str:

@@ -26,6 +26,9 @@ class EventType(models.TextChoices):
     REQUEST_FAILED = "request_failed", _("Restore failed")
     REQUEST_REJECTED = "request_rejected", _("Restore request rejected")
     REQUEST_CANCELLED = "request_cancelled", _("Restore request cancelled")
+    # The vendor's support staff looked at the account's data (a restore request's snapshots,
+    # preview or export): who and what, so the account's admins can see it (issue 9).
+    SUPPORT_ACCESS = "support_access", _("Viewed by support")
 
 
 # What an event is about: a CRM record, or a restore request (its steps), or nothing (a

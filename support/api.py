@@ -29,10 +29,11 @@ from accounts.permissions import SecondFactorVerified
 from accounts.rules import RuleViolation, admin_require
 from backups import restore
 from backups.api import SnapshotUnusable
+from backups.serializers import entity_counts
 from config.api.pagination import NewestFirstCursorPagination
 from support import rules, selectors, services
 from support.filters import NotificationFilter, RestoreRequestFilter
-from support.models import Notification, RequestStatus, RestoreRequest
+from support.models import Notification, RequestKind, RequestStatus, RestoreRequest
 from support.serializers import (
     MarkedSerializer,
     MarkReadSerializer,
@@ -187,6 +188,8 @@ class RestoreRequestViewSet(
 
     @extend_schema(
         summary="Approve a confirmed request: the restore is queued (support staff)",
+        description="An export is not queued: it completes at once (no weekly limit, nothing "
+        "changed) and the account's admins are notified with its download link.",
         parameters=[ID_PARAMETER],
         request=None,
         responses={200: RestoreRequestSerializer},
@@ -262,11 +265,12 @@ class RestoreRequestViewSet(
     @extend_schema(
         summary="What the proposed restore (or another snapshot and kind) would change now",
         description="Defaults: the proposed snapshot (else the newest kept one taken before "
-        "the loss) and the request's kind.",
+        "the loss) and the request's kind. For an export: no changes, the rows the ZIP holds. "
+        "Support staff reading it write a support_access event to the account's history.",
         parameters=[
             ID_PARAMETER,
             OpenApiParameter("snapshot", OpenApiTypes.INT),
-            OpenApiParameter("kind", OpenApiTypes.STR, enum=[*restore.KINDS]),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=RequestKind.values),
             OpenApiParameter(
                 "entity_types", OpenApiTypes.STR, description="For kind=entities: comma list."
             ),
@@ -297,7 +301,7 @@ class RestoreRequestViewSet(
         entity_types = data.get("entity_types")
         if entity_types is None and kind == restore_request.kind:
             entity_types = restore_request.entity_types
-        entity_types = rules.kind_clean(kind=kind, entity_types=entity_types, proposal=True)
+        entity_types = rules.kind_clean(kind=kind, entity_types=entity_types)
         snapshots = selectors.snapshots_within_retention(restore_request.account)
         if "snapshot" in data:
             snapshot = snapshots.filter(pk=data["snapshot"]).first()
@@ -312,20 +316,25 @@ class RestoreRequestViewSet(
                 code="outside_retention",
                 message=_("There is no kept snapshot to preview for this request."),
             )
-        try:
-            changes = restore.preview(
-                snapshot=snapshot, kind=kind, entity_types=entity_types or None
-            )
-        except restore.RestoreRefused as error:
-            raise SnapshotUnusable(error.message) from error
-        return Response(
-            {
-                "snapshot": snapshot.pk,
-                "kind": kind,
-                "entity_types": entity_types,
-                "changes": changes,
-            }
+        body = {"snapshot": snapshot.pk, "kind": kind, "entity_types": entity_types}
+        if kind == RequestKind.EXPORT:
+            body |= {"changes": {}, "rows": entity_counts(snapshot)}
+        else:
+            try:
+                body["changes"] = restore.preview(
+                    snapshot=snapshot, kind=kind, entity_types=entity_types or None
+                )
+            except restore.RestoreRefused as error:
+                raise SnapshotUnusable(error.message) from error
+        services.support_access_record(
+            request=restore_request,
+            user=request.user,
+            via="api",
+            snapshot=snapshot,
+            kind=kind,
+            entity_types=entity_types,
         )
+        return Response(body)
 
 
 @extend_schema(tags=["support"])

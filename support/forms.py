@@ -6,12 +6,12 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.entities import ENTITIES
 
-# The kinds an admin can ask for in the browser. ``export`` (a CSV download of the snapshot) is
-# listed by the API but not offered here until it exists (issue 8).
+# The kinds an admin can ask for in the browser (and support can propose), safest first.
 REQUEST_KINDS = (
     ("recover", _("Recover: bring back what is gone")),
     ("entities", _("Entity types: reset only some types")),
     ("full", _("Full: reset the whole account")),
+    ("export", _("Export: download the data as it was")),
 )
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 

@@ -13,7 +13,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from support.models import Notification, NotificationVerb, RestoreRequest
+from support.models import (
+    Notification,
+    NotificationVerb,
+    RequestKind,
+    RequestStatus,
+    RestoreRequest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,11 @@ def recipients(request: RestoreRequest, *, actor: User | None) -> list[User]:
 
 
 def _text(request: RestoreRequest, verb: str) -> str:
+    if verb == NotificationVerb.COMPLETED and request.kind == RequestKind.EXPORT:
+        return _(
+            "Restore request #%(id)s (%(account)s): the export of snapshot #%(snapshot)s is "
+            "ready to download."
+        ) % {"id": request.pk, "account": request.account.name, "snapshot": request.snapshot_id}
     texts = {
         NotificationVerb.FILED: _("Restore request #%(id)s was filed by %(account)s."),
         NotificationVerb.MESSAGE: _("New message on restore request #%(id)s (%(account)s)."),
@@ -74,11 +85,34 @@ def _page_url(request: RestoreRequest, user: User) -> str:
     return f"{settings.SITE_URL.rstrip('/')}{path}"
 
 
+def download_path(request: RestoreRequest) -> str:
+    """Where an account admin downloads a completed export: the Backups page's export of the
+    request's snapshot (which checks the admin's account and writes the ``export`` event).
+    Empty for anything else, or once the snapshot is gone."""
+    if (
+        request.kind != RequestKind.EXPORT
+        or request.status != RequestStatus.COMPLETED
+        or request.snapshot_id is None
+    ):
+        return ""
+    try:
+        return reverse("backups:export", args=[request.snapshot_id])
+    except NoReverseMatch:  # the browser pages are not routed
+        return ""
+
+
 def _email(request: RestoreRequest, verb: str, user: User, detail: str) -> EmailMessage:
     text = _text(request, verb)
     lines = [text]
     if detail:
         lines += ["", detail]
+    download = download_path(request) if user.is_account_admin else ""
+    if verb == NotificationVerb.COMPLETED and download:
+        lines += [
+            "",
+            _("Download the ZIP of CSV files: %(url)s")
+            % {"url": f"{settings.SITE_URL.rstrip('/')}{download}"},
+        ]
     url = _page_url(request, user)
     if url:
         lines += ["", _("Open the request: %(url)s") % {"url": url}]

@@ -14,6 +14,8 @@ from accounts.models import Account, User
 from accounts.plans import Feature
 from accounts.rules import RuleViolation, plan_require
 from backups.models import Snapshot
+from backups.services import snapshot_verify
+from backups.snapshot_format import SnapshotInvalid
 from crm.entities import ENTITIES
 from support import selectors
 from support.models import RequestKind, RestoreRequest
@@ -70,11 +72,16 @@ def no_open_request_require(*, account: Account) -> None:
         raise request_open_violation(existing)
 
 
-def weekly_limit_require(*, account: Account, now: datetime | None = None) -> None:
+def weekly_limit_require(
+    *, account: Account, kind: str | None = None, now: datetime | None = None
+) -> None:
     """At most one executed restore per account per 7 days: refused while the latest completed
     restore request (full, entities or recover) finished less than 7 days ago; allowed from
     exactly 7 days after its ``completed_at`` on. Failed, rejected and cancelled requests
-    changed nothing and do not count."""
+    changed nothing and do not count. An ``export`` changes nothing either: it is never
+    refused by the limit (issue 8), and completed it does not count."""
+    if kind == RequestKind.EXPORT:
+        return
     now = now or timezone.now()
     last = selectors.last_completed_restore(account)
     if last is not None and now - last.completed_at < WEEKLY_LIMIT:
@@ -143,23 +150,15 @@ def snapshot_usable_require(*, account: Account, snapshot: Snapshot | None) -> S
     return kept
 
 
-def kind_clean(*, kind: str, entity_types, proposal: bool = False) -> list[str]:
+def kind_clean(*, kind: str, entity_types) -> list[str]:
     """The entity types to keep for ``kind``: the chosen ones for ``entities`` (at least one,
-    known ones, in the usual order), none for the others. A proposal cannot be an export yet:
-    exports are a download of their own (issue 8), not something the task runs."""
+    known ones, in the usual order), none for the others (an ``export`` is the whole
+    snapshot)."""
     if kind not in RequestKind.values:
         raise RuleViolation(
             code="invalid",
             message=_("Unknown kind of restore: %(kind)s. Choose among %(kinds)s.")
             % {"kind": kind, "kinds": ", ".join(RequestKind.values)},
-        )
-    if proposal and kind == RequestKind.EXPORT:
-        raise RuleViolation(
-            code="invalid",
-            message=_(
-                "Exports are not available through restore requests yet. Propose a full, "
-                "entity types or recover restore, or answer in the chat."
-            ),
         )
     if kind != RequestKind.ENTITIES:
         return []
@@ -172,6 +171,22 @@ def kind_clean(*, kind: str, entity_types, proposal: bool = False) -> list[str]:
             % {"types": ", ".join(ENTITIES)},
         )
     return [key for key in ENTITIES if key in chosen]
+
+
+def snapshot_exportable_require(*, snapshot: Snapshot) -> None:
+    """An export's snapshot file must read back whole before the admin is told to download
+    it: the link then leads to a ZIP, not to an error."""
+    try:
+        snapshot_verify(snapshot=snapshot)
+    except SnapshotInvalid as error:
+        raise RuleViolation(
+            code="snapshot_invalid",
+            message=_(
+                "Snapshot #%(id)s cannot be exported: its file does not read back whole "
+                "(%(error)s). Propose another snapshot."
+            )
+            % {"id": snapshot.pk, "error": error.message},
+        ) from error
 
 
 def state_require(*, request: RestoreRequest, allowed, action: str) -> None:

@@ -6,11 +6,11 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from backups import restore
 from crm.entities import ENTITIES
 from crm.filters import MAX_ID
 from recyclebin.serializers import UserRefSerializer  # {id, username}: one UserRef component
 from support.models import Message, Notification, RequestKind, RestoreRequest
+from support.notifications import download_path
 from support.services import MESSAGE_MAX_CHARS
 
 
@@ -34,6 +34,11 @@ class RestoreRequestSerializer(serializers.ModelSerializer):
     preview = serializers.SerializerMethodField(
         help_text="Where to see what the proposed restore would change now (null before a "
         "proposal)."
+    )
+    download = serializers.SerializerMethodField(
+        help_text="A completed export: where the account's admins download the snapshot as a "
+        "ZIP of CSV files (GET, admins of the account only; each download is an export history "
+        "event). Null otherwise, and once the snapshot is no longer kept."
     )
 
     class Meta:
@@ -62,6 +67,7 @@ class RestoreRequestSerializer(serializers.ModelSerializer):
             "completed_at",
             "outcome",
             "preview",
+            "download",
         )
         read_only_fields = fields
 
@@ -88,6 +94,19 @@ class RestoreRequestSerializer(serializers.ModelSerializer):
         path = reverse("restorerequest-preview", args=[request.pk])
         http = self.context.get("request")
         return http.build_absolute_uri(path) if http is not None else path
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_download(self, request: RestoreRequest) -> str | None:
+        return _download_url(request, self.context.get("request"))
+
+
+def _download_url(request: RestoreRequest, http) -> str | None:
+    """The API's export of a completed export request's snapshot (support.notifications
+    names the Backups page's one in emails and pages)."""
+    if not download_path(request):
+        return None
+    path = reverse("snapshot-export", args=[request.snapshot_id])
+    return http.build_absolute_uri(path) if http is not None else path
 
 
 def _entity_types_field() -> serializers.ListField:
@@ -129,7 +148,8 @@ class ProposeSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=RequestKind.choices,
         required=False,
-        help_text="Default: the kind asked for. export cannot be proposed yet.",
+        help_text="Default: the kind asked for. export: the snapshot as a ZIP download; "
+        "approving it completes the request at once, changing nothing.",
     )
     entity_types = _entity_types_field()
 
@@ -164,20 +184,41 @@ class ChangeCountsSerializer(serializers.Serializer):
 
 class RequestPreviewSerializer(serializers.Serializer):
     snapshot = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=restore.KINDS)
+    kind = serializers.ChoiceField(choices=RequestKind.choices)
     entity_types = serializers.ListField(child=serializers.CharField())
     changes = serializers.DictField(
-        child=ChangeCountsSerializer(), help_text="Per entity type (company, contact, ...)."
+        child=ChangeCountsSerializer(),
+        help_text="Per entity type (company, contact, ...). Empty for an export: it changes "
+        "nothing.",
+    )
+    rows = serializers.DictField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="For an export: the rows per entity type (and bin_entry) the ZIP holds.",
     )
 
 
 class NotificationSerializer(serializers.ModelSerializer):
     account_name = serializers.CharField(source="request.account.name", read_only=True)
+    download = serializers.SerializerMethodField(
+        help_text="For an account admin told that an export is ready (verb completed): where "
+        "to download it, as the request's ``download``. Null otherwise."
+    )
 
     class Meta:
         model = Notification
-        fields = ("id", "request", "account_name", "verb", "created_at", "read_at")
+        fields = ("id", "request", "account_name", "verb", "created_at", "read_at", "download")
         read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_download(self, notification: Notification) -> str | None:
+        http = self.context.get("request")
+        reader = getattr(http, "user", None)  # the recipient: a list holds only theirs
+        if notification.verb != Notification.Verb.COMPLETED or reader is None:
+            return None
+        if not reader.is_account_admin:
+            return None
+        return _download_url(notification.request, http)
 
 
 class MarkReadSerializer(serializers.Serializer):

@@ -3,11 +3,14 @@ requests"):
 
     open -> proposed -> confirmed -> queued -> running -> completed | failed
     open | proposed | confirmed -> rejected (support) | cancelled (admin)
+    export: open -> proposed -> confirmed -> completed (approved: the download is ready)
 
 Each step checks its rules (support.rules: RuleViolation, nothing changed), locks the request
 row, writes the new state, a system line in the chat, a history event of the account and the
 notifications, in one transaction; emails and the Celery task go out once it commits. The
-task's body is ``request_run``; ``requests_watchdog`` (beat) resolves what a dead worker left."""
+task's body is ``request_run``; ``requests_watchdog`` (beat) resolves what a dead worker left.
+Support staff looking at an account's data through a request is written to the account's
+history too (``support_access_record``)."""
 
 import logging
 import threading
@@ -19,13 +22,14 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Q
 from django.http import Http404
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from accounts.rules import RuleViolation, admin_require
 from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
+from crm.entities import ENTITIES
 from history.models import RESTORE_REQUEST, Event, EventType
 from history.services import history_record
 from support import rules, selectors
@@ -126,7 +130,7 @@ def request_file(
     if not message:
         raise RuleViolation(code="invalid", message=_("Tell support what happened."))
     rules.no_open_request_require(account=account)
-    rules.weekly_limit_require(account=account)
+    rules.weekly_limit_require(account=account, kind=kind)
     rules.lost_at_within_retention_require(account=account, lost_at=lost_at)
     now = timezone.now()
     try:
@@ -189,7 +193,7 @@ def request_propose(
     kind = kind or request.kind
     if entity_types is None and kind == request.kind:
         entity_types = request.entity_types
-    entity_types = rules.kind_clean(kind=kind, entity_types=entity_types, proposal=True)
+    entity_types = rules.kind_clean(kind=kind, entity_types=entity_types)
     if snapshot is None:
         snapshot = selectors.request_default_snapshot(request)
         if snapshot is None:
@@ -210,14 +214,22 @@ def request_propose(
         proposed_by=user,
         confirmed_by=None,
     )
+    if kind == RequestKind.EXPORT:
+        line = _(
+            "%(user)s proposed an export of snapshot #%(snapshot)s, taken at %(taken_at)s: a "
+            "ZIP of CSV files to download; nothing in the account changes. An admin of the "
+            "account confirms it."
+        )
+    else:
+        line = _(
+            "%(user)s proposed a %(kind)s restore from snapshot #%(snapshot)s, taken at "
+            "%(taken_at)s. An admin of the account confirms it after checking the preview."
+        )
     _step_record(
         request,
         event_type=EventType.REQUEST_PROPOSED,
         actor=user,
-        line=_(
-            "%(user)s proposed a %(kind)s restore from snapshot #%(snapshot)s, taken at "
-            "%(taken_at)s. An admin of the account confirms it after checking the preview."
-        )
+        line=line
         % {
             "user": user.username,
             "kind": _kind_label(kind).lower(),
@@ -242,15 +254,18 @@ def request_confirm(*, request: RestoreRequest, user: User) -> RestoreRequest:
     request = _locked(request)
     rules.state_require(request=request, allowed=(RequestStatus.PROPOSED,), action=_("confirmed"))
     _save(request, status=RequestStatus.CONFIRMED, confirmed_by=user)
+    if request.kind == RequestKind.EXPORT:
+        line = _("%(user)s confirmed the proposed export.")
+    else:
+        line = _(
+            "%(user)s confirmed the proposed restore, accepting that changes made after the "
+            "snapshot are undone."
+        )
     _step_record(
         request,
         event_type=EventType.REQUEST_CONFIRMED,
         actor=user,
-        line=_(
-            "%(user)s confirmed the proposed restore, accepting that changes made after the "
-            "snapshot are undone."
-        )
-        % {"user": user.username},
+        line=line % {"user": user.username},
         verb=NotificationVerb.CONFIRMED,
         details={"snapshot": request.snapshot_id},
     )
@@ -260,13 +275,16 @@ def request_confirm(*, request: RestoreRequest, user: User) -> RestoreRequest:
 @transaction.atomic
 def request_approve(*, request: RestoreRequest, user: User) -> RestoreRequest:
     """Support approves a confirmed request: it is queued, and the task is sent once this
-    commits. Approving twice (or two at once: the row lock orders them) queues it once."""
+    commits. Approving twice (or two at once: the row lock orders them) queues it once. An
+    export is not queued: it completes at once (``_export_complete``)."""
     rules.support_require(user=user)
     request = _locked(request)
     rules.state_require(request=request, allowed=(RequestStatus.CONFIRMED,), action=_("approved"))
     rules.plan_includes_require(account=request.account)
-    rules.weekly_limit_require(account=request.account)
+    rules.weekly_limit_require(account=request.account, kind=request.kind)
     rules.snapshot_usable_require(account=request.account, snapshot=request.snapshot)
+    if request.kind == RequestKind.EXPORT:
+        return _export_complete(request, user=user)
     _save(
         request,
         status=RequestStatus.QUEUED,
@@ -286,6 +304,53 @@ def request_approve(*, request: RestoreRequest, user: User) -> RestoreRequest:
     )
     request_id = request.pk
     transaction.on_commit(lambda: task_send(request_id=request_id))
+    return request
+
+
+def _export_complete(request: RestoreRequest, *, user: User) -> RestoreRequest:
+    """An approved export: nothing to run (no task, no maintenance, no data changed). The
+    snapshot's file is verified, the request completes, and the account's admins are told
+    where to download the ZIP (the Backups page's export of the snapshot; the download itself
+    writes the ``export`` event). Not counted by the weekly limit."""
+    snapshot = request.snapshot
+    rules.snapshot_exportable_require(snapshot=snapshot)
+    now = timezone.now()
+    _save(
+        request,
+        status=RequestStatus.COMPLETED,
+        approved_by=user,
+        progress=100,
+        step="done",
+        error="",
+        completed_at=now,
+        outcome={
+            "kind": RequestKind.EXPORT.value,
+            "snapshot_id": snapshot.pk,
+            "snapshot_taken_at": snapshot.taken_at.isoformat(),
+            "rows": dict(snapshot.counts or {}),
+        },
+    )
+    _step_record(
+        request,
+        event_type=EventType.REQUEST_APPROVED,
+        actor=user,
+        line=_("%(user)s approved the export.") % {"user": user.username},
+        verb=None,  # the completion right after tells everyone
+        details={"snapshot": snapshot.pk},
+    )
+    _step_record(
+        request,
+        event_type=EventType.REQUEST_COMPLETED,
+        actor=user,
+        line=_(
+            "The export is ready: the account's admins download snapshot #%(id)s as a ZIP of "
+            "CSV files from this request's page or the Backups page, while the snapshot is "
+            "kept (until %(until)s). Nothing in the account was changed."
+        )
+        % {"id": snapshot.pk, "until": rules.moment(request.account, snapshot.expires_at)},
+        verb=NotificationVerb.COMPLETED,
+        details={"snapshot": snapshot.pk},
+    )
     return request
 
 
@@ -341,6 +406,70 @@ def request_cancel(*, request: RestoreRequest, user: User) -> RestoreRequest:
         verb=NotificationVerb.CANCELLED,
     )
     return request
+
+
+# --- Support looking at an account's data ----------------------------------------------------
+
+
+def support_access_record(
+    *,
+    request: RestoreRequest,
+    user: User,
+    via: str,
+    snapshots: bool = False,
+    snapshot: Snapshot | None = None,
+    kind: str = "",
+    entity_types=(),
+    record_titles: bool = False,
+) -> Event | None:
+    """Write what support staff ``user`` looked at of the request's account into that
+    account's history (a ``support_access`` event about the request): the list of its
+    snapshots, the preview (or, for an export, the contents) of ``snapshot``, with the titles
+    of records or only numbers. Every look is one event: an audit leaves nothing out; the
+    pages that poll (the progress bar) show no data and write none. Anyone else (an admin
+    previewing the account's own data) writes nothing: returns None. Call before the data
+    leaves, so a failed write shows nothing."""
+    if not user.is_support:
+        return None
+    parts = ["the list of snapshots"] if snapshots else []
+    if snapshot is not None:
+        parts.append(_access_preview_words(snapshot, kind, entity_types, record_titles))
+    return history_record(
+        account=request.account,
+        actor=user,
+        event_type=EventType.SUPPORT_ACCESS,
+        entity_type=RESTORE_REQUEST,
+        entity_id=request.pk,
+        title=f"Restore request #{request.pk}: {', '.join(parts) or 'the request'}",
+        details={
+            "request": request.pk,
+            "via": via,
+            "viewed": [
+                *(["snapshots"] if snapshots else []),
+                *(["preview"] if snapshot is not None else []),
+            ],
+            "snapshot": snapshot.pk if snapshot is not None else None,
+            "kind": kind,
+            "entity_types": list(entity_types or []),
+            "record_titles": record_titles,
+        },
+    )
+
+
+def _access_preview_words(snapshot: Snapshot, kind: str, entity_types, record_titles) -> str:
+    """The stored (English) words for one preview, e.g. ``preview of snapshot #12 (entities:
+    contacts, deals; with record titles)``."""
+    if kind == RequestKind.EXPORT:
+        return f"the contents of snapshot #{snapshot.pk} (export)"
+    with translation.override("en"):
+        scope = kind + (
+            ": " + ", ".join(str(ENTITIES[e].verbose_name_plural) for e in entity_types)
+            if kind == RequestKind.ENTITIES and entity_types
+            else ""
+        )
+    if record_titles:
+        scope += "; with record titles"
+    return f"preview of snapshot #{snapshot.pk} ({scope})"
 
 
 # --- Chat and notifications ------------------------------------------------------------------

@@ -47,7 +47,8 @@ from support.forms import (
     RejectForm,
     RestoreRequestForm,
 )
-from support.models import Message, Notification, RestoreRequest
+from support.models import Message, Notification, RequestKind, RestoreRequest
+from support.notifications import download_path
 
 Status = RestoreRequest.Status
 PER_PAGE_CHOICES = (25, 50, 100)
@@ -99,6 +100,35 @@ WORKFLOW = (
     ),
 )
 
+# An export's workflow: nothing runs, approving it makes the download ready.
+EXPORT_WORKFLOW = (
+    (
+        Status.OPEN,
+        pgettext_lazy("request step", "Filed"),
+        gettext_lazy("An admin says from when the data should be."),
+    ),
+    (
+        Status.PROPOSED,
+        pgettext_lazy("request step", "Proposed"),
+        gettext_lazy("Support picks the snapshot to export."),
+    ),
+    (
+        Status.CONFIRMED,
+        pgettext_lazy("request step", "Confirmed"),
+        gettext_lazy("The admin confirms the snapshot."),
+    ),
+    (
+        Status.QUEUED,
+        pgettext_lazy("request step", "Approved"),
+        gettext_lazy("Support approves; nothing in the account changes."),
+    ),
+    (
+        Status.COMPLETED,
+        pgettext_lazy("request step", "Ready"),
+        gettext_lazy("The admins download the ZIP of CSV files."),
+    ),
+)
+
 # The console's age filter: ?age= -> requests filed at least this long ago.
 AGES = {
     "1h": (timedelta(hours=1), gettext_lazy("older than 1 hour")),
@@ -115,6 +145,7 @@ NOTIFICATION_TEXTS = {
     "confirmed": gettext_lazy("Restore request #%(id)s was confirmed by the admin."),
     "approved": gettext_lazy("Restore request #%(id)s was approved and is queued."),
     "completed": gettext_lazy("Restore request #%(id)s completed: the data is restored."),
+    "export_completed": gettext_lazy("The export of restore request #%(id)s is ready to download."),
     "failed": gettext_lazy("Restore request #%(id)s failed; nothing was changed."),
     "rejected": gettext_lazy("Restore request #%(id)s was rejected by support."),
     "cancelled": gettext_lazy("Restore request #%(id)s was cancelled."),
@@ -190,7 +221,8 @@ def workflow_steps(restore_request: RestoreRequest) -> list[dict]:
     """The workflow as a list of steps, each ``done``, ``current``, ``todo``, ``failed`` or
     ``stopped`` (rejected or cancelled: the steps after it are left out)."""
     status = restore_request.status
-    order = [step for step, _label, _help in WORKFLOW]
+    workflow = EXPORT_WORKFLOW if restore_request.kind == RequestKind.EXPORT else WORKFLOW
+    order = [step for step, _label, _help in workflow]
     actors = {
         Status.OPEN: restore_request.requested_by,
         Status.PROPOSED: restore_request.proposed_by,
@@ -201,7 +233,7 @@ def workflow_steps(restore_request: RestoreRequest) -> list[dict]:
     if status in order:
         reached = order.index(status)
     elif status == Status.FAILED:
-        reached = order.index(Status.RUNNING)
+        reached = order.index(Status.RUNNING) if Status.RUNNING in order else len(order) - 2
         end = {
             "state": "failed",
             "label": pgettext("request step", "Failed"),
@@ -226,7 +258,7 @@ def workflow_steps(restore_request: RestoreRequest) -> list[dict]:
             }
 
     steps = []
-    for index, (step, label, help_text) in enumerate(WORKFLOW):
+    for index, (step, label, help_text) in enumerate(workflow):
         if end is not None and index > reached:
             break
         if end is not None or status == Status.COMPLETED or index < reached:
@@ -280,6 +312,8 @@ def preview_of(*, snapshot, kind: str, entity_types) -> dict:
     ``error`` when it cannot be restored. Optional ``samples`` (titles) are passed on."""
     if snapshot is None:
         return {"error": _("No snapshot is chosen yet.")}
+    if kind == RequestKind.EXPORT:
+        return export_preview_of(snapshot)
     options = {}
     sampling = getattr(restore, "Sampling", None)  # titles behind the numbers, where available
     if sampling is not None:
@@ -318,6 +352,41 @@ def preview_of(*, snapshot, kind: str, entity_types) -> dict:
         "changes": sum(totals.values()),
         "backups_url": _backups_preview_url(snapshot, kind, entity_types),
     }
+
+
+def export_preview_of(snapshot) -> dict:
+    """What an export of ``snapshot`` holds: its rows per entity type. It changes nothing."""
+    counts = entity_counts(snapshot)
+    contents = [
+        (entity.verbose_name_plural.capitalize(), counts.get(key, 0))
+        for key, entity in ENTITIES.items()
+    ]
+    contents.append((_("Recycle bin entries"), counts.get("bin_entry", 0)))
+    return {"export": True, "contents": contents, "rows": [], "changes": 0}
+
+
+def request_preview(
+    restore_request: RestoreRequest, user, *, snapshot, kind: str, entity_types, listed=()
+) -> dict:
+    """The preview a request's page shows (preview_of), for the admin's page and the
+    console alike. Support staff seeing it, and ``listed`` (the account's snapshots the console
+    lists beside it), is written to the account's history first (support_access); an admin
+    seeing the account's own data writes nothing."""
+    preview = preview_of(snapshot=snapshot, kind=kind, entity_types=entity_types)
+    shown = snapshot if "error" not in preview else None
+    if user.is_support and (shown is not None or listed):
+        titles = any(cell["titles"] for row in preview.get("rows", []) for cell in row["cells"])
+        services.support_access_record(
+            request=restore_request,
+            user=user,
+            via="console",
+            snapshots=bool(listed),
+            snapshot=shown,
+            kind=kind if shown is not None else "",
+            entity_types=entity_types if shown is not None else [],
+            record_titles=titles,
+        )
+    return preview
 
 
 def _backups_preview_url(snapshot, kind: str, entity_types) -> str:
@@ -518,7 +587,9 @@ class RequestDetailView(AdminPageMixin, View):
         restore_request = self.request_object()
         context = _request_context(restore_request, request.user, support=False)
         if restore_request.status in (Status.PROPOSED, Status.CONFIRMED):
-            context["preview"] = preview_of(
+            context["preview"] = request_preview(
+                restore_request,
+                request.user,
                 snapshot=restore_request.snapshot,
                 kind=restore_request.kind,
                 entity_types=restore_request.entity_types,
@@ -528,9 +599,16 @@ class RequestDetailView(AdminPageMixin, View):
 
 
 def _outcome_links(restore_request: RestoreRequest) -> list[tuple[str, str]]:
-    """Where an admin checks a finished restore: the CRM and the history's entry."""
+    """Where an admin checks a finished restore: the CRM and the history's entry; for an
+    export, where to download it and the history of its downloads."""
     if restore_request.status != Status.COMPLETED:
         return []
+    if restore_request.kind == RequestKind.EXPORT:
+        download = download_path(restore_request)
+        return [
+            *([(download, _("Download the ZIP of CSV files"))] if download else []),
+            (f"{reverse('history:list')}?event_type=export", _("See downloads in the history")),
+        ]
     event = "recover" if restore_request.kind == "recover" else "rollback"
     return [
         (reverse("crm:dashboard"), _("Open the CRM")),
@@ -688,6 +766,14 @@ class ConsoleDetailView(SupportRequiredMixin, View):
                 restore_request
             )
             chosen = self._chosen(request.GET, restore_request, snapshots, default)
+            preview = request_preview(
+                restore_request,
+                request.user,
+                snapshot=chosen["snapshot"],
+                kind=chosen["kind"],
+                entity_types=chosen["entity_types"],
+                listed=snapshots,
+            )
             context = _request_context(restore_request, request.user, support=True)
             context.update(
                 nav="console",
@@ -710,11 +796,7 @@ class ConsoleDetailView(SupportRequiredMixin, View):
                 entity_choices=[
                     (key, e.verbose_name_plural.capitalize()) for key, e in ENTITIES.items()
                 ],
-                preview=preview_of(
-                    snapshot=chosen["snapshot"],
-                    kind=chosen["kind"],
-                    entity_types=chosen["entity_types"],
-                ),
+                preview=preview,
                 reject_form=RejectForm(),
             )
             return render(request, "support/console_detail.html", context)
@@ -826,6 +908,7 @@ class NotificationListView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
                 "unread": notification.read_at is None,
                 "text": _notification_text(notification),
                 "url": _request_url(user, notification.request_id),
+                "download": _notification_download(user, notification),
             }
             for notification in page.object_list
         ]
@@ -848,10 +931,20 @@ class NotificationListView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
 
 
 def _notification_text(notification: Notification) -> str:
-    text = NOTIFICATION_TEXTS.get(notification.verb)
+    verb = notification.verb
+    if verb == Notification.Verb.COMPLETED and notification.request.kind == RequestKind.EXPORT:
+        verb = "export_completed"
+    text = NOTIFICATION_TEXTS.get(verb)
     if text is None:
         return f"#{notification.request_id}: {notification.verb}"
     return str(text) % {"id": notification.request_id}
+
+
+def _notification_download(user, notification: Notification) -> str:
+    """An admin told that an export is ready downloads it from the notification too."""
+    if notification.verb != Notification.Verb.COMPLETED or not user.is_account_admin:
+        return ""
+    return download_path(notification.request)
 
 
 def _request_url(user, request_id: int) -> str:

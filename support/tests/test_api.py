@@ -386,7 +386,6 @@ def test_propose_with_a_snapshot_kind_and_types(api_as, support_user, account, m
     ("body", "status", "code"),
     [
         ({"snapshot": 10**9}, 400, "outside_retention"),
-        ({"kind": "export"}, 400, "invalid"),
         ({"kind": "entities"}, 400, "invalid"),
         ({"kind": "nope"}, 400, "invalid_choice"),
     ],

@@ -331,11 +331,11 @@ def test_no_default_snapshot_is_refused(account, admin_user, support_user, kept)
     refused("outside_retention", services.request_propose, request=request, user=support_user)
 
 
-def test_an_export_cannot_be_proposed_yet(admin_user, support_user, kept):
+def test_an_export_can_be_proposed_or_turned_into_a_restore(admin_user, support_user, kept):
     request = file(admin_user, kind="export")
     assert request.kind == "export"  # it may be asked for
-    violation = refused("invalid", services.request_propose, request=request, user=support_user)
-    assert "not available" in violation.message
+    proposed = services.request_propose(request=request, user=support_user)
+    assert (proposed.kind, proposed.snapshot) == ("export", kept)
     assert services.request_propose(request=request, user=support_user, kind="recover").kind == (
         "recover"
     )
