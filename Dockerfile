@@ -19,5 +19,7 @@ RUN DJANGO_SECRET_KEY=build-only DJANGO_ALLOWED_HOSTS=localhost \
 
 USER crm
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-"]
+# Workers, threads, keep-alive and timeouts: config/gunicorn.conf.py (WEB_CONCURRENCY,
+# GUNICORN_THREADS, GUNICORN_KEEPALIVE... in the environment change them).
+CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "--bind", "0.0.0.0:8000", \
+     "config.wsgi:application"]

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 WARMUP_REQUESTS = 20
 GUNICORN_WORKERS = 2
 GUNICORN_THREADS = 4  # gthread: the worker class that keeps connections alive
+GUNICORN_CONFIG = REPO / "config" / "gunicorn.conf.py"  # as deployed (Dockerfile)
 PASSWORD = "bench-password"  # noqa: S105 - the login of a throwaway database
 
 
@@ -180,10 +181,20 @@ def _copy_text(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def gunicorn_server(env: dict[str, str], *, keep_alive: int | None = None) -> Iterator[int]:
-    """gunicorn serving config.wsgi on a free loopback port; stopped on the way out.
-    ``keep_alive``: seconds an idle connection stays open (gunicorn's default: 2)."""
+def gunicorn_server(
+    env: dict[str, str],
+    *,
+    keep_alive: int | None = None,
+    access_log: Path | None = None,
+    output_log: Path | None = None,
+) -> Iterator[int]:
+    """gunicorn serving config.wsgi on a free loopback port with the deployed settings
+    (config/gunicorn.conf.py), only fewer workers; stopped on the way out. ``keep_alive``:
+    seconds an idle connection stays open (default: the config file's). ``access_log``: a file
+    for gunicorn's access log (default: none). ``output_log``: a file for all the server prints,
+    gunicorn's warnings and the application's log (default: this process's stdout and stderr)."""
     port = free_port()
+    output = output_log.open("a") if output_log is not None else None
     step(
         f"start gunicorn on 127.0.0.1:{port} ({GUNICORN_WORKERS} workers, "
         f"{GUNICORN_THREADS} threads each)"
@@ -193,16 +204,20 @@ def gunicorn_server(env: dict[str, str], *, keep_alive: int | None = None) -> It
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            str(GUNICORN_CONFIG),
             "config.wsgi:application",
             f"--bind=127.0.0.1:{port}",
             f"--workers={GUNICORN_WORKERS}",
-            "--worker-class=gthread",
             f"--threads={GUNICORN_THREADS}",
-            "--log-level=warning",
             *([f"--keep-alive={keep_alive}"] if keep_alive is not None else []),
+            *([f"--access-logfile={access_log}"] if access_log is not None else []),
+            "--log-level=warning",
         ],
         cwd=REPO,
-        env=env,
+        env={**env, "GUNICORN_ACCESS_LOG": ""},
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
     try:
         wait_until_listening(port, process)
@@ -214,6 +229,8 @@ def gunicorn_server(env: dict[str, str], *, keep_alive: int | None = None) -> It
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if output is not None:
+            output.close()
 
 
 def free_port() -> int:
@@ -238,6 +255,7 @@ class Response:
     status: int
     body: bytes
     elapsed_ms: float  # request sent to last byte of the body read
+    headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -251,10 +269,12 @@ class ApiClient:
         self._headers = {"Accept": "application/json"}
         self.connections_opened = 0  # 1 at the end if the server kept the connection alive
 
-    def login(self, username: str, password: str) -> None:
-        response = self.send(
-            "POST", "/api/v1/auth/token/", {"username": username, "password": password}
-        )
+    def login(self, username: str, password: str, *, otp: str | None = None) -> None:
+        """Get the user's token; ``otp``: the second factor's code, for whoever needs one."""
+        credentials = {"username": username, "password": password}
+        if otp is not None:
+            credentials["otp"] = otp
+        response = self.send("POST", "/api/v1/auth/token/", credentials)
         if response.status != 200:
             raise SystemExit(f"login failed: {response.status} {response.body[:300]!r}")
         self._headers["Authorization"] = f"Token {response.json()['token']}"
@@ -276,7 +296,7 @@ class ApiClient:
         content = response.read()
         elapsed_ms = (time.perf_counter() - started) * 1000
         self._received(response)
-        return Response(response.status, content, elapsed_ms)
+        return Response(response.status, content, elapsed_ms, dict(response.getheaders()))
 
     def _received(self, response: http.client.HTTPResponse) -> None:
         """A hook for what a client keeps from a response (the browser: its cookies)."""
