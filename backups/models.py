@@ -55,6 +55,16 @@ class Snapshot(models.Model):
     format_version = models.PositiveSmallIntegerField(_("format version"), default=0)
     migration_state = models.JSONField(_("migration state"), default=dict, blank=True)
     storage_name = models.CharField(_("file"), max_length=255, blank=True)
+    # Content-addressed storage: the SHA-256 of what the file says (its data, not the instant
+    # it was taken). An unchanged account's next nightly snapshot points at the same file
+    # instead of storing a second copy of the same bytes (backups.services), and a file goes
+    # only with the last row that names it.
+    content_hash = models.CharField(_("content hash"), max_length=64, blank=True)
+    file_shared = models.BooleanField(
+        _("file shared"),
+        default=False,
+        help_text=_("The data had not changed: this snapshot uses an earlier snapshot's file."),
+    )
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -67,6 +77,7 @@ class Snapshot(models.Model):
         indexes = [
             models.Index(fields=["account", "-taken_at", "-id"], name="snapshot_account_newest"),
             models.Index(fields=["expires_at"], name="snapshot_expires_at"),
+            models.Index(fields=["account", "content_hash"], name="snapshot_account_content"),
         ]
         constraints = [
             # A duplicated or retried nightly task finds this and does nothing. A failed attempt

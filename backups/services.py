@@ -1,5 +1,22 @@
 """Every state change of snapshots: take, verify, delete, expire. The file format is
-backups.snapshot_format; the file lives in the ``snapshots`` storage (backups.storage)."""
+backups.snapshot_format; the file lives in the ``snapshots`` storage (backups.storage).
+
+Content-addressed files: a nightly snapshot of an account whose data did not change since a
+kept snapshot (same ``content_hash``) stores no second copy; its row names the earlier file.
+So a file belongs to every row that names it and is deleted only with the last of them.
+
+Two decisions must never cross: "this new row shares file F" (snapshot_take) and "no row names
+F any more, delete it" (snapshot_delete, retention, the cleanup of a failed snapshot). Both are
+made in one transaction holding the account's file lock (_account_files_lock): a PostgreSQL
+advisory transaction lock per account, so two workers expiring at once, or a nightly snapshot
+sharing a file while retention removes the row it shares it from, run one after the other. A
+file is only ever shared within its account, so one lock per account covers every row that can
+name it. The sharer re-reads the row it shares from under the lock (it must still be there,
+kept and with its file); the deleter deletes the file under the lock, before its row goes, so
+an interrupted delete leaves a row whose file is missing and the next run finishes it. On SQLite
+(development, tests) a database has one writer at a time: the lock is the write lock, taken
+first thing in the transaction.
+"""
 
 import logging
 import tempfile
@@ -7,18 +24,23 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
 from backups.models import Snapshot
-from backups.snapshot_format import SnapshotInvalid, SnapshotReader, snapshot_write
+from backups.snapshot_format import SnapshotInvalid, SnapshotReader, WriteResult, snapshot_write
 from backups.storage import snapshot_storage
 
 logger = logging.getLogger(__name__)
 
 # A snapshot still "running" after this long was interrupted (its worker died).
 STALE_RUNNING = timedelta(hours=6)
+# The first key of the advisory locks on an account's snapshot files (the second: its id).
+FILES_LOCK_NAMESPACE = 0x534E4150  # "SNAP"
+# Kinds whose snapshot shares the file of an earlier one with the same content. A manual or a
+# pre-restore snapshot is a deliberate "a copy now" and keeps a file of its own.
+SHARED_FILE_KINDS = frozenset({Snapshot.Kind.NIGHTLY})
 
 
 def _file_name(snapshot: Snapshot) -> str:
@@ -27,72 +49,160 @@ def _file_name(snapshot: Snapshot) -> str:
 
 
 def _file_delete(name: str) -> None:
+    """Remove a file from the storage; call it only through _file_release."""
     if name:
         storage = snapshot_storage()
         if storage.exists(name):
             storage.delete(name)
 
 
+def _account_files_lock(account_id: int) -> None:
+    """Inside a transaction: hold the account's snapshot-file lock until it ends (see the
+    module's docstring)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [FILES_LOCK_NAMESPACE, account_id]
+            )
+        else:  # SQLite: a write (of nothing) takes the database's one write lock now
+            cursor.execute("UPDATE backups_snapshot SET id = id WHERE id = -1")
+
+
+def _file_release(*, snapshot: Snapshot, delete_row: bool) -> None:
+    """The row lets go of its file (and is deleted, or keeps an empty ``storage_name``); the
+    file is deleted if no other row of the account names it. Under the account's file lock."""
+    name = snapshot.storage_name
+    with transaction.atomic():
+        _account_files_lock(snapshot.account_id)
+        if name and not (
+            Snapshot.objects.filter(account_id=snapshot.account_id, storage_name=name)
+            .exclude(pk=snapshot.pk)
+            .exists()
+        ):
+            _file_delete(name)
+        rows = Snapshot.objects.filter(pk=snapshot.pk)
+        if delete_row:
+            rows.delete()
+        else:
+            rows.update(storage_name="")
+
+
+def _shareable_file(*, account: Account, content_hash: str, now: datetime) -> Snapshot | None:
+    """Under the account's file lock: the newest kept snapshot of the account with this
+    content whose file is still in the storage, or None."""
+    if not content_hash:
+        return None
+    candidate = (
+        Snapshot.objects.for_account(account)
+        .usable()
+        .filter(content_hash=content_hash, expires_at__gt=now)
+        .exclude(storage_name="")
+        .order_by("-taken_at", "-id")
+        .first()
+    )
+    if candidate is None or not snapshot_storage().exists(candidate.storage_name):
+        return None
+    return candidate
+
+
 def snapshot_take(*, account: Account, kind: str, actor: User | None = None) -> Snapshot:
     """Take a snapshot of the account now and store it. A nightly one the account already has
-    today (running or done) is returned as it is: the database allows only one.
+    today (running or done) is returned as it is: the database allows only one. A nightly one
+    whose content a kept snapshot already has shares that snapshot's file (module docstring).
 
     Never raises for a failure of the snapshot itself: the row is marked ``failed`` with the
     reason and no file is left behind."""
     now = timezone.now()
+    row = Snapshot(
+        account=account,
+        kind=kind,
+        status=Snapshot.Status.RUNNING,
+        requested_by=actor,
+        taken_at=now,
+        day=now.date(),
+        expires_at=now + timedelta(days=settings.SNAPSHOT_RETENTION_DAYS),
+    )
     try:
-        with transaction.atomic():
-            snapshot = Snapshot.objects.create(
-                account=account,
-                kind=kind,
-                status=Snapshot.Status.RUNNING,
-                requested_by=actor,
-                taken_at=now,
-                day=now.date(),
-                expires_at=now + timedelta(days=settings.SNAPSHOT_RETENTION_DAYS),
-            )
+        if connection.in_atomic_block:  # a savepoint: the caller's transaction survives
+            with transaction.atomic():
+                row.save(force_insert=True)
+        else:  # one INSERT is atomic on its own: one round trip, not three (BEGIN, COMMIT)
+            row.save(force_insert=True)
+        snapshot = row
     except IntegrityError:
         if kind != Snapshot.Kind.NIGHTLY:
             raise
-        return Snapshot.objects.exclude(status=Snapshot.Status.FAILED).get(
-            account=account, kind=Snapshot.Kind.NIGHTLY, day=now.date()
+        existing = (
+            Snapshot.objects.exclude(status=Snapshot.Status.FAILED)
+            .filter(account=account, kind=Snapshot.Kind.NIGHTLY, day=now.date())
+            .first()
         )
+        if existing is None:  # it failed (or went) between our insert and this read
+            return snapshot_take(account=account, kind=kind, actor=actor)
+        return existing
 
-    # The name holds the row's id: unique, so a save that fails half-way is found and removed.
-    stored_name = _file_name(snapshot)
     try:
         with tempfile.TemporaryFile() as spool:
             result = snapshot_write(account=account, out=spool)
-            spool.seek(0)
-            stored_name = snapshot_storage().save(stored_name, File(spool))
-        snapshot.taken_at = result.taken_at
-        snapshot.storage_name = stored_name
-        snapshot.expires_at = result.taken_at + timedelta(days=settings.SNAPSHOT_RETENTION_DAYS)
-        snapshot.size_bytes = result.size_bytes
-        snapshot.checksum = result.checksum
-        snapshot.counts = result.counts
-        snapshot.format_version = result.format_version
-        snapshot.migration_state = result.migration_state
-        snapshot.status = Snapshot.Status.SUCCEEDED
-        snapshot.save()
+            _snapshot_finish(snapshot=snapshot, result=result, spool=spool)
     except Exception as error:
         logger.exception("snapshot %s of account %s failed", snapshot.pk, account.pk)
-        try:
-            _file_delete(stored_name)
-        except Exception:
-            # The name stays in the row, so the expiry task retries the delete.
-            logger.exception("snapshot %s: could not delete its partial file", snapshot.pk)
-        else:
-            stored_name = ""
+        # The file this row alone owns, if any (not a shared one, whatever became of the row).
+        own_name = "" if snapshot.file_shared else snapshot.storage_name
+        # First the row says it failed and names its partial file (the expiry task removes it
+        # should this process die now), then the file goes unless another row shares it.
         Snapshot.objects.filter(pk=snapshot.pk).update(
             status=Snapshot.Status.FAILED,
             error=f"{type(error).__name__}: {error}"[:2000],
-            storage_name=stored_name,
+            storage_name=own_name,
             size_bytes=0,
             checksum="",
+            content_hash="",
+            file_shared=False,
         )
         snapshot.refresh_from_db()
+        try:
+            _file_release(snapshot=snapshot, delete_row=False)
+        except Exception:
+            # The name stays in the row, so the expiry task retries the delete.
+            logger.exception("snapshot %s: could not delete its partial file", snapshot.pk)
+        snapshot.refresh_from_db()
     return snapshot
+
+
+def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool) -> None:
+    """Record what was written and store the file, in one transaction. A kind that shares
+    (SHARED_FILE_KINDS) first looks, under the account's file lock, for a kept snapshot with the
+    same content: found, the row names that file and the spool is thrown away; the lock is held
+    until the row is committed, so retention cannot delete the file meanwhile."""
+    snapshot.taken_at = result.taken_at
+    snapshot.expires_at = result.taken_at + timedelta(days=settings.SNAPSHOT_RETENTION_DAYS)
+    snapshot.counts = result.counts
+    snapshot.format_version = result.format_version
+    snapshot.migration_state = result.migration_state
+    snapshot.content_hash = result.content_hash
+    snapshot.status = Snapshot.Status.SUCCEEDED
+    with transaction.atomic():
+        shared = None
+        if snapshot.kind in SHARED_FILE_KINDS:
+            _account_files_lock(snapshot.account_id)
+            shared = _shareable_file(
+                account=snapshot.account, content_hash=snapshot.content_hash, now=timezone.now()
+            )
+        if shared is not None:
+            snapshot.storage_name = shared.storage_name
+            snapshot.size_bytes = shared.size_bytes
+            snapshot.checksum = shared.checksum
+            snapshot.file_shared = True
+        else:
+            # The name holds the row's id: unique, so a save that fails half-way is found (in
+            # the row, see snapshot_take) and removed.
+            snapshot.storage_name = _file_name(snapshot)
+            spool.seek(0)
+            snapshot.storage_name = snapshot_storage().save(snapshot.storage_name, File(spool))
+            snapshot.size_bytes = result.size_bytes
+            snapshot.checksum = result.checksum
+        snapshot.save()
 
 
 def snapshot_verify(*, snapshot: Snapshot) -> dict[str, int]:
@@ -117,9 +227,9 @@ def snapshot_verify(*, snapshot: Snapshot) -> dict[str, int]:
 
 
 def snapshot_delete(*, snapshot: Snapshot) -> None:
-    """Remove the file, then the row (run again, it finishes what an interrupted run left)."""
-    _file_delete(snapshot.storage_name)
-    Snapshot.objects.filter(pk=snapshot.pk).delete()
+    """Remove the file unless another snapshot shares it, then the row (run again, it finishes
+    what an interrupted run left)."""
+    _file_release(snapshot=snapshot, delete_row=True)
 
 
 def snapshots_expire(*, now: datetime | None = None) -> int:
@@ -136,6 +246,5 @@ def snapshots_expire(*, now: datetime | None = None) -> int:
         snapshot_delete(snapshot=snapshot)
         removed += 1
     for snapshot in Snapshot.objects.filter(status=Snapshot.Status.FAILED).exclude(storage_name=""):
-        _file_delete(snapshot.storage_name)
-        Snapshot.objects.filter(pk=snapshot.pk).update(storage_name="")
+        _file_release(snapshot=snapshot, delete_row=False)
     return removed

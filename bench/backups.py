@@ -13,6 +13,7 @@ results: README.md beside this file and docs/benchmarks.md.
 """
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -57,6 +58,8 @@ RSS_GOAL_MB = 300
 RSS_SAME = 1.25  # "nearly the same at 100k and 1M": the larger at most 1.25x the smaller
 RESTORE_CHANGED_GOAL = 0.25  # x the reload baseline
 RESTORE_DELETED_GOAL = 1.2
+ENCRYPTION_GOAL = 1.20  # encrypted snapshot time at most 1.2x the plain one
+ENCRYPTION_RUNS = 3  # --runs
 
 
 def main() -> int:
@@ -79,9 +82,12 @@ def main() -> int:
         run.db.autocommit = True
         cleanup.callback(run.db.close)
         seed(run, rng)
-        measure(run)
+        if args.only == "encryption":
+            measure_encryption(run)
+        else:
+            measure(run)
     print()
-    print(report(run))
+    print(encryption_report(run) if args.only == "encryption" else report(run))
     return 1 if run.correctness_failures else 0
 
 
@@ -106,6 +112,18 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the database (and the snapshot files) at the end"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["encryption"],
+        help="encryption: only the cost of SNAPSHOT_ENCRYPTION_KEY (snapshot and verify of the "
+        "measured account, with and without a key, best of --runs each)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=ENCRYPTION_RUNS,
+        help=f"with --only encryption: runs of each (default {ENCRYPTION_RUNS})",
     )
     args = parser.parse_args()
     if args.quick:
@@ -490,7 +508,11 @@ def reload(run: Run, account: Account) -> float:
 # Runs in a fresh interpreter: Django set up, then one service call, timed inside; prints one
 # JSON line with the times and the process's peak RSS (VmHWM) and its RSS after set-up.
 CHILD = r"""
-import json, sys, time
+import json, resource, sys, time
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 def status(key):
     with open("/proc/self/status") as f:
@@ -510,11 +532,39 @@ op, arg = sys.argv[1], int(sys.argv[2])
 connection.ensure_connection()
 out = {"setup_rss_mb": status("VmRSS")}
 marks = []
+cpu_started = cpu()
 started = time.perf_counter()
 if op == "snapshot":
     snapshot = snapshot_take(account=Account.objects.get(pk=arg), kind="manual")
     out.update(id=snapshot.pk, status=snapshot.status, error=snapshot.error,
                size=snapshot.size_bytes)
+    if snapshot.storage_name:
+        from backups.storage import snapshot_storage
+        with snapshot_storage().open(snapshot.storage_name, "rb") as f:
+            out["head"] = f.read(12).decode("latin-1")
+elif op == "encrypt":
+    # The encryption alone: the plain snapshot's stored bytes through the EncryptingWriter (in
+    # the compressor's 128 KiB pieces) into nowhere, best of 5; read from the file beforehand.
+    import os
+    from backups.encryption import EncryptingWriter
+    from backups.storage import snapshot_storage
+    with snapshot_storage().open(Snapshot.objects.get(pk=arg).storage_name, "rb") as f:
+        pieces = list(iter(lambda: f.read(131072), b""))
+    class Nowhere:
+        def write(self, data): return len(data)
+        def flush(self): pass
+    times = []
+    for _ in range(5):
+        begun = time.perf_counter()
+        writer = EncryptingWriter(Nowhere(), os.urandom(32))
+        for piece in pieces:
+            writer.write(piece)
+        writer.finish()
+        times.append(time.perf_counter() - begun)
+    out["encrypt_seconds"] = min(times)
+elif op == "verify":
+    from backups.services import snapshot_verify
+    out["counts"] = snapshot_verify(snapshot=Snapshot.objects.get(pk=arg))
 elif op == "preview":
     out["preview"] = restore.preview(snapshot=Snapshot.objects.get(pk=arg), kind="full")
 else:
@@ -526,17 +576,18 @@ else:
     out.update(counts=outcome.counts, pre=outcome.pre_restore_snapshot_id,
                skipped=outcome.skipped, links_nulled=outcome.links_nulled)
 out["seconds"] = time.perf_counter() - started
+out["cpu_seconds"] = cpu() - cpu_started
 out["marks"] = marks
 out["peak_rss_mb"] = status("VmHWM")
 print("RESULT " + json.dumps(out))
 """
 
 
-def child(run: Run, op: str, arg: int) -> dict:
+def child(run: Run, op: str, arg: int, env: dict | None = None) -> dict:
     process = subprocess.run(
         [sys.executable, "-c", CHILD, op, str(arg)],
         cwd=REPO,
-        env=run.env,
+        env=env or run.env,
         capture_output=True,
         text=True,
     )
@@ -659,6 +710,90 @@ def measure(run: Run) -> None:
     fig["recover"] = child(run, "recover", snap_big)
     fig["recover_wal"] = wal_since(run, position)
     restored(big, "the recover", small)
+
+
+def measure_encryption(run: Run) -> None:
+    """Snapshot and verify of the measured account, plain and with SNAPSHOT_ENCRYPTION_KEY,
+    alternating (plain, encrypted, plain, ...) so the machine's drift hits both alike; each
+    in a child process of its own."""
+    big, fig = run.big, run.figures
+    key = base64.b64encode(os.urandom(32)).decode()
+    envs = {"plain": run.env, "encrypted": {**run.env, "SNAPSHOT_ENCRYPTION_KEY": key}}
+    for mode in envs:
+        fig[mode] = {"snapshot": [], "verify": [], "snapshot_cpu": [], "verify_cpu": []}
+        fig[mode].update(size=0, rss=0.0)
+    step(f"snapshot of {big.name} ({big.snapshot_rows:,} rows), plain and encrypted, warm-up")
+    child(run, "snapshot", big.id, envs["plain"])
+    for number in range(1, run.args.runs + 1):
+        for mode, env in envs.items():
+            step(f"run {number}/{run.args.runs}: {mode} snapshot and verify")
+            result = child(run, "snapshot", big.id, env)
+            if result["status"] != "succeeded":
+                raise SystemExit(f"snapshot failed: {result['error']}")
+            encrypted = result.get("head") == "CRMSNAPENC1\n"
+            run.check(f"the {mode} snapshot is {mode}", encrypted == (mode == "encrypted"))
+            verified = child(run, "verify", result["id"], env)
+            run.check(
+                f"the {mode} snapshot verifies with every row",
+                sum(verified["counts"].values()) == big.snapshot_rows,
+            )
+            fig[mode]["snapshot"].append(result["seconds"])
+            fig[mode]["verify"].append(verified["seconds"])
+            fig[mode]["snapshot_cpu"].append(result["cpu_seconds"])
+            fig[mode]["verify_cpu"].append(verified["cpu_seconds"])
+            fig[mode]["size"] = result["size"]
+            fig[mode]["rss"] = max(fig[mode]["rss"], result["peak_rss_mb"])
+            if mode == "plain" and number == 1:
+                step("the encryption alone, over the plain snapshot's bytes")
+                fig["encrypt_only"] = child(run, "encrypt", result["id"])["encrypt_seconds"]
+
+
+def encryption_report(run: Run) -> str:
+    fig, big = run.figures, run.big
+    plain, encrypted = fig["plain"], fig["encrypted"]
+    lines = [
+        "| figure | plain | encrypted | ratio | goal | met? |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for what in ("snapshot", "verify", "snapshot_cpu", "verify_cpu"):
+        best_plain, best_encrypted = min(plain[what]), min(encrypted[what])
+        ratio = best_encrypted / best_plain
+        goal = what == "snapshot"
+        label = what.replace("_cpu", " CPU time of the process")
+        lines.append(
+            f"| {label}, {big.snapshot_rows:,} rows, best of {run.args.runs} "
+            f"({' / '.join(f'{s:.2f}' for s in plain[what])} vs "
+            f"{' / '.join(f'{s:.2f}' for s in encrypted[what])}) "
+            f"| {best_plain:.2f} s | {best_encrypted:.2f} s | {ratio:.3f}x ({ratio - 1:+.1%}) "
+            f"| {f'<= {ENCRYPTION_GOAL}x' if goal else '-'} "
+            f"| {('PASS' if ratio <= ENCRYPTION_GOAL else '**FAIL**') if goal else '-'} |"
+        )
+    lines.append(
+        f"| file size | {mb(plain['size'])} | {mb(encrypted['size'])} "
+        f"| {encrypted['size'] / plain['size']:.4f}x | - | - |"
+    )
+    lines.append(
+        f"| peak RSS, snapshot process | {plain['rss']:.0f} MB | {encrypted['rss']:.0f} MB "
+        f"| {encrypted['rss'] / plain['rss']:.2f}x | - | - |"
+    )
+    alone = fig["encrypt_only"]
+    lines.append(
+        f"| the encryption alone (AES-256-GCM over the {mb(plain['size'])} file, in process, "
+        f"best of 5), against the best plain snapshot | {min(plain['snapshot']):.2f} s "
+        f"| +{alone:.3f} s | {alone / min(plain['snapshot']):+.1%} | - | - |"
+    )
+    failures = [what for what, ok in run.checks if not ok]
+    lines += [
+        "",
+        "Each run in a child process, timed around snapshot_take / snapshot_verify (Django "
+        "set-up excluded), plain and encrypted alternating after one warm-up snapshot. The "
+        "CPU time (user + system, compression threads included; PostgreSQL's own work is not "
+        "in it) is what the encryption adds to, and is less disturbed by a busy machine. "
+        + ("Checks: all passed." if not failures else f"FAILED checks: {failures}"),
+        f"Machine: {len(os.sched_getaffinity(0))} CPUs, PostgreSQL {run.postgres_version}, "
+        f"Python {sys.version.split()[0]}.",
+    ]
+    return "\n".join(lines)
 
 
 # --- Report --------------------------------------------------------------------------------------

@@ -108,7 +108,9 @@ def test_the_nightly_task_run_twice_makes_one_snapshot(account, other_account, s
 
 def test_the_nightly_job_fans_out_one_task_per_account(account, other_account, monkeypatch):
     queued = []
-    monkeypatch.setattr(tasks.snapshot_nightly, "delay", queued.append)
+    monkeypatch.setattr(
+        tasks.snapshot_nightly, "apply_async", lambda args, **options: queued.extend(args)
+    )
 
     assert tasks.nightly_snapshots() == 2
     assert sorted(queued) == sorted([account.pk, other_account.pk])

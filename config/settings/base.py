@@ -315,9 +315,16 @@ else:
     STORAGES["snapshots"] = {"BACKEND": SNAPSHOT_STORAGE}
 # Days a snapshot is kept before the daily expiry removes it (row and file).
 SNAPSHOT_RETENTION_DAYS = env.int("SNAPSHOT_RETENTION_DAYS", default=7)
+# Snapshots at rest (backups/encryption.py): AES-256-GCM when set, 32 random bytes base64 encoded.
+# SNAPSHOT_ENCRYPTION_OLD_KEYS: comma-separated keys kept only to read older snapshots (rotation).
+SNAPSHOT_ENCRYPTION_KEY = env.str("SNAPSHOT_ENCRYPTION_KEY", default="")
+SNAPSHOT_ENCRYPTION_OLD_KEYS = env.str("SNAPSHOT_ENCRYPTION_OLD_KEYS", default="")
 # When beat starts the nightly snapshots (UTC).
 NIGHTLY_SNAPSHOT_HOUR = env.int("NIGHTLY_SNAPSHOT_HOUR", default=2)
 NIGHTLY_SNAPSHOT_MINUTE = env.int("NIGHTLY_SNAPSHOT_MINUTE", default=0)
+# A failed nightly snapshot of an account is tried again this many times, this long apart.
+NIGHTLY_SNAPSHOT_RETRIES = env.int("NIGHTLY_SNAPSHOT_RETRIES", default=3)
+NIGHTLY_SNAPSHOT_RETRY_SECONDS = env.int("NIGHTLY_SNAPSHOT_RETRY_SECONDS", default=300)
 
 # --- Support: restore requests ------------------------------------------------------------
 # The restore task writes a heartbeat this often; the watchdog (beat, every minute) fails a
