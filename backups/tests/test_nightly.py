@@ -66,6 +66,47 @@ def test_a_failed_account_is_retried_and_the_others_are_not_redone(
     assert _nightly(other_account) == ["succeeded"]
 
 
+def test_a_batch_goes_on_after_an_account_that_raises_and_hands_it_to_a_retry(
+    eager, writes, account, other_account, settings, monkeypatch
+):
+    """A failure outside the snapshot itself (here the database refusing the row) must not
+    cost the rest of the batch its snapshots."""
+    calls, _fail = writes
+    settings.NIGHTLY_SNAPSHOT_RETRIES = 1
+    take = services.snapshot_take
+    raised = []
+
+    def take_or_raise(*, account, kind, actor=None):
+        if account.pk == first and not raised:
+            raised.append(account.pk)
+            raise RuntimeError("connection lost")
+        return take(account=account, kind=kind, actor=actor)
+
+    monkeypatch.setattr(services, "snapshot_take", take_or_raise)
+    first = account.pk
+
+    assert tasks.snapshot_nightly_batch.apply(args=[[account.pk, other_account.pk]]).get() == 1
+
+    assert raised == [account.pk]
+    assert sorted(calls) == sorted([account.pk, other_account.pk])  # the retry, then the other
+    assert _nightly(account) == ["succeeded"] and _nightly(other_account) == ["succeeded"]
+
+
+def test_the_fan_out_sends_batches_of_the_setting(db, settings, monkeypatch):
+    from conftest import _account
+
+    accounts = [_account(f"Batch{i}") for i in range(5)]
+    settings.NIGHTLY_SNAPSHOT_BATCH = 2
+    sent = []
+    monkeypatch.setattr(
+        tasks.snapshot_nightly_batch, "apply_async", lambda args, **options: sent.append(args[0])
+    )
+
+    assert tasks.nightly_snapshots() == 5
+
+    assert sent == [[a.pk for a in accounts[0:2]], [a.pk for a in accounts[2:4]], [accounts[4].pk]]
+
+
 def test_retries_stop_after_the_setting(eager, writes, account, settings):
     calls, fail = writes
     settings.NIGHTLY_SNAPSHOT_RETRIES = 2
@@ -106,10 +147,11 @@ def test_a_duplicate_after_a_success_does_nothing_and_does_not_retry(eager, writ
     assert _nightly(account) == ["succeeded"]
 
 
-def test_the_nightly_task_survives_a_killed_worker():
+@pytest.mark.parametrize("task", [tasks.snapshot_nightly, tasks.snapshot_nightly_batch])
+def test_the_nightly_tasks_survive_a_killed_worker(task):
     """Delivered again if its worker dies mid-snapshot: safe, the database allows one."""
-    assert tasks.snapshot_nightly.acks_late is True
-    assert tasks.snapshot_nightly.reject_on_worker_lost is True
+    assert task.acks_late is True
+    assert task.reject_on_worker_lost is True
 
 
 # --- Real worker processes --------------------------------------------------------------------

@@ -106,10 +106,10 @@ def test_the_nightly_task_run_twice_makes_one_snapshot(account, other_account, s
     assert tasks.snapshot_nightly(999_999) is None
 
 
-def test_the_nightly_job_fans_out_one_task_per_account(account, other_account, monkeypatch):
+def test_the_nightly_job_fans_out_every_account(account, other_account, monkeypatch):
     queued = []
     monkeypatch.setattr(
-        tasks.snapshot_nightly, "apply_async", lambda args, **options: queued.extend(args)
+        tasks.snapshot_nightly_batch, "apply_async", lambda args, **options: queued.extend(*args)
     )
 
     assert tasks.nightly_snapshots() == 2

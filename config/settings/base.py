@@ -322,6 +322,9 @@ SNAPSHOT_ENCRYPTION_OLD_KEYS = env.str("SNAPSHOT_ENCRYPTION_OLD_KEYS", default="
 # When beat starts the nightly snapshots (UTC).
 NIGHTLY_SNAPSHOT_HOUR = env.int("NIGHTLY_SNAPSHOT_HOUR", default=2)
 NIGHTLY_SNAPSHOT_MINUTE = env.int("NIGHTLY_SNAPSHOT_MINUTE", default=0)
+# Accounts per nightly task: a small account's snapshot takes milliseconds, a task's round trip
+# through the broker about as long again.
+NIGHTLY_SNAPSHOT_BATCH = env.int("NIGHTLY_SNAPSHOT_BATCH", default=50)
 # A failed nightly snapshot of an account is tried again this many times, this long apart.
 NIGHTLY_SNAPSHOT_RETRIES = env.int("NIGHTLY_SNAPSHOT_RETRIES", default=3)
 NIGHTLY_SNAPSHOT_RETRY_SECONDS = env.int("NIGHTLY_SNAPSHOT_RETRY_SECONDS", default=300)
