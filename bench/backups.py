@@ -27,19 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
-from _common import REPO, copy_rows, django_setup, fresh_database, migrate, step
+from _common import REPO, django_setup, fresh_database, migrate, step
 from bin_history import (
-    COMPANY_ACTIVITIES,
-    ENTRY_COLUMNS,
-    HIDDEN_LINK_COLUMNS,
-    RECORD_COLUMNS,
-    TYPES,
     AccountPlan,
-    allocate_ids,
-    entry_rows,
-    hidden_rows,
+    copy_plans,
     plan_entries,
-    record_rows,
+    plan_rows_by_size,
 )
 
 # This file is named like the Django app it measures: imports of ``backups`` must find the app.
@@ -49,7 +42,6 @@ DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/crm_bench_backups"
 SEED = 1
 SHARES = {"company": 0.10, "contact": 0.30, "lead": 0.20, "deal": 0.10, "activity": 0.30}
 BINNED = 0.01  # of each type's rows, in the recycle bin (one entry each; companies' activities)
-HIDDEN_CONTACTS = 0.3  # binned companies a live contact linked to (hidden link)
 CHANGED = 0.01  # "1% of rows changed": 70% of it updates, 15% deletions, 15% insertions
 RECOVER_DELETIONS = 10_000
 # Goals (the issue)
@@ -187,11 +179,10 @@ class Run:
 def seed(run: Run, rng: random.Random) -> None:
     """Two accounts made by the product's services, their rows by COPY (ids chosen here, both
     accounts' rows shuffled together in every table), then VACUUM (ANALYZE)."""
-    from django.db import connection, transaction
+    from django.db import connection
 
     from accounts.models import User
     from accounts.services import account_create, user_create
-    from recyclebin.models import BinEntry, HiddenLink
 
     big_rows, small_rows = run.args.rows, run.args.rows // 10
     step(f"seed 2 accounts: {big_rows:,} and {small_rows:,} CRM rows, interleaved")
@@ -225,19 +216,11 @@ def seed(run: Run, rng: random.Random) -> None:
         )
         sizes[account.id] = rows
         setattr(run, "big" if letter == "A" else "small", Account(account.id, account.name, rows))
-    plan_rows(plans, sizes, rng)
+    plan_rows_by_size(plans, sizes, rng, shares=SHARES, binned=BINNED)
     plan_entries(plans, rng=rng)
     now = datetime.now(UTC)
-    with connection.cursor() as cursor, transaction.atomic():
-        for entity_type in TYPES:
-            rows = record_rows(plans, entity_type, now=now, rng=rng)
-            copy_rows(cursor, f"crm_{entity_type}", RECORD_COLUMNS[entity_type], rows)
-        copy_rows(cursor, BinEntry._meta.db_table, ENTRY_COLUMNS, entry_rows(plans, now, rng))
-        copy_rows(cursor, HiddenLink._meta.db_table, HIDDEN_LINK_COLUMNS, hidden_rows(plans))
-        for table in [f"crm_{t}" for t in TYPES] + [BinEntry._meta.db_table]:
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # noqa: S608
-            )
+    with connection.cursor() as cursor:
+        copy_plans(cursor, plans, now=now, rng=rng)
     del plans
     vacuum(run)
     with run.db.cursor() as cursor:
@@ -250,47 +233,6 @@ def seed(run: Run, rng: random.Random) -> None:
         account.checksum = checksum(run, account)
         account.snapshot_rows = sum(rows for rows, _digest in account.checksum.values())
     step(f"seeded in {time.perf_counter() - started:.1f} s")
-
-
-def plan_rows(plans: list[AccountPlan], sizes: dict[int, int], rng: random.Random) -> None:
-    """Each account's ids per type (all accounts' ids shuffled together), 1% of each type in the
-    bin on its own entry (a binned company takes 0-3 of its activities along), and live
-    contacts whose link to a binned company is hidden."""
-    together = {
-        plan.account_id: [
-            rng.choice(COMPANY_ACTIVITIES)
-            for _ in range(round(sizes[plan.account_id] * SHARES["company"] * BINNED))
-        ]
-        for plan in plans
-    }
-    for entity_type in TYPES:
-        counts = {p.account_id: round(sizes[p.account_id] * SHARES[entity_type]) for p in plans}
-        ids = allocate_ids(counts, rng)
-        for plan in plans:
-            own = list(ids[plan.account_id])
-            plan.ids[entity_type] = own[:]
-            rng.shuffle(own)
-            binned = round(len(own) * BINNED)
-            plan.binned[entity_type] = sorted(own[:binned])
-            rest = own[binned:]
-            if entity_type == "activity":
-                position = 0
-                for company_id, count in zip(
-                    plan.binned["company"], together[plan.account_id], strict=True
-                ):
-                    if count:
-                        activities = rest[position : position + count]
-                        plan.company_activities[company_id] = activities
-                        plan.activity_company.update(dict.fromkeys(activities, company_id))
-                        position += count
-                rest = rest[position:]
-            plan.live[entity_type] = sorted(rest)
-    for plan in plans:
-        contacts = list(plan.live["contact"])
-        rng.shuffle(contacts)
-        for company_id in plan.binned["company"]:
-            if rng.random() < HIDDEN_CONTACTS:
-                plan.hidden[("contact", contacts.pop())] = company_id
 
 
 def tables():

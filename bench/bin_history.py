@@ -256,7 +256,7 @@ def seed(*, events: int, entries: int, rng: random.Random) -> Dataset:
     """Two accounts and their users made by the product's own services; everything else by
     COPY with ids chosen here (so entries and the rows they hold can name each other), both
     accounts' rows shuffled together in every table, as in production."""
-    from django.db import connection, transaction
+    from django.db import connection
 
     from accounts.models import User
     from accounts.services import account_create, user_create
@@ -300,17 +300,7 @@ def seed(*, events: int, entries: int, rng: random.Random) -> Dataset:
     plan_entries(plans, rng=rng)
     now = datetime.now(UTC)
     with connection.cursor() as cursor:
-        # One transaction: the rows and their entries name each other (deferred foreign keys).
-        with transaction.atomic():
-            for entity_type in TYPES:
-                rows = record_rows(plans, entity_type, now=now, rng=rng)
-                copy_rows(cursor, f"crm_{entity_type}", RECORD_COLUMNS[entity_type], rows)
-            copy_rows(cursor, BinEntry._meta.db_table, ENTRY_COLUMNS, entry_rows(plans, now, rng))
-            copy_rows(cursor, HiddenLink._meta.db_table, HIDDEN_LINK_COLUMNS, hidden_rows(plans))
-            for table in [f"crm_{t}" for t in TYPES] + [BinEntry._meta.db_table]:
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # noqa: S608
-                )
+        copy_plans(cursor, plans, now=now, rng=rng)
         step(f"   CRM rows and bin entries written at {time.perf_counter() - started:.1f} s")
         measured = plans[0]
         records = dict.fromkeys(rng.sample(sorted(measured.titles), RECORDS_PER_REQUEST_POOL), 0)
@@ -376,22 +366,7 @@ def plan_records(plans: list[AccountPlan], *, entries: int, rng: random.Random) 
         ids = allocate_ids(counts, rng)
         for plan in plans:
             plan.ids[entity_type] = ids[plan.account_id]
-            own = list(ids[plan.account_id])
-            rng.shuffle(own)
-            plan.binned[entity_type] = sorted(own[: binned[entity_type]])
-            rest = own[binned[entity_type] :]
-            if entity_type == "activity":
-                position = 0
-                for company_id, count in zip(
-                    plan.binned["company"], together[plan.account_id], strict=True
-                ):
-                    if count:
-                        activities = rest[position : position + count]
-                        plan.company_activities[company_id] = activities
-                        plan.activity_company.update(dict.fromkeys(activities, company_id))
-                        position += count
-                rest = rest[position:]
-            plan.live[entity_type] = sorted(rest)
+            split_binned(plan, entity_type, binned[entity_type], together[plan.account_id], rng=rng)
 
     for plan in plans:
         contacts, deals = list(plan.live["contact"]), list(plan.live["deal"])
@@ -403,6 +378,87 @@ def plan_records(plans: list[AccountPlan], *, entries: int, rng: random.Random) 
                     plan.hidden[("contact", contacts.pop())] = company_id
             if rng.random() < HIDDEN_DEALS:
                 plan.hidden[("deal", deals.pop())] = company_id
+
+
+def split_binned(
+    plan: AccountPlan,
+    entity_type: str,
+    binned: int,
+    together: list[int],
+    *,
+    rng: random.Random,
+) -> None:
+    """The account's ids of ``entity_type`` (``plan.ids``): ``binned`` of them in the bin on
+    their own entry, activities deleted along with a binned company (``together``: how many
+    for each), the rest live."""
+    own = list(plan.ids[entity_type])
+    rng.shuffle(own)
+    plan.binned[entity_type] = sorted(own[:binned])
+    rest = own[binned:]
+    if entity_type == "activity":
+        position = 0
+        for company_id, count in zip(plan.binned["company"], together, strict=True):
+            if count:
+                activities = rest[position : position + count]
+                plan.company_activities[company_id] = activities
+                plan.activity_company.update(dict.fromkeys(activities, company_id))
+                position += count
+        rest = rest[position:]
+    plan.live[entity_type] = sorted(rest)
+
+
+def plan_rows_by_size(
+    plans: list[AccountPlan],
+    sizes: dict[int, int],
+    rng: random.Random,
+    *,
+    shares: dict[str, float],
+    binned: float,
+) -> None:
+    """Each account's ids per type (``sizes[account] * shares[type]``, all accounts' ids
+    shuffled together), ``binned`` of each type in the bin on its own entry (at least one;
+    a binned company takes 0-3 of its activities along), and live contacts whose link to a
+    binned company is hidden. For the snapshot benches (bench/backups.py, bench/nightly.py)."""
+    together = {
+        plan.account_id: [
+            rng.choice(COMPANY_ACTIVITIES)
+            for _ in range(max(1, round(sizes[plan.account_id] * shares["company"] * binned)))
+        ]
+        for plan in plans
+    }
+    for entity_type in TYPES:
+        counts = {p.account_id: round(sizes[p.account_id] * shares[entity_type]) for p in plans}
+        ids = allocate_ids(counts, rng)
+        for plan in plans:
+            plan.ids[entity_type] = list(ids[plan.account_id])
+            count = max(1, round(len(plan.ids[entity_type]) * binned))
+            split_binned(plan, entity_type, count, together[plan.account_id], rng=rng)
+    for plan in plans:
+        contacts = list(plan.live["contact"])
+        rng.shuffle(contacts)
+        for company_id in plan.binned["company"]:
+            if rng.random() < HIDDEN_CONTACTS and contacts:
+                plan.hidden[("contact", contacts.pop())] = company_id
+
+
+def copy_plans(cursor, plans: list[AccountPlan], *, now: datetime, rng: random.Random) -> None:
+    """Write the planned CRM rows, bin entries and hidden links by COPY, in one transaction
+    (the rows and their entries name each other: deferred foreign keys), and move the id
+    sequences past them."""
+    from django.db import transaction
+
+    from recyclebin.models import BinEntry, HiddenLink
+
+    with transaction.atomic():
+        for entity_type in TYPES:
+            rows = record_rows(plans, entity_type, now=now, rng=rng)
+            copy_rows(cursor, f"crm_{entity_type}", RECORD_COLUMNS[entity_type], rows)
+        copy_rows(cursor, BinEntry._meta.db_table, ENTRY_COLUMNS, entry_rows(plans, now, rng))
+        copy_rows(cursor, HiddenLink._meta.db_table, HIDDEN_LINK_COLUMNS, hidden_rows(plans))
+        for table in [f"crm_{t}" for t in TYPES] + [BinEntry._meta.db_table]:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # noqa: S608
+            )
 
 
 def plan_entries(plans: list[AccountPlan], *, rng: random.Random) -> None:

@@ -32,19 +32,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
-from _common import REPO, copy_rows, django_setup, fresh_database, migrate, step
+from _common import REPO, django_setup, fresh_database, migrate, step
 from bin_history import (
-    COMPANY_ACTIVITIES,
-    ENTRY_COLUMNS,
-    HIDDEN_LINK_COLUMNS,
-    RECORD_COLUMNS,
     TYPES,
     AccountPlan,
-    allocate_ids,
-    entry_rows,
-    hidden_rows,
+    copy_plans,
     plan_entries,
-    record_rows,
+    plan_rows_by_size,
 )
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/crm_bench_nightly"
@@ -52,7 +46,6 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
 SEED = 1
 SHARES = {"company": 0.10, "contact": 0.30, "lead": 0.20, "deal": 0.10, "activity": 0.30}
 BINNED = 0.02  # of each type's rows, in the recycle bin (one entry each; companies' activities)
-HIDDEN_CONTACTS = 0.3
 CHANGED_ACCOUNTS = 0.10
 GOAL_PER_WORKER = 50  # small accounts per second per worker process
 NIGHT_TIMEOUT = 3 * 3600
@@ -189,10 +182,9 @@ def seed(run: Run, rng: random.Random) -> None:
     """Accounts and one admin each by bulk_create (small first: lower ids, first in the
     queue), their CRM rows, bin entries and hidden links by COPY, then VACUUM (ANALYZE)."""
     from django.contrib.auth.hashers import make_password
-    from django.db import connection, transaction
+    from django.db import connection
 
     from accounts.models import Account, User
-    from recyclebin.models import BinEntry, HiddenLink
 
     args = run.args
     total = args.small * args.small_rows + args.large * args.large_rows
@@ -222,19 +214,11 @@ def seed(run: Run, rng: random.Random) -> None:
         plans.append(plan)
         sizes[account.pk] = args.small_rows if number < args.small else args.large_rows
         (run.small_ids if number < args.small else run.large_ids).append(account.pk)
-    plan_rows(plans, sizes, rng)
+    plan_rows_by_size(plans, sizes, rng, shares=SHARES, binned=BINNED)
     plan_entries(plans, rng=rng)
     now = datetime.now(UTC)
-    with connection.cursor() as cursor, transaction.atomic():
-        for entity_type in TYPES:
-            rows = record_rows(plans, entity_type, now=now, rng=rng)
-            copy_rows(cursor, f"crm_{entity_type}", RECORD_COLUMNS[entity_type], rows)
-        copy_rows(cursor, BinEntry._meta.db_table, ENTRY_COLUMNS, entry_rows(plans, now, rng))
-        copy_rows(cursor, HiddenLink._meta.db_table, HIDDEN_LINK_COLUMNS, hidden_rows(plans))
-        for table in [f"crm_{t}" for t in TYPES] + [BinEntry._meta.db_table]:
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # noqa: S608
-            )
+    with connection.cursor() as cursor:
+        copy_plans(cursor, plans, now=now, rng=rng)
     del plans
     with run.db.cursor() as cursor:
         for table in [f"crm_{t}" for t in TYPES] + ["recyclebin_binentry", "recyclebin_hiddenlink"]:
@@ -243,47 +227,6 @@ def seed(run: Run, rng: random.Random) -> None:
         (run.postgres_version,) = cursor.fetchone()
     run.seed_s = time.perf_counter() - started
     step(f"seeded in {run.seed_s:.1f} s")
-
-
-def plan_rows(plans: list[AccountPlan], sizes: dict[int, int], rng: random.Random) -> None:
-    """Each account's ids per type (all accounts' ids shuffled together), BINNED of each type
-    in the bin on its own entry (a binned company takes 0-3 of its activities along), and live
-    contacts whose link to a binned company is hidden."""
-    together = {
-        plan.account_id: [
-            rng.choice(COMPANY_ACTIVITIES)
-            for _ in range(max(1, round(sizes[plan.account_id] * SHARES["company"] * BINNED)))
-        ]
-        for plan in plans
-    }
-    for entity_type in TYPES:
-        counts = {p.account_id: round(sizes[p.account_id] * SHARES[entity_type]) for p in plans}
-        ids = allocate_ids(counts, rng)
-        for plan in plans:
-            own = list(ids[plan.account_id])
-            plan.ids[entity_type] = own[:]
-            rng.shuffle(own)
-            binned = max(1, round(len(own) * BINNED))
-            plan.binned[entity_type] = sorted(own[:binned])
-            rest = own[binned:]
-            if entity_type == "activity":
-                position = 0
-                for company_id, count in zip(
-                    plan.binned["company"], together[plan.account_id], strict=True
-                ):
-                    if count:
-                        activities = rest[position : position + count]
-                        plan.company_activities[company_id] = activities
-                        plan.activity_company.update(dict.fromkeys(activities, company_id))
-                        position += count
-                rest = rest[position:]
-            plan.live[entity_type] = sorted(rest)
-    for plan in plans:
-        contacts = list(plan.live["contact"])
-        rng.shuffle(contacts)
-        for company_id in plan.binned["company"]:
-            if rng.random() < HIDDEN_CONTACTS and contacts:
-                plan.hidden[("contact", contacts.pop())] = company_id
 
 
 def profile(run: Run, count: int) -> None:
