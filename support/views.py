@@ -616,7 +616,11 @@ def _outcome_links(restore_request: RestoreRequest) -> list[tuple[str, str]]:
     ]
 
 
-class RequestMessageView(AdminPageMixin, View):
+class _MessagePostView(View):
+    """A message in the request's chat, from either side (the mixin says whose page)."""
+
+    sent = ""  # what the sender is told
+
     def post(self, request, pk):
         restore_request = self.request_object()
         form = MessageForm(request.POST)
@@ -629,9 +633,13 @@ class RequestMessageView(AdminPageMixin, View):
             lambda: services.message_post(
                 request=restore_request, user=request.user, body=form.cleaned_data["body"]
             ),
-            success=_("Your message was sent to support."),
+            success=self.sent,
             back=back,
         )
+
+
+class RequestMessageView(AdminPageMixin, _MessagePostView):
+    sent = gettext_lazy("Your message was sent to support.")
 
 
 class RequestConfirmView(AdminPageMixin, View):
@@ -819,22 +827,8 @@ class ConsoleDetailView(SupportRequiredMixin, View):
         }
 
 
-class ConsoleMessageView(SupportRequiredMixin, View):
-    def post(self, request, pk):
-        restore_request = self.request_object()
-        form = MessageForm(request.POST)
-        back = f"{self.detail_url()}#chat"
-        if not form.is_valid():
-            messages.error(request, _form_errors(form))
-            return HttpResponseRedirect(back)
-        return _act(
-            request,
-            lambda: services.message_post(
-                request=restore_request, user=request.user, body=form.cleaned_data["body"]
-            ),
-            success=_("Your message was sent to the account's admins."),
-            back=back,
-        )
+class ConsoleMessageView(SupportRequiredMixin, _MessagePostView):
+    sent = gettext_lazy("Your message was sent to the account's admins.")
 
 
 class ConsoleProposeView(SupportRequiredMixin, View):
