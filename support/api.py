@@ -260,7 +260,8 @@ class RestoreRequestViewSet(
             return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
         chat = selectors.messages_for(restore_request)
         page = self.paginate_queryset(chat)
-        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+        context = {"account": restore_request.account}
+        return self.get_paginated_response(MessageSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         summary="What the proposed restore (or another snapshot and kind) would change now",

@@ -171,6 +171,9 @@ class Message(models.Model):
     is_support = models.BooleanField(_("from support"), default=False)
     is_system = models.BooleanField(_("system line"), default=False)
     body = models.TextField(_("message"))
+    # A system line's message id and values (support.chat_lines): shown in each reader's
+    # language; ``body`` holds it as the actor read it.
+    line = models.JSONField(_("line to translate"), null=True, blank=True)
     created_at = models.DateTimeField(_("sent at"), default=timezone.now)
 
     class Meta:

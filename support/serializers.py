@@ -9,6 +9,7 @@ from rest_framework import serializers
 from crm.entities import ENTITIES
 from crm.filters import MAX_ID
 from recyclebin.serializers import UserRefSerializer  # {id, username}: one UserRef component
+from support.chat_lines import message_text
 from support.models import Message, Notification, RequestKind, RestoreRequest
 from support.notifications import download_path
 from support.services import MESSAGE_MAX_CHARS
@@ -159,7 +160,11 @@ class RejectSerializer(serializers.Serializer):
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    """A chat message; a system line in the language of the request (``Accept-Language``)
+    when the view gives the account (``context["account"]``: its time zone for the times)."""
+
     author = serializers.SerializerMethodField()
+    body = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
@@ -169,6 +174,12 @@ class MessageSerializer(serializers.ModelSerializer):
     @extend_schema_field(UserRefSerializer(allow_null=True))
     def get_author(self, message: Message) -> dict | None:
         return _user(message.author)
+
+    def get_body(self, message: Message) -> str:
+        account = self.context.get("account")
+        if account is None:
+            return message.body
+        return message_text(message, account=account)
 
 
 class MessageCreateSerializer(serializers.Serializer):

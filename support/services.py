@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import Account, User
 from accounts.rules import RuleViolation, admin_require
@@ -33,6 +34,7 @@ from crm.entities import ENTITIES
 from history.models import RESTORE_REQUEST, Event, EventType
 from history.services import history_record
 from support import rules, selectors
+from support.chat_lines import line_make, line_text
 from support.models import (
     BEFORE_QUEUED,
     MaintenanceWatch,
@@ -69,23 +71,21 @@ def _own_account_require(*, request: RestoreRequest, user: User) -> None:
         raise Http404("No such restore request.")
 
 
-def _kind_label(kind: str) -> str:
-    return str(RequestKind(kind).label) if kind in RequestKind.values else kind
-
-
 def _step_record(
     request: RestoreRequest,
     *,
     event_type: EventType,
     actor: User | None,
-    line: str,
+    line: dict,
     verb: str | None,
     details: dict | None = None,
     detail: str = "",
 ) -> None:
     """What every step writes besides the request: the chat's system line, the history
     event, the notifications (and emails, on commit)."""
-    Message.objects.create(request=request, is_system=True, body=line)
+    Message.objects.create(
+        request=request, is_system=True, body=line_text(line, account=request.account), line=line
+    )
     history_record(
         account=request.account,
         actor=actor,
@@ -156,12 +156,14 @@ def request_file(
         request,
         event_type=EventType.REQUEST_FILED,
         actor=user,
-        line=_("%(user)s filed the request: a %(kind)s restore, data lost at %(lost_at)s.")
-        % {
-            "user": user.username,
-            "kind": _kind_label(kind).lower(),
-            "lost_at": rules.moment(account, lost_at),
-        },
+        line=line_make(
+            gettext_noop(
+                "%(user)s filed the request: a %(kind)s restore, data lost at %(lost_at)s."
+            ),
+            user=user.username,
+            kind=kind,
+            lost_at=lost_at,
+        ),
         verb=NotificationVerb.FILED,
         details={"entity_types": entity_types, "lost_at": lost_at.isoformat()},
         detail=message,
@@ -215,13 +217,13 @@ def request_propose(
         confirmed_by=None,
     )
     if kind == RequestKind.EXPORT:
-        line = _(
+        line = gettext_noop(
             "%(user)s proposed an export of snapshot #%(snapshot)s, taken at %(taken_at)s: a "
             "ZIP of CSV files to download; nothing in the account changes. An admin of the "
             "account confirms it."
         )
     else:
-        line = _(
+        line = gettext_noop(
             "%(user)s proposed a %(kind)s restore from snapshot #%(snapshot)s, taken at "
             "%(taken_at)s. An admin of the account confirms it after checking the preview."
         )
@@ -229,13 +231,13 @@ def request_propose(
         request,
         event_type=EventType.REQUEST_PROPOSED,
         actor=user,
-        line=line
-        % {
-            "user": user.username,
-            "kind": _kind_label(kind).lower(),
-            "snapshot": snapshot.pk,
-            "taken_at": rules.moment(request.account, snapshot.taken_at),
-        },
+        line=line_make(
+            line,
+            user=user.username,
+            kind=kind,
+            snapshot=snapshot.pk,
+            taken_at=snapshot.taken_at,
+        ),
         verb=NotificationVerb.PROPOSED,
         details={
             "snapshot": snapshot.pk,
@@ -255,9 +257,9 @@ def request_confirm(*, request: RestoreRequest, user: User) -> RestoreRequest:
     rules.state_require(request=request, allowed=(RequestStatus.PROPOSED,), action=_("confirmed"))
     _save(request, status=RequestStatus.CONFIRMED, confirmed_by=user)
     if request.kind == RequestKind.EXPORT:
-        line = _("%(user)s confirmed the proposed export.")
+        line = gettext_noop("%(user)s confirmed the proposed export.")
     else:
-        line = _(
+        line = gettext_noop(
             "%(user)s confirmed the proposed restore, accepting that changes made after the "
             "snapshot are undone."
         )
@@ -265,7 +267,7 @@ def request_confirm(*, request: RestoreRequest, user: User) -> RestoreRequest:
         request,
         event_type=EventType.REQUEST_CONFIRMED,
         actor=user,
-        line=line % {"user": user.username},
+        line=line_make(line, user=user.username),
         verb=NotificationVerb.CONFIRMED,
         details={"snapshot": request.snapshot_id},
     )
@@ -297,8 +299,10 @@ def request_approve(*, request: RestoreRequest, user: User) -> RestoreRequest:
         request,
         event_type=EventType.REQUEST_APPROVED,
         actor=user,
-        line=_("%(user)s approved the restore. It is queued and starts in a moment.")
-        % {"user": user.username},
+        line=line_make(
+            gettext_noop("%(user)s approved the restore. It is queued and starts in a moment."),
+            user=user.username,
+        ),
         verb=NotificationVerb.APPROVED,
         details={"snapshot": request.snapshot_id},
     )
@@ -334,7 +338,7 @@ def _export_complete(request: RestoreRequest, *, user: User) -> RestoreRequest:
         request,
         event_type=EventType.REQUEST_APPROVED,
         actor=user,
-        line=_("%(user)s approved the export.") % {"user": user.username},
+        line=line_make(gettext_noop("%(user)s approved the export."), user=user.username),
         verb=None,  # the completion right after tells everyone
         details={"snapshot": snapshot.pk},
     )
@@ -342,12 +346,15 @@ def _export_complete(request: RestoreRequest, *, user: User) -> RestoreRequest:
         request,
         event_type=EventType.REQUEST_COMPLETED,
         actor=user,
-        line=_(
-            "The export is ready: the account's admins download snapshot #%(id)s as a ZIP of "
-            "CSV files from this request's page or the Backups page, while the snapshot is "
-            "kept (until %(until)s). Nothing in the account was changed."
-        )
-        % {"id": snapshot.pk, "until": rules.moment(request.account, snapshot.expires_at)},
+        line=line_make(
+            gettext_noop(
+                "The export is ready: the account's admins download snapshot #%(id)s as a ZIP of "
+                "CSV files from this request's page or the Backups page, while the snapshot is "
+                "kept (until %(until)s). Nothing in the account was changed."
+            ),
+            id=snapshot.pk,
+            until=snapshot.expires_at,
+        ),
         verb=NotificationVerb.COMPLETED,
         details={"snapshot": snapshot.pk},
     )
@@ -382,8 +389,11 @@ def request_reject(*, request: RestoreRequest, user: User, reason: str) -> Resto
         request,
         event_type=EventType.REQUEST_REJECTED,
         actor=user,
-        line=_("%(user)s rejected the request: %(reason)s")
-        % {"user": user.username, "reason": reason},
+        line=line_make(
+            gettext_noop("%(user)s rejected the request: %(reason)s"),
+            user=user.username,
+            reason=reason,
+        ),
         verb=NotificationVerb.REJECTED,
         details={"reason": reason},
         detail=reason,
@@ -402,7 +412,7 @@ def request_cancel(*, request: RestoreRequest, user: User) -> RestoreRequest:
         request,
         event_type=EventType.REQUEST_CANCELLED,
         actor=user,
-        line=_("%(user)s cancelled the request.") % {"user": user.username},
+        line=line_make(gettext_noop("%(user)s cancelled the request."), user=user.username),
         verb=NotificationVerb.CANCELLED,
     )
     return request
@@ -529,7 +539,10 @@ def request_run(*, request_id: int) -> str:
     request = RestoreRequest.objects.select_related("account", "snapshot", "approved_by").get(
         pk=request_id
     )
-    Message.objects.create(request=request, is_system=True, body=_("The restore started."))
+    line = line_make(gettext_noop("The restore started."))
+    Message.objects.create(
+        request=request, is_system=True, body=line_text(line, account=request.account), line=line
+    )
     try:
         with _heartbeat(request_id):
             if request.snapshot is None:
@@ -630,8 +643,12 @@ def _completed(request: RestoreRequest, *, outcome: dict) -> None:
             request,
             event_type=EventType.REQUEST_COMPLETED,
             actor=None,
-            line=_("The restore completed: the account's data is back as in snapshot #%(id)s.")
-            % {"id": outcome.get("snapshot_id", request.snapshot_id)},
+            line=line_make(
+                gettext_noop(
+                    "The restore completed: the account's data is back as in snapshot #%(id)s."
+                ),
+                id=outcome.get("snapshot_id", request.snapshot_id),
+            ),
             verb=NotificationVerb.COMPLETED,
             details={
                 "snapshot": outcome.get("snapshot_id"),
@@ -653,7 +670,7 @@ def _failed(request: RestoreRequest, *, error: str) -> None:
             request,
             event_type=EventType.REQUEST_FAILED,
             actor=None,
-            line=_("The restore failed: %(error)s") % {"error": error},
+            line=line_make(gettext_noop("The restore failed: %(error)s"), error=error),
             verb=NotificationVerb.FAILED,
             details={"error": error},
             detail=error,

@@ -38,6 +38,7 @@ from crm.entities import ENTITIES
 from crm.filters import positive_int_or_none
 from crm.views import MemberRequiredMixin
 from support import selectors, services
+from support.chat_lines import message_text
 from support.forms import (
     DATETIME_LOCAL,
     REQUEST_KINDS,
@@ -298,6 +299,7 @@ def chat_rows(restore_request: RestoreRequest, *, viewer_is_support: bool) -> li
         rows.append(
             {
                 "message": message,
+                "text": message_text(message, account=restore_request.account),
                 "side": side,
                 "side_label": side_label,
                 "author": message.author.get_username() if message.author else "",
