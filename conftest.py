@@ -20,6 +20,7 @@ import django_otp
 import pytest
 from django.db import connection, connections
 from django.test import Client
+from django.utils import translation
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
@@ -29,6 +30,14 @@ from accounts.models import Account, User
 from accounts.services import account_create, user_create
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """A request through the test client activates its language in this thread (Django's
+    LocaleMiddleware) and leaves it active: each test starts in the default language."""
+    yield
+    translation.deactivate()
 
 
 def _account(name: str, plan: str = "professional") -> Account:
