@@ -1,7 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) against the live server."""
 
 import base64
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from unittest import mock
@@ -17,33 +16,17 @@ from crm import services as crm_services
 from crm.entities import ENTITIES
 from crm.models import Company, Deal
 from crm.tests.factories import CompanyFactory, LeadFactory
+from tests.browser import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # still synchronous, so Django's async guard must stand aside.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
