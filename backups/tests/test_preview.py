@@ -3,7 +3,6 @@ SQLite, every kind and bucket, keyset pages), the API (shape, parameters, roles)
 page (counts, titles, "more" pages, errors, German) and a real browser opening it from the
 Backups page."""
 
-import os
 import re
 from html import unescape
 from pathlib import Path
@@ -25,7 +24,7 @@ from crm import services as crm_services
 from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.tests.factories import CompanyFactory, record_make
 from history.models import Event
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import chromium
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -694,14 +693,8 @@ def test_page_in_german(admin_user, changed):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # as tests/test_browser.py explains
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
