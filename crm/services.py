@@ -6,11 +6,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from accounts.rules import account_writable_require
-from crm.entities import Entity, entity_for_model
+from crm.entities import ENTITIES, Entity, entity_for_model
 from crm.models import CrmRecord
 from history.models import EventType
 from history.services import history_record
@@ -35,11 +36,34 @@ def _validate(*, record: CrmRecord, entity: Entity) -> None:
     record.full_clean(exclude=["account", "created_by"])
 
 
+def _link_targets_lock(
+    *, record: CrmRecord, entity: Entity, data: Mapping[str, Any]
+) -> dict[str, str]:
+    """Lock the live records ``data`` links to, before the record itself: a delete locks its
+    record, then the records linking to it, so locking parents first (the registry's order,
+    company before contact before deal before activity) never deadlocks with it. A target
+    that went into the bin meanwhile is refused as if it never existed: returns the errors."""
+    errors = {}
+    order = [each.model for each in ENTITIES.values()]
+    targets = sorted(
+        ((field, data[field]) for field in entity.link_fields if data.get(field) is not None),
+        key=lambda pair: order.index(type(pair[1])),
+    )
+    for field, target in targets:
+        live = type(target).objects.for_account(record.account).select_for_update(no_key=True)
+        if not live.filter(pk=target.pk).exists():
+            label = record._meta.get_field(field).verbose_name
+            errors[field] = _("No such %(entity)s in your account.") % {"entity": label}
+    return errors
+
+
 @transaction.atomic
 def record_create(
     *, account: Account, actor: User | None, entity: Entity, data: Mapping[str, Any]
 ) -> CrmRecord:
     account_writable_require(account=account)
+    if errors := _link_targets_lock(record=entity.model(account=account), entity=entity, data=data):
+        raise ValidationError(errors)
     record = entity.model(account=account, created_by=actor, **data)
     _validate(record=record, entity=entity)
     record.save()
@@ -58,10 +82,23 @@ def record_create(
 def record_update(
     *, record: CrmRecord, actor: User | None, data: Mapping[str, Any]
 ) -> dict[str, list[Any]]:
-    """Apply ``data`` and return what changed, field -> [old, new] (link fields by id)."""
+    """Apply ``data`` and return what changed, field -> [old, new] (link fields by id).
+
+    The row is locked and read again first: ``record`` may have been loaded before a delete
+    (or another edit) committed. A record that went into the bin meanwhile is not written
+    back to life (404, as for a missing one), and only the fields that changed are saved, so
+    a concurrent edit of other fields is not overwritten with stale values."""
     account_writable_require(account=record.account)
     entity = entity_for_model(type(record))
+    link_errors = _link_targets_lock(record=record, entity=entity, data=data)
+    live = type(record).objects.for_account(record.account).select_for_update()
+    if not live.filter(pk=record.pk).exists():
+        raise Http404(f"No such {entity.type.value}.")
+    if link_errors:
+        raise ValidationError(link_errors)
+    record.refresh_from_db()  # the row as committed, read under the lock
     changes: dict[str, list[Any]] = {}
+    changed_columns: list[str] = []
     for field, value in data.items():
         attname = record._meta.get_field(field).attname
         old = getattr(record, attname)
@@ -69,10 +106,11 @@ def record_update(
         new = getattr(record, attname)
         if old != new:
             changes[field] = [old, new]
+            changed_columns.append(attname)
     if not changes:
         return changes
     _validate(record=record, entity=entity)
-    record.save()
+    record.save(update_fields=[*changed_columns, "updated_at"])
     history_record(
         account=record.account,
         actor=actor,

@@ -15,6 +15,7 @@ from backups.restore import RestoreOutcome
 from support import rules, services
 from support.models import RestoreRequest
 from support.tests.factories import request_make, snapshot_kept
+from tests.concurrency import at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -23,28 +24,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
-
-
-def at_once(*calls) -> list:
-    """Run the calls in threads started together; each result is a value or the exception."""
-    results: list = [None] * len(calls)
-    start = threading.Barrier(len(calls))
-
-    def run(index, call):
-        try:
-            start.wait()
-            results[index] = call()
-        except Exception as error:  # noqa: BLE001 - the test looks at it
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_two_simultaneous_filings_give_one_request(account, admin_user, monkeypatch):
