@@ -1,7 +1,7 @@
 from django.shortcuts import redirect, render
 
 from accounts import two_factor
-from accounts.rules import RuleViolation
+from core.errors import RuleViolation
 
 # The pages someone who still owes the second factor may open: logging in and out, giving or
 # setting up the factor, and what anyone may see. The API answers for itself
@@ -21,7 +21,7 @@ SECOND_FACTOR_EXEMPT = frozenset(
 
 class RuleViolationMiddleware:
     """The browser's one place that turns a refused rule into a page with the right status
-    (503 with Retry-After during maintenance). The API has its own handler (config.api.errors)."""
+    (503 with Retry-After during maintenance). The API has its own handler (core.api.errors)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -1,50 +1,12 @@
-"""Domain rule violations: one exception family, turned into ``{detail, code}`` by the API's
-exception handler (config.api.errors) and into an error page by accounts.middleware."""
+"""The account rules every app checks (plan, role, maintenance); they raise
+core.errors.RuleViolation."""
 
 from django.db import connection
 from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from accounts.plans import Feature, plan_has
-
-# Machine code -> HTTP status. API.md's rule codes, plus the generic ones the product uses.
-RULE_STATUS = {
-    "plan_not_eligible": 403,
-    "admin_only": 403,
-    "support_only": 403,
-    "account_required": 403,
-    "weekly_limit": 409,
-    "request_open": 409,
-    "invalid_state": 409,
-    "parent_in_bin": 409,
-    "snapshot_invalid": 409,  # a snapshot file that does not read back whole
-    "outside_retention": 400,
-    "invalid": 400,
-    "maintenance": 503,
-}
-
-MAINTENANCE_RETRY_AFTER_SECONDS = 60
-
-
-class RuleViolation(Exception):
-    """A rule of DESIGN.md refused an action. Nothing was changed."""
-
-    def __init__(self, *, code: str, message: str) -> None:
-        if code not in RULE_STATUS:
-            raise ValueError(f"unknown rule code {code!r}")
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    @property
-    def status(self) -> int:
-        return RULE_STATUS[self.code]
-
-    @property
-    def headers(self) -> dict[str, str]:
-        if self.code == "maintenance":
-            return {"Retry-After": str(MAINTENANCE_RETRY_AFTER_SECONDS)}
-        return {}
+from core.errors import RuleViolation
 
 
 def plan_require(*, account, feature: Feature) -> None:

@@ -25,7 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Account, TokenSecondFactor, User
-from accounts.rules import RuleViolation
+from core.errors import RuleViolation
 
 TOTP_NAME = "Authenticator app"
 RECOVERY_NAME = "Recovery codes"

@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts import two_factor
 from accounts.plans import PLAN_CATALOG
-from accounts.rules import RuleViolation
+from core.errors import RuleViolation
 
 
 def pricing(request):

@@ -20,8 +20,9 @@ from backups.export import export_file_name, snapshot_export
 from backups.models import Snapshot
 from backups.serializers import SnapshotSerializer
 from backups.snapshot_format import SnapshotInvalid
-from config.api.pagination import NewestFirstCursorPagination
-from recyclebin.serializers import ErrorSerializer
+from core.api.filters import MAX_ID
+from core.api.pagination import NewestFirstCursorPagination
+from core.api.serializers import ErrorSerializer
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused.")
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
@@ -37,7 +38,6 @@ DEFAULT_SAMPLE_SIZE = 10
 MAX_SAMPLE_SIZE = 100
 DEFAULT_RECORDS_PAGE_SIZE = 50
 MAX_RECORDS_PAGE_SIZE = 200
-MAX_ID = (1 << 63) - 1
 
 
 class PreviewRecordSerializer(serializers.Serializer):

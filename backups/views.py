@@ -20,9 +20,9 @@ from backups.models import Snapshot
 from backups.selectors import snapshots_for_account
 from backups.serializers import entity_counts
 from backups.snapshot_format import SnapshotInvalid
+from core.api.filters import positive_int_or_none
+from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
-from crm.filters import positive_int_or_none
-from crm.views import MemberRequiredMixin
 
 PAGE_LIMIT = 200  # retention keeps a week of snapshots; this bounds a page regardless
 SAMPLE_SIZE = 20  # titles under each number of the preview

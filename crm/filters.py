@@ -2,35 +2,15 @@
 id up, so another account's id simply matches nothing."""
 
 import django_filters
-from django import forms
 
-from config.api.filters import UtcDateTimeFilter
+from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
 from crm.models import Activity, Company, Contact, Deal, Lead
-
-MAX_ID = 2**63 - 1  # BigAutoField
-
-
-def positive_int_or_none(value) -> int | None:
-    """A query parameter meant as an id or a page size: a whole number from 1 to MAX_ID, or
-    None for anything else (so it never overflows a query)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number <= MAX_ID else None
 
 
 class RecordFilter(django_filters.FilterSet):
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
-
-class RecordIdFilter(django_filters.NumberFilter):
-    """A whole number in the id range: ``1.5`` is no id (not id 1), and an id beyond the range
-    would overflow SQLite's integers."""
-
-    field_class = forms.IntegerField
 
 
 def link_filter(field: str) -> django_filters.NumberFilter:

@@ -4,28 +4,25 @@ parametrised by the registry in crm.entities."""
 
 import copy
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.mixins import AccessMixin
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponseRedirect
-from django.template.response import SimpleTemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.generic import FormView, TemplateView
 
+from core.api.filters import positive_int_or_none
+from core.views import MemberRequiredMixin
 from crm import selectors, services
 from crm.entities import ENTITIES, Entity, entity_for_model
-from crm.filters import positive_int_or_none
 from crm.forms import FORMS, editable_fields
 from crm.templatetags.crm_display import record_url
 from history.display import event_rows, record_history_url
@@ -41,31 +38,6 @@ DASHBOARD_COLUMNS = {
     "activity": ("subject", "type", "due_at", "completed"),
 }
 RECORD_META_FIELDS = ("created_by", "created_at", "updated_at")
-
-
-class MemberRequiredMixin(AccessMixin):
-    """Every CRM page: a logged-in member of an account. Anonymous visitors are sent to the login
-    page; support staff and operators (no account) get 403."""
-
-    permission_denied_message = gettext_lazy(
-        "The CRM pages are for members of an account. Support staff use the support console."
-    )
-
-    def dispatch(self, request, *args, **kwargs):
-        user = request.user
-        if not (user.is_authenticated and user.is_account_member):
-            return self.handle_no_permission()
-        self.account = user.account
-        # Times are shown and entered in the account's time zone; render inside it.
-        with timezone.override(ZoneInfo(self.account.time_zone)):
-            self.member_checked()
-            response = super().dispatch(request, *args, **kwargs)
-            if isinstance(response, SimpleTemplateResponse):
-                response.render()
-        return response
-
-    def member_checked(self) -> None:
-        """Runs once the caller is known to be a member, before the method's handler."""
 
 
 def _columns(entity: Entity, names, *, sort: str | None = None) -> list[dict]:

@@ -5,8 +5,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from config.api.filters import UtcDateTimeFilter
-from crm.filters import MAX_ID, RecordIdFilter
+from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
 from history.models import SUBJECT_TYPES, Event, EventType
 
 

@@ -29,6 +29,9 @@ class EventType(models.TextChoices):
     # The vendor's support staff looked at the account's data (a restore request's snapshots,
     # preview or export): who and what, so the account's admins can see it (issue 9).
     SUPPORT_ACCESS = "support_access", _("Viewed by support")
+    # Writes paused while a restore runs, and resumed (accounts.maintenance): who, why.
+    MAINTENANCE_ON = "maintenance_on", _("Maintenance started")
+    MAINTENANCE_OFF = "maintenance_off", _("Maintenance ended")
 
 
 # What an event is about: a CRM record, or a restore request (its steps), or nothing (a

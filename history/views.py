@@ -19,10 +19,10 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 
+from core.api.filters import positive_int_or_none
+from core.filter_chips import date_display, date_input, filter_chips, filter_values
+from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
-from crm.filter_chips import date_display, date_input, filter_chips, filter_values
-from crm.filters import positive_int_or_none
-from crm.views import MemberRequiredMixin
 from history.display import event_rows
 from history.filters import EventFilter
 from history.models import SUBJECT_TYPES, EventType

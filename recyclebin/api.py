@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
+from core.api.serializers import ErrorSerializer
 from recyclebin import selectors, services
 from recyclebin.conf import restore_job_threshold
 from recyclebin.filters import BinEntryFilter
@@ -21,7 +22,6 @@ from recyclebin.models import BinEntry
 from recyclebin.serializers import (
     BinEntrySerializer,
     BulkRestoreSerializer,
-    ErrorSerializer,
     PurgeResultSerializer,
     PurgeSerializer,
     RestoreJobSerializer,

@@ -3,9 +3,8 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from config.api.filters import UtcDateTimeFilter
+from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
 from crm.entities import EntityType
-from crm.filters import MAX_ID, RecordIdFilter
 from recyclebin.models import BinEntry
 
 

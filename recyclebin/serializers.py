@@ -5,8 +5,9 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from core.api.filters import MAX_ID
+from core.api.serializers import UserRefSerializer
 from crm.entities import EntityType
-from crm.filters import MAX_ID
 from recyclebin.filters import BinEntryFilter
 from recyclebin.models import BinEntry, RestoreJob
 from recyclebin.services import RESTORE_JOB_MAX_ENTRIES
@@ -14,23 +15,6 @@ from recyclebin.services import RESTORE_JOB_MAX_ENTRIES
 MAX_BULK = 10_000  # entries per bulk purge; a bigger one is several calls
 # Entries per bulk restore: above BIN_RESTORE_JOB_THRESHOLD it runs as a job (RestoreJob).
 MAX_RESTORE = RESTORE_JOB_MAX_ENTRIES
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every refusal: a sentence for people and a code for programs."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(
-        child=serializers.JSONField(),
-        required=False,
-        help_text="Only on validation errors (400): the messages per field.",
-    )
-
-
-class UserRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
-    username = serializers.CharField(read_only=True)
 
 
 class BinEntrySerializer(serializers.ModelSerializer):

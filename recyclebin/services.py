@@ -21,12 +21,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from accounts.plans import Feature
-from accounts.rules import (
-    RuleViolation,
-    account_writable_require,
-    admin_require,
-    plan_require,
-)
+from accounts.rules import account_writable_require, admin_require, plan_require
+from core.errors import RuleViolation
 from crm.entities import ENTITIES, Entity, EntityType, entity_for_model
 from crm.models import Activity, CrmRecord
 from history.models import EventType

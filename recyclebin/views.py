@@ -29,11 +29,12 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.plans import PLAN_CATALOG, Feature
-from accounts.rules import RuleViolation, admin_require
+from accounts.rules import admin_require
+from core.api.filters import positive_int_or_none
+from core.errors import RuleViolation
+from core.filter_chips import date_display, date_input, filter_chips
+from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES, EntityType
-from crm.filter_chips import date_display, date_input, filter_chips
-from crm.filters import positive_int_or_none
-from crm.views import MemberRequiredMixin
 from recyclebin import selectors, services
 from recyclebin.conf import restore_job_threshold
 from recyclebin.filters import BinEntryFilter

@@ -26,11 +26,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.permissions import SecondFactorVerified
-from accounts.rules import RuleViolation, admin_require
+from accounts.rules import admin_require
 from backups import restore
 from backups.api import SnapshotUnusable
 from backups.serializers import entity_counts
-from config.api.pagination import NewestFirstCursorPagination
+from core.api.pagination import NewestFirstCursorPagination
+from core.errors import RuleViolation
 from support import rules, selectors, services
 from support.filters import NotificationFilter, RestoreRequestFilter
 from support.models import Notification, RequestKind, RequestStatus, RestoreRequest

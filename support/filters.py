@@ -4,8 +4,7 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from config.api.filters import UtcDateTimeFilter
-from crm.filters import MAX_ID, RecordIdFilter
+from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
 from support.models import Notification, RequestKind, RequestStatus, RestoreRequest
 
 

@@ -12,10 +12,11 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from accounts.plans import Feature
-from accounts.rules import RuleViolation, plan_require
+from accounts.rules import plan_require
 from backups.models import Snapshot
 from backups.services import snapshot_verify
 from backups.snapshot_format import SnapshotInvalid
+from core.errors import RuleViolation
 from crm.entities import ENTITIES
 from support import selectors
 from support.models import RequestKind, RestoreRequest

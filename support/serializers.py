@@ -6,9 +6,9 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from core.api.filters import MAX_ID
+from core.api.serializers import UserRefSerializer  # {id, username}: one UserRef component
 from crm.entities import ENTITIES
-from crm.filters import MAX_ID
-from recyclebin.serializers import UserRefSerializer  # {id, username}: one UserRef component
 from support.chat_lines import message_text
 from support.models import Message, Notification, RequestKind, RestoreRequest
 from support.notifications import download_path

@@ -27,9 +27,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from accounts.models import Account, User
-from accounts.rules import RuleViolation, admin_require
+from accounts.rules import admin_require
 from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
+from core.errors import RuleViolation
 from crm.entities import ENTITIES
 from history.models import RESTORE_REQUEST, Event, EventType
 from history.services import history_record

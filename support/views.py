@@ -29,14 +29,14 @@ from django.views import View
 
 from accounts.models import Account
 from accounts.plans import PLAN_CATALOG, Feature
-from accounts.rules import RuleViolation
 from accounts.views import SecondFactorRequiredMixin
 from backups import restore
 from backups.restore import RestoreRefused
 from backups.serializers import entity_counts
+from core.api.filters import positive_int_or_none
+from core.errors import RuleViolation
+from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
-from crm.filters import positive_int_or_none
-from crm.views import MemberRequiredMixin
 from support import selectors, services
 from support.chat_lines import message_text
 from support.forms import (

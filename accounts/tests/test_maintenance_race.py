@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError, connection, connections, transaction
 
 from accounts.models import Account
-from accounts.rules import RuleViolation
+from core.errors import RuleViolation
 from crm.entities import entity_for_model
 from crm.models import Contact
 from crm.services import record_create

@@ -7,14 +7,9 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Account, User
 from accounts.plans import PLAN_CATALOG, PLAN_FEATURES, Feature, Plan, plan_has
-from accounts.rules import (
-    RULE_STATUS,
-    RuleViolation,
-    account_writable_require,
-    admin_require,
-    plan_require,
-)
+from accounts.rules import account_writable_require, admin_require, plan_require
 from accounts.services import account_create, user_create
+from core.errors import RULE_STATUS, RuleViolation
 
 EVERY_PLAN_HAS = {Feature.CRM, Feature.RECYCLE_BIN, Feature.HISTORY, Feature.NIGHTLY_SNAPSHOTS}
 

@@ -7,13 +7,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.models import Account, User
-from accounts.rules import RuleViolation
 from backups import restore, services
 from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
 from backups.snapshot_format import TABLES, SnapshotReader, Table
 from backups.storage import snapshot_storage
 from backups.tests.factories import account_fill, live_rows
+from core.errors import RuleViolation
 from crm import services as crm_services
 from crm.entities import ENTITIES
 from crm.models import Company, Contact, Deal, Lead

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from accounts.rules import RuleViolation
+from core.errors import RuleViolation
 from crm import selectors, services
 from crm.entities import ENTITIES
 from crm.models import Activity, Company, Contact, Deal, Lead

@@ -9,9 +9,9 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.rules import RuleViolation
 from config.celery import app as celery_app
 from config.schedule import BEAT_SCHEDULE
+from core.errors import RuleViolation
 from crm import services as crm_services
 from crm.models import Activity, Company, Deal, Lead
 from crm.tests.factories import (

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.rules import RuleViolation
 from backups.restore import RestoreOutcome
+from core.errors import RuleViolation
 from support import rules, services
 from support.models import RestoreRequest
 from support.tests.factories import request_make, snapshot_kept

@@ -14,12 +14,12 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.rules import RuleViolation
 from backups.models import Snapshot
 from backups.services import snapshot_take
 from backups.storage import snapshot_storage
 from backups.tests.factories import live_rows
 from conftest import login_client
+from core.errors import RuleViolation
 from crm.models import Company
 from crm.tests.factories import CompanyFactory
 from history.models import Event, EventType

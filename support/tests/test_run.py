@@ -44,7 +44,7 @@ def approved(account, admin_user, support_user, emails):
     for deal in Deal.objects.filter(account=account):
         crm_services.record_delete(record=deal, actor=admin_user)
     crm_services.record_update(
-        record=Company.objects.filter(account=account).first(),
+        record=Company.objects.for_account(account).first(),  # a live one
         actor=admin_user,
         data={"title": "Renamed after the snapshot"},
     )

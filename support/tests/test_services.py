@@ -10,7 +10,7 @@ from django.core import mail
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.rules import RuleViolation
+from core.errors import RuleViolation
 from history.models import RESTORE_REQUEST, Event, EventType
 from support import rules, selectors, services
 from support.models import Message, Notification, RestoreRequest

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accounts.rules import RuleViolation
+from core.errors import RuleViolation
 
 NON_FIELD = "non_field_errors"
 

@@ -1,10 +1,33 @@
+"""Filters and query-parameter helpers of every list, in the API and on the pages: ids, UTC
+date-times, text search."""
+
 from datetime import UTC
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django_filters.fields import IsoDateTimeField
 from rest_framework.filters import SearchFilter
+
+MAX_ID = 2**63 - 1  # BigAutoField
+
+
+def positive_int_or_none(value) -> int | None:
+    """A query parameter meant as an id or a page size: a whole number from 1 to MAX_ID, or
+    None for anything else (so it never overflows a query)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
+class RecordIdFilter(django_filters.NumberFilter):
+    """A whole number in the id range: ``1.5`` is no id (not id 1), and an id beyond the range
+    would overflow SQLite's integers."""
+
+    field_class = forms.IntegerField
 
 
 class UtcDateTimeField(IsoDateTimeField):

@@ -1,5 +1,5 @@
 """OpenAPI schema additions: every operation documents the errors it may answer, all in the one
-shape of config.api.errors (``{detail, code, errors?}``), so clients and the schema fuzzing in
+shape of core.api.errors (``{detail, code, errors?}``), so clients and the schema fuzzing in
 tests/test_api_fuzz.py know every status the API can send."""
 
 ERROR_SCHEMA = {

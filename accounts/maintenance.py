@@ -1,0 +1,63 @@
+"""The maintenance flag of an account, with one owner. A restore claims it (every write then
+answers 503 ``maintenance``) and lifts it when done; the watchdog lifts one whose restore died.
+Each change commits at once, in its own transaction, with a history event on the account
+saying who, why and for which request or snapshot.
+
+It writes history, so it sits above history's core (the other modules of accounts sit below)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account, User
+from history.models import EventType
+from history.services import history_record
+
+
+class MaintenanceReason(models.TextChoices):
+    RESTORE = "restore", _("a restore from a snapshot")
+    RESTORE_DONE = "restore_done", _("the restore ended")
+    INTERRUPTED = "interrupted", _("the worker running the restore stopped")
+    ORPHANED = "orphaned", _("no restore was running any more")
+
+
+def maintenance_claim(
+    *,
+    account_id: int,
+    actor: User | None,
+    reason: MaintenanceReason,
+    details: Mapping[str, Any] | None = None,
+) -> bool:
+    """Put the account in maintenance; False (nothing written) if it already is. The UPDATE
+    waits for writes in flight (they hold the account row FOR SHARE, accounts.rules)."""
+    with transaction.atomic():
+        claimed = Account.objects.filter(pk=account_id, maintenance=False).update(maintenance=True)
+        if claimed:
+            _event(account_id, actor, EventType.MAINTENANCE_ON, reason, details)
+    return bool(claimed)
+
+
+def maintenance_lift(
+    *,
+    account_id: int,
+    actor: User | None,
+    reason: MaintenanceReason,
+    details: Mapping[str, Any] | None = None,
+) -> bool:
+    """Make the account writable again; False (nothing written) if it was not in maintenance."""
+    with transaction.atomic():
+        lifted = Account.objects.filter(pk=account_id, maintenance=True).update(maintenance=False)
+        if lifted:
+            _event(account_id, actor, EventType.MAINTENANCE_OFF, reason, details)
+    return bool(lifted)
+
+
+def _event(account_id, actor, event_type, reason, details) -> None:
+    history_record(
+        account=Account(pk=account_id),
+        actor=actor,
+        event_type=event_type,
+        details={"reason": reason.value, **(details or {})},
+    )
