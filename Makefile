@@ -1,7 +1,7 @@
 # make run: the whole product on this machine (SQLite, filesystem broker, web + worker + beat).
-# make test: lint (ruff, its security rules included), migrations check, the whole suite on
-# PostgreSQL + Redis (tenancy crawl, API fuzzing, fault injection, browser journeys, real workers)
-# with coverage (at least 90% of lines, or it fails), then a SQLite pass.
+# make test: lint (ruff with its security rules, the import contracts, mypy), migrations check,
+# the whole suite on PostgreSQL + Redis (tenancy crawl, API fuzzing, fault injection, browser
+# journeys, real workers) with coverage (at least 90% of lines, or it fails), then a SQLite pass.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -39,9 +39,12 @@ services: $(STAMP)
 	CHECK_POSTGRES_URL=$(dir $(TEST_DATABASE_URL))postgres CHECK_REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/python bin/check_services.py
 
+# Style and security rules, the import contracts (who may import whom) and the types.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -54,7 +54,13 @@ def maintenance_lift(
     return bool(lifted)
 
 
-def _event(account_id, actor, event_type, reason, details) -> None:
+def _event(
+    account_id: int,
+    actor: User | None,
+    event_type: EventType,
+    reason: MaintenanceReason,
+    details: Mapping[str, Any] | None,
+) -> None:
     history_record(
         account=Account(pk=account_id),
         actor=actor,

@@ -1,3 +1,4 @@
+from django.http import Http404
 from django.shortcuts import redirect, render
 
 from accounts import two_factor
@@ -32,6 +33,8 @@ class RuleViolationMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, RuleViolation):
             return None
+        if exception.code == "not_found":
+            raise Http404(exception.message)  # Django's own 404 page, as for a missing id
         response = render(
             request,
             "rule_violation.html",

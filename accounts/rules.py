@@ -4,12 +4,12 @@ core.errors.RuleViolation."""
 from django.db import connection
 from django.utils.translation import gettext as _
 
-from accounts.models import Account
+from accounts.models import Account, User
 from accounts.plans import Feature, plan_has
 from core.errors import RuleViolation
 
 
-def plan_require(*, account, feature: Feature) -> None:
+def plan_require(*, account: Account, feature: Feature) -> None:
     if not plan_has(account.plan, feature):
         raise RuleViolation(
             code="plan_not_eligible",
@@ -18,12 +18,12 @@ def plan_require(*, account, feature: Feature) -> None:
         )
 
 
-def admin_require(*, user) -> None:
+def admin_require(*, user: User) -> None:
     if not user.is_account_admin:
         raise RuleViolation(code="admin_only", message=_("Only account admins may do this."))
 
 
-def account_writable_require(*, account) -> None:
+def account_writable_require(*, account: Account) -> None:
     """Writes wait while the account is in maintenance (a rollback is running).
 
     The flag is read again from the database, never trusted from the ``account`` loaded at the

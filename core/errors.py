@@ -3,6 +3,7 @@ exception handler (core.api.errors) and into an error page by accounts.middlewar
 
 # Machine code -> HTTP status. API.md's rule codes, plus the generic ones the product uses.
 RULE_STATUS = {
+    "not_found": 404,  # missing, another account's, or gone meanwhile (lost a race): all alike
     "plan_not_eligible": 403,
     "admin_only": 403,
     "support_only": 403,

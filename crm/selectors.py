@@ -1,9 +1,9 @@
 """Reads of CRM records, always inside one account."""
 
 from django.db.models import QuerySet
-from django.http import Http404
 
 from accounts.models import Account
+from core.errors import RuleViolation
 from crm.entities import ENTITIES, Entity
 from crm.models import Activity, CrmRecord
 
@@ -25,11 +25,11 @@ def records_for_account(*, account: Account, entity: Entity, with_links: bool = 
 
 
 def record_get(*, account: Account, entity: Entity, record_id: int | str) -> CrmRecord:
-    """The record, or 404: the same answer for a missing id and another account's id."""
+    """The record, or ``not_found``: the same answer for a missing id and another account's id."""
     try:
         return records_for_account(account=account, entity=entity).get(pk=int(record_id))
     except (entity.model.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise Http404(f"No such {entity.type.value}.") from None
+        raise RuleViolation(code="not_found", message=f"No such {entity.type.value}.") from None
 
 
 def record_linked(*, record: CrmRecord) -> dict[str, QuerySet]:
@@ -47,5 +47,5 @@ def record_linked(*, record: CrmRecord) -> dict[str, QuerySet]:
 
 def activities_for(*, record: CrmRecord) -> QuerySet:
     return Activity.objects.for_account(record.account).filter(
-        **{type(record)._meta.model_name: record}
+        **{str(type(record)._meta.model_name): record}
     )

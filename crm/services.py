@@ -2,15 +2,15 @@
 the demo seeder all come through here, so each rule is checked in one place."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.http import Http404
+from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from accounts.rules import account_writable_require
+from core.errors import RuleViolation
 from crm.entities import ENTITIES, Entity, entity_for_model
 from crm.models import CrmRecord
 from history.models import EventType
@@ -19,14 +19,22 @@ from recyclebin.models import BinEntry
 from recyclebin.services import bin_delete
 
 
+def _field(record: CrmRecord, name: str) -> models.Field:
+    return cast(models.Field, record._meta.get_field(name))
+
+
+def _link_missing(record: CrmRecord, field: str) -> str:
+    label = _field(record, field).verbose_name
+    return _("No such %(entity)s in your account.") % {"entity": label}
+
+
 def _links_check(*, record: CrmRecord, entity: Entity) -> None:
     """A record may link only to records of its own account."""
     errors = {}
     for field in entity.link_fields:
         target = getattr(record, field)
         if target is not None and target.account_id != record.account_id:
-            label = record._meta.get_field(field).verbose_name
-            errors[field] = _("No such %(entity)s in your account.") % {"entity": label}
+            errors[field] = _link_missing(record, field)
     if errors:
         raise ValidationError(errors)
 
@@ -52,8 +60,7 @@ def _link_targets_lock(
     for field, target in targets:
         live = type(target).objects.for_account(record.account).select_for_update(no_key=True)
         if not live.filter(pk=target.pk).exists():
-            label = record._meta.get_field(field).verbose_name
-            errors[field] = _("No such %(entity)s in your account.") % {"entity": label}
+            errors[field] = _link_missing(record, field)
     return errors
 
 
@@ -93,14 +100,14 @@ def record_update(
     link_errors = _link_targets_lock(record=record, entity=entity, data=data)
     live = type(record).objects.for_account(record.account).select_for_update()
     if not live.filter(pk=record.pk).exists():
-        raise Http404(f"No such {entity.type.value}.")
+        raise RuleViolation(code="not_found", message=f"No such {entity.type.value}.")
     if link_errors:
         raise ValidationError(link_errors)
     record.refresh_from_db()  # the row as committed, read under the lock
     changes: dict[str, list[Any]] = {}
     changed_columns: list[str] = []
     for field, value in data.items():
-        attname = record._meta.get_field(field).attname
+        attname = _field(record, field).attname
         old = getattr(record, attname)
         setattr(record, field, value)
         new = getattr(record, attname)

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 from django.views.generic import FormView, TemplateView
 
 from core.api.filters import positive_int_or_none
+from core.errors import RuleViolation
 from core.views import MemberRequiredMixin
 from crm import selectors, services
 from crm.entities import ENTITIES, Entity, entity_for_model
@@ -157,7 +158,7 @@ class RecordListView(EntityViewMixin, TemplateView):
             target = selectors.record_get(
                 account=self.account, entity=target_entity, record_id=target_id
             )
-        except Http404:
+        except RuleViolation:
             target = None
         others = self.request.GET.copy()
         for name in (field, "page"):

@@ -9,18 +9,19 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.db import models
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format, number_format
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 
 from accounts.models import Account
 from crm.entities import ENTITIES, entity_for_model
 from crm.models import CrmRecord
-from history.models import RESTORE_REQUEST, Event, EventType
+from history.models import Event, EventType
+from history.subjects import subject_get
 
 VALUE_MAX_CHARS = 80
 
@@ -48,8 +49,8 @@ def actor_label(event: Event) -> str:
 
 def event_rows(*, account: Account, events, request_links: bool = False) -> list[EventRow]:
     """``events`` (one page) as rows for a template; times are rendered by the template in
-    the active time zone. ``request_links``: link a restore request's steps to its page (for
-    the account's admins, who may open it)."""
+    the active time zone. ``request_links``: link the events of other subjects (a restore
+    request's steps) to their page, for the account's admins, who may open them."""
     events = list(events)
     live = _live_ids(account=account, events=events)
     link_titles = _link_titles(account=account, events=events)
@@ -64,8 +65,8 @@ def event_rows(*, account: Account, events, request_links: bool = False) -> list
         )
         if event.entity_id in live.get(event.entity_type, ()):
             row.record_url = reverse(f"crm:{event.entity_type}_detail", args=[event.entity_id])
-        elif request_links and event.entity_type == RESTORE_REQUEST and event.entity_id:
-            row.record_url = _request_url(event.entity_id)
+        elif request_links and event.entity_id and (subject := subject_get(event.entity_type)):
+            row.record_url = subject.url(event.entity_id) if subject.url else None
         rows.append(row)
     return rows
 
@@ -145,7 +146,7 @@ def _value(model_field, value, link_titles) -> str | None:
     if value is None or value == "":
         return None
     if model_field is None:
-        return _short(str(value))
+        return short_text(str(value))
     if model_field.many_to_one:
         title = link_titles.get((model_field.related_model, value))
         if title is None:
@@ -173,74 +174,20 @@ def _value(model_field, value, link_titles) -> str | None:
             )
         except InvalidOperation:
             pass
-    return _short(str(value))
+    return short_text(str(value))
 
 
-def _short(text: str) -> str:
+def short_text(text: str) -> str:
     return Truncator(" ".join(text.split())).chars(VALUE_MAX_CHARS)
-
-
-def _request_url(request_id: int) -> str | None:
-    try:
-        return reverse("support:request_detail", args=[request_id])
-    except NoReverseMatch:  # the support pages are not routed
-        return None
-
-
-# The kinds of restore, as a restore request's events name them.
-RESTORE_KIND_LABELS = {
-    "full": gettext_lazy("full"),
-    "entities": gettext_lazy("entity types"),
-    "recover": gettext_lazy("recover"),
-    "export": gettext_lazy("export"),
-}
-
-
-def _request_note(event: Event, details: dict) -> str:
-    """A restore request's step in a few words: the kind and snapshot, or why it ended."""
-    if event.event_type == EventType.REQUEST_REJECTED and details.get("reason"):
-        return _short(str(details["reason"]))
-    if event.event_type == EventType.REQUEST_FAILED and details.get("error"):
-        return _short(str(details["error"]))
-    if event.event_type == EventType.SUPPORT_ACCESS:
-        return _access_note(details)
-    kind = RESTORE_KIND_LABELS.get(details.get("kind"), details.get("kind") or "")
-    if details.get("kind") == "export" and details.get("snapshot"):
-        return _("Export of snapshot #%(snapshot)s") % {"snapshot": details["snapshot"]}
-    if details.get("snapshot"):
-        return _("%(kind)s restore from snapshot #%(snapshot)s") % {
-            "kind": capfirst(kind),
-            "snapshot": details["snapshot"],
-        }
-    if kind:
-        return _("%(kind)s restore") % {"kind": capfirst(kind)}
-    return ""
-
-
-def _access_note(details: dict) -> str:
-    """What support staff looked at (support.services.support_access_record), in words."""
-    parts = []
-    if "snapshots" in (details.get("viewed") or []):
-        parts.append(_("the account's snapshots"))
-    if details.get("snapshot"):
-        if details.get("kind") == "export":
-            parts.append(_("the contents of snapshot #%(id)s") % {"id": details["snapshot"]})
-        elif details.get("record_titles"):
-            parts.append(
-                _("the preview of snapshot #%(id)s with record titles")
-                % {"id": details["snapshot"]}
-            )
-        else:
-            parts.append(_("the preview of snapshot #%(id)s") % {"id": details["snapshot"]})
-    return capfirst(", ".join(str(part) for part in parts))
 
 
 def _note(event: Event) -> str:
     """A few words on what else happened with a delete (what went into the bin with it), or
     on a restore request's step."""
     details = event.details if isinstance(event.details, dict) else {}
-    if event.entity_type == RESTORE_REQUEST:
-        return _request_note(event, details)
+    subject = subject_get(event.entity_type)
+    if subject is not None and subject.note is not None:
+        return subject.note(event)
     if event.event_type == EventType.DELETE:
         others = (details.get("item_count") or 1) - 1
         if others > 0:

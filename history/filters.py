@@ -6,7 +6,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
-from history.models import SUBJECT_TYPES, Event, EventType
+from history.models import Event, EventType
+from history.subjects import SubjectChoices
 
 
 class EventTypesFilter(django_filters.MultipleChoiceFilter):
@@ -26,7 +27,7 @@ class EventTypesFilter(django_filters.MultipleChoiceFilter):
 
 class EventFilter(django_filters.FilterSet):
     event_type = EventTypesFilter(label=_("Event"))
-    entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=SUBJECT_TYPES)
+    entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=SubjectChoices())
     entity_id = RecordIdFilter(label=_("Record id"), min_value=1, max_value=MAX_ID)
     actor = RecordIdFilter(label=_("User"), field_name="actor_id", min_value=1, max_value=MAX_ID)
     occurred_after = UtcDateTimeFilter(label=_("From"), field_name="occurred_at", lookup_expr="gte")

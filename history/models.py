@@ -5,7 +5,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, AccountScopedQuerySet
-from crm.entities import EntityType
 
 
 class EventType(models.TextChoices):
@@ -34,12 +33,6 @@ class EventType(models.TextChoices):
     MAINTENANCE_OFF = "maintenance_off", _("Maintenance ended")
 
 
-# What an event is about: a CRM record, or a restore request (its steps), or nothing (a
-# rollback is account-wide).
-RESTORE_REQUEST = "restore_request"
-SUBJECT_TYPES = [*EntityType.choices, (RESTORE_REQUEST, _("Restore request"))]
-
-
 class Event(models.Model):
     """One change, written in the same transaction as the change. Append-only: the database
     refuses UPDATE and DELETE on this table (PostgreSQL trigger, migration 0002). Events name
@@ -49,7 +42,9 @@ class Event(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     occurred_at = models.DateTimeField(_("time"), default=timezone.now)
     event_type = models.CharField(_("event"), max_length=20, choices=EventType.choices)
-    entity_type = models.CharField(_("type"), max_length=20, choices=SUBJECT_TYPES, blank=True)
+    # What the event is about (history.subjects: a CRM record type, a restore request...), or
+    # nothing (a rollback is account-wide).
+    entity_type = models.CharField(_("type"), max_length=20, blank=True)
     entity_id = models.BigIntegerField(_("record id"), null=True, blank=True)
     entity_title = models.CharField(_("title"), max_length=255, blank=True)
     actor = models.ForeignKey(

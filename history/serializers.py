@@ -3,7 +3,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from history.models import SUBJECT_TYPES, Event
+from history.models import Event
+from history.subjects import SubjectChoices
 
 
 class ActorSerializer(serializers.Serializer):
@@ -13,13 +14,14 @@ class ActorSerializer(serializers.Serializer):
 
 class EventSerializer(serializers.ModelSerializer):
     entity_type = serializers.ChoiceField(
-        choices=SUBJECT_TYPES,
+        choices=SubjectChoices(),
         allow_blank=True,
         read_only=True,
         help_text="A CRM record's type, restore_request for the steps of a restore request, "
         "or empty for account-wide events (a rollback).",
     )
     actor = serializers.SerializerMethodField()
+
     changes = serializers.DictField(
         child=serializers.ListField(child=serializers.JSONField(), min_length=2, max_length=2),
         read_only=True,

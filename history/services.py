@@ -2,6 +2,7 @@
 an event exists exactly when its change does."""
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -20,7 +21,7 @@ def history_event(
     title: str = "",
     changes: Mapping[str, list[Any]] | None = None,
     details: Mapping[str, Any] | None = None,
-    occurred_at=None,
+    occurred_at: datetime | None = None,
 ) -> Event:
     """An unsaved event (``actor`` None: the system did it)."""
     return Event(
@@ -37,7 +38,7 @@ def history_event(
     )
 
 
-def history_record(**kwargs) -> Event:
+def history_record(**kwargs: Any) -> Event:
     """Write one event; takes history_event()'s arguments."""
     event = history_event(**kwargs)
     event.save()

@@ -25,8 +25,9 @@ from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 from history.display import event_rows
 from history.filters import EventFilter
-from history.models import SUBJECT_TYPES, EventType
+from history.models import EventType
 from history.selectors import deletions_per_day, events_for_account
+from history.subjects import subject_choices
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
@@ -124,7 +125,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
             if name == "event_type":
                 return str(dict(EventType.choices).get(value, value))
             if name == "entity_type":
-                return str(dict(SUBJECT_TYPES).get(value, value))
+                return str(dict(subject_choices()).get(value, value))
             if name == "entity_id":
                 return f"“{record_title}” (#{value})" if record_title else f"#{value}"
             if name == "actor":
@@ -159,7 +160,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
                 {"value": value, "label": label, "checked": value in chosen_types}
                 for value, label in EventType.choices
             ],
-            "entity_types": SUBJECT_TYPES,
+            "entity_types": subject_choices(),
             "entity_type": params.get("entity_type", ""),
             "entity_id": params.get("entity_id", ""),
             "users": users,

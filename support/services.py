@@ -32,7 +32,7 @@ from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
 from core.errors import RuleViolation
 from crm.entities import ENTITIES
-from history.models import RESTORE_REQUEST, Event, EventType
+from history.models import Event, EventType
 from history.services import history_record
 from support import rules, selectors
 from support.chat_lines import line_make, line_text
@@ -47,6 +47,7 @@ from support.models import (
     RestoreRequest,
 )
 from support.notifications import notify
+from support.subjects import RESTORE_REQUEST
 
 logger = logging.getLogger(__name__)
 

@@ -208,6 +208,14 @@ CELERY_TASK_IGNORE_RESULT = True  # long work reports progress to rows the UI re
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Every task has a soft time limit (SoftTimeLimitExceeded is raised in it: a transaction rolls
+# back, a claimed job is marked failed) and a hard one (the worker process is killed; the
+# watchdogs clean up). Long work (a restore, a nightly batch, a bin restore job) sets its own,
+# longer pair from LONG_TASK_*.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
+LONG_TASK_SOFT_TIME_LIMIT = env.int("LONG_TASK_SOFT_TIME_LIMIT", default=2 * 3600)
+LONG_TASK_TIME_LIMIT = env.int("LONG_TASK_TIME_LIMIT", default=2 * 3600 + 300)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The whole schedule lives in config/schedule.py.

@@ -36,6 +36,8 @@ def _first_code(codes) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RuleViolation) and exc.code == "not_found":
+        exc = Http404()  # the very answer of a missing id: nothing tells the two apart
     if isinstance(exc, RuleViolation):
         return Response(
             {"detail": exc.message, "code": exc.code}, status=exc.status, headers=exc.headers

@@ -8,8 +8,8 @@ from functools import partial
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.http import Http404
 
+from core.errors import RuleViolation
 from crm import services
 from crm.entities import ENTITIES
 from crm.models import Activity, Contact, Deal
@@ -60,7 +60,7 @@ def test_a_delete_and_an_edit_at_once_leave_the_record_wholly_in_the_bin(account
         )
 
         assert isinstance(deleted, BinEntry), deleted
-        assert isinstance(edited, dict | Http404), edited
+        assert isinstance(edited, dict | RuleViolation), edited
         deal.refresh_from_db()
         activity.refresh_from_db()
         assert deal.bin_entry_id == deleted.pk
@@ -128,7 +128,7 @@ def test_an_edit_of_a_record_deleted_since_it_was_loaded_is_a_404(account, admin
     stale = Deal.objects.get(pk=deal.pk)
     services.record_delete(record=deal, actor=admin_user)
 
-    with pytest.raises(Http404):
+    with pytest.raises(RuleViolation, match="No such deal"):
         services.record_update(record=stale, actor=admin_user, data={"title": "Back?"})
 
     deal.refresh_from_db()

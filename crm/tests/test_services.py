@@ -6,7 +6,6 @@ from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.http import Http404
 
 from core.errors import RuleViolation
 from crm import selectors, services
@@ -407,10 +406,11 @@ def test_record_get_answers_the_same_404_for_missing_and_foreign_ids(
     assert selectors.record_get(account=account, entity=entity, record_id=mine.pk) == mine
     messages = set()
     for record_id in (theirs.pk, theirs.pk + 1000, "abc", None, 10**30, str(10**30)):
-        with pytest.raises(Http404) as missing:
+        with pytest.raises(RuleViolation) as missing:
             selectors.record_get(account=account, entity=entity, record_id=record_id)
         messages.add(str(missing.value))
     assert len(messages) == 1
+    assert missing.value.code == "not_found"
 
 
 def test_record_linked_stays_inside_the_account(account, other_account):

@@ -16,9 +16,10 @@ from backups.services import snapshot_take
 from conftest import login_client
 from crm.models import Company
 from crm.tests.factories import CompanyFactory
-from history.models import RESTORE_REQUEST, Event, EventType
+from history.models import Event, EventType
 from recyclebin import services as bin_services
 from support import services
+from support.subjects import RESTORE_REQUEST
 
 # Snapshots open their own transactions, so the tests run outside one.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,8 +9,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 
 from history.display import event_rows
-from history.models import RESTORE_REQUEST, SUBJECT_TYPES, Event, EventType
+from history.models import Event, EventType
+from history.subjects import subject_choices
 from support import services
+from support.subjects import RESTORE_REQUEST
 from support.tests.factories import snapshot_kept
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +45,7 @@ def test_every_step_has_an_event_type_that_fits_the_column():
     for step in STEPS:
         assert step in EventType.values
         assert len(step) <= field.max_length
-    assert (RESTORE_REQUEST, "Restore request") in [(k, str(v)) for k, v in SUBJECT_TYPES]
+    assert (RESTORE_REQUEST, "Restore request") in [(k, str(v)) for k, v in subject_choices()]
 
 
 def test_the_history_api_filters_the_steps(api, rejected):
@@ -78,7 +80,7 @@ def test_labels_in_german():
     english = {value: str(label) for value, label in EventType.choices}
     with translation.override("de"):
         labels = {value: str(label) for value, label in EventType.choices}
-        subjects = {value: str(label) for value, label in SUBJECT_TYPES}
+        subjects = {value: str(label) for value, label in subject_choices()}
     for step in STEPS:
         assert labels[step] != english[step], step
     assert labels["request_filed"] == "Wiederherstellungsanfrage gestellt"

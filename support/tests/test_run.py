@@ -16,10 +16,11 @@ from backups.storage import snapshot_storage
 from backups.tests.factories import account_fill, live_rows
 from crm import services as crm_services
 from crm.models import Company, Deal
-from history.models import RESTORE_REQUEST, Event, EventType
+from history.models import Event, EventType
 from history.services import history_record
 from support import services, tasks
 from support.models import MaintenanceWatch, Notification, RestoreRequest
+from support.subjects import RESTORE_REQUEST
 from support.tests.factories import request_make
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,9 +11,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from core.errors import RuleViolation
-from history.models import RESTORE_REQUEST, Event, EventType
+from history.models import Event, EventType
 from support import rules, selectors, services
 from support.models import Message, Notification, RestoreRequest
+from support.subjects import RESTORE_REQUEST
 from support.tests.factories import request_make, snapshot_kept, support_state
 
 pytestmark = pytest.mark.django_db

@@ -20,9 +20,10 @@ from backups.tests.factories import account_fill, live_rows
 from conftest import wait_for
 from crm import services as crm_services
 from crm.models import Company, Deal
-from history.models import RESTORE_REQUEST, Event, EventType
+from history.models import Event, EventType
 from support import services
 from support.models import Notification, RestoreRequest
+from support.subjects import RESTORE_REQUEST
 
 pytestmark = pytest.mark.worker
 

@@ -1,0 +1,51 @@
+"""What history events can be about, described by the apps that own those things: history
+records and lists events without knowing any of them. Each owner registers its subjects in its
+``AppConfig.ready`` (the CRM its five record types, support its restore requests)."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from django.utils.functional import Promise
+
+from history.models import Event
+
+
+@dataclass(frozen=True)
+class Subject:
+    type: str  # Event.entity_type
+    label: str | Promise
+    # The page of one subject by id, for those allowed to open it (None: no page).
+    url: Callable[[int], str | None] | None = None
+    # A few words on one of its events (None: no words beyond the event's type).
+    note: Callable[[Event], str] | None = None
+
+
+_SUBJECTS: dict[str, Subject] = {}
+
+
+def subject_register(subject: Subject) -> None:
+    """Called once per subject type at start-up; a second, different one is a programming error."""
+    known = _SUBJECTS.get(subject.type)
+    if known is not None and known != subject:
+        raise ValueError(f"history subject {subject.type!r} is registered twice")
+    _SUBJECTS[subject.type] = subject
+
+
+def subject_get(subject_type: str) -> Subject | None:
+    return _SUBJECTS.get(subject_type)
+
+
+def subject_choices() -> list[tuple[str, str | Promise]]:
+    """(type, label) of every subject, in the order they were registered."""
+    return [(subject.type, subject.label) for subject in _SUBJECTS.values()]
+
+
+class SubjectChoices:
+    """The subjects as choices for a filter or a field declared at import time: read again at
+    each use, so it sees the subjects registered at start-up (after that import)."""
+
+    def __iter__(self) -> Iterator[tuple[str, str | Promise]]:
+        return iter(subject_choices())
+
+    def __len__(self) -> int:
+        return len(_SUBJECTS)

@@ -1,0 +1,78 @@
+"""Restore requests as a subject of the history (history.subjects): their type name, how a
+step of one reads in a few words, and the page an admin opens from it. Registered in
+support.apps."""
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from history.display import short_text
+from history.models import Event, EventType
+from history.subjects import Subject
+
+RESTORE_REQUEST = "restore_request"
+
+
+def _request_url(request_id: int) -> str | None:
+    try:
+        return reverse("support:request_detail", args=[request_id])
+    except NoReverseMatch:  # the support pages are not routed
+        return None
+
+
+# The kinds of restore, as a restore request's events name them.
+RESTORE_KIND_LABELS = {
+    "full": gettext_lazy("full"),
+    "entities": gettext_lazy("entity types"),
+    "recover": gettext_lazy("recover"),
+    "export": gettext_lazy("export"),
+}
+
+
+def request_note(event: Event) -> str:
+    """A restore request's step in a few words: the kind and snapshot, or why it ended."""
+    details = event.details if isinstance(event.details, dict) else {}
+    if event.event_type == EventType.REQUEST_REJECTED and details.get("reason"):
+        return short_text(str(details["reason"]))
+    if event.event_type == EventType.REQUEST_FAILED and details.get("error"):
+        return short_text(str(details["error"]))
+    if event.event_type == EventType.SUPPORT_ACCESS:
+        return _access_note(details)
+    kind = RESTORE_KIND_LABELS.get(details.get("kind"), details.get("kind") or "")
+    if details.get("kind") == "export" and details.get("snapshot"):
+        return _("Export of snapshot #%(snapshot)s") % {"snapshot": details["snapshot"]}
+    if details.get("snapshot"):
+        return _("%(kind)s restore from snapshot #%(snapshot)s") % {
+            "kind": capfirst(kind),
+            "snapshot": details["snapshot"],
+        }
+    if kind:
+        return _("%(kind)s restore") % {"kind": capfirst(kind)}
+    return ""
+
+
+def _access_note(details: dict) -> str:
+    """What support staff looked at (support.services.support_access_record), in words."""
+    parts = []
+    if "snapshots" in (details.get("viewed") or []):
+        parts.append(_("the account's snapshots"))
+    if details.get("snapshot"):
+        if details.get("kind") == "export":
+            parts.append(_("the contents of snapshot #%(id)s") % {"id": details["snapshot"]})
+        elif details.get("record_titles"):
+            parts.append(
+                _("the preview of snapshot #%(id)s with record titles")
+                % {"id": details["snapshot"]}
+            )
+        else:
+            parts.append(_("the preview of snapshot #%(id)s") % {"id": details["snapshot"]})
+    return capfirst(", ".join(str(part) for part in parts))
+
+
+SUBJECT = Subject(
+    type=RESTORE_REQUEST,
+    label=gettext_lazy("Restore request"),
+    url=_request_url,
+    note=request_note,
+)
