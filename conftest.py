@@ -32,6 +32,19 @@ from accounts.services import account_create, user_create
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database only: allow TRUNCATE of the history (history migration 0007), which
+    the test runner uses to reset tables between transactional tests. Set on the database, so
+    every later connection has it, worker processes included."""
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            with connection.cursor() as cursor:
+                cursor.execute(f"ALTER DATABASE {name} SET crm.history_truncate = 'allowed'")
+            connection.close()
+
+
 @pytest.fixture(autouse=True)
 def _language_reset():
     """A request through the test client activates its language in this thread (Django's

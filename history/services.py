@@ -38,9 +38,30 @@ def history_event(
     )
 
 
-def history_record(**kwargs: Any) -> Event:
-    """Write one event; takes history_event()'s arguments."""
-    event = history_event(**kwargs)
+def history_record(
+    *,
+    account: Account,
+    actor: User | None,
+    event_type: EventType,
+    entity_type: str = "",
+    entity_id: int | None = None,
+    title: str = "",
+    changes: Mapping[str, list[Any]] | None = None,
+    details: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> Event:
+    """Write one event (history_event's arguments)."""
+    event = history_event(
+        account=account,
+        actor=actor,
+        event_type=event_type,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        title=title,
+        changes=changes,
+        details=details,
+        occurred_at=occurred_at,
+    )
     event.save()
     return event
 

@@ -275,6 +275,29 @@ def test_the_database_refuses_to_change_or_remove_events(account, admin_user, sq
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # committed events: TRUNCATE sees no pending triggers
+@pytest.mark.parametrize("sql", ["TRUNCATE history_event", "TRUNCATE history_event CASCADE"])
+def test_the_database_refuses_to_truncate_the_history(account, admin_user, sql):
+    if connection.vendor != "postgresql":
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    crm_services.record_create(
+        account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Kept"}
+    )
+    before = list(Event.objects.order_by("pk").values())
+
+    with (
+        pytest.raises(DatabaseError, match="append-only: TRUNCATE refused"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        # As in production, where nothing allows it (the test database does, to reset).
+        cursor.execute("SET LOCAL crm.history_truncate = ''")
+        cursor.execute(sql)
+
+    assert list(Event.objects.order_by("pk").values()) == before
+
+
+@pytest.mark.postgres
 def test_the_orm_cannot_change_or_remove_events_either(account, admin_user):
     if connection.vendor != "postgresql":
         pytest.skip("the append-only trigger is PostgreSQL's")
