@@ -12,8 +12,9 @@ from accounts import two_factor
 
 class SecondFactorTokenAuthentication(TokenAuthentication):
     """``Authorization: Token <key>``. An inactive user's token is refused at once (401), as
-    DRF does; the user gets ``otp_device`` and ``is_verified()`` as django-otp's middleware
-    gives them to a browser session."""
+    DRF does, and so is one issued before the user's password last changed; the user gets
+    ``otp_device`` and ``is_verified()`` as django-otp's middleware gives them to a browser
+    session."""
 
     def authenticate_credentials(self, key):
         model = self.get_model()
@@ -24,6 +25,8 @@ class SecondFactorTokenAuthentication(TokenAuthentication):
         user = token.user
         if not user.is_active:
             raise AuthenticationFailed(_("User inactive or deleted."))
+        if user.token_predates_password(token.created):
+            raise AuthenticationFailed(_("Invalid token."))
         user.otp_device = two_factor.token_verified_device(token)
         user.is_verified = functools.partial(two_factor.second_factor_verified, user)
         return user, token

@@ -1,9 +1,11 @@
 import zoneinfo
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.plans import Feature, Plan, plan_has
@@ -75,6 +77,9 @@ class User(AbstractUser):
         default=False,
         help_text=_("Vendor staff: reach accounts only through the support console."),
     )
+    # API tokens issued before it no longer authenticate (accounts.authentication): a new
+    # password ends every token however it was set (by the user, an operator, a command).
+    password_changed_at = models.DateTimeField(_("password changed"), null=True, editable=False)
 
     objects = UserManager()
 
@@ -91,6 +96,14 @@ class User(AbstractUser):
                 ),
             ),
         ]
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        self.password_changed_at = timezone.now()
+
+    def token_predates_password(self, token_created: datetime) -> bool:
+        """Whether a token made at ``token_created`` was issued before the current password."""
+        return self.password_changed_at is not None and token_created < self.password_changed_at
 
     @property
     def is_account_member(self) -> bool:

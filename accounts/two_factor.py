@@ -177,6 +177,9 @@ def token_issue(*, user: User, device: Device | None) -> Token:
     """The user's API token (one per user, as DRF keeps it), marked with the second factor
     given now; without one, the mark of an earlier factor is dropped."""
     token, _created = Token.objects.get_or_create(user=user)
+    if user.token_predates_password(token.created):  # ended by a new password: a new one
+        token.delete()
+        token = Token.objects.create(user=user)
     if device is not None:
         TokenSecondFactor.objects.update_or_create(
             token=token, defaults={"device_id": device.persistent_id}

@@ -138,6 +138,54 @@ def test_an_inactive_users_old_token_fails_even_if_left_behind(admin_user):
     assert_error(token_client(key).get(API_PATHS["company"]), 401, "authentication_failed")
 
 
+# --- A new password ends every token and session ----------------------------------------------
+
+
+def test_an_operator_resetting_the_password_in_the_admin_ends_token_and_sessions(
+    admin_user, employee
+):
+    operator = type(admin_user).objects.create_superuser("operator", "op@example.com", "op-pw-1")
+    key = token_of(employee)
+    browser = login_client(employee)
+    assert browser.get("/crm/").status_code == 200
+    client = Client()
+    client.force_login(operator)
+
+    response = client.post(
+        reverse("admin:auth_user_password_change", args=[employee.pk]),
+        {"password1": "a brand new passphrase 42", "password2": "a brand new passphrase 42"},
+    )
+
+    assert response.status_code == 302, response.content[:500]
+    assert_error(token_client(key).get(API_PATHS["company"]), 401, "authentication_failed")
+    ended = browser.get("/crm/")  # the session ended: back to the login page
+    assert ended.status_code == 302 and "login" in ended["Location"]
+    # The new password gives a new token that works.
+    fresh = APIClient().post(
+        TOKEN_URL,
+        {"username": employee.username, "password": "a brand new passphrase 42"},
+        format="json",
+    )
+    assert fresh.status_code == 200
+    assert fresh.json()["token"] != key
+    assert token_client(fresh.json()["token"]).get(API_PATHS["company"]).status_code == 200
+
+
+def test_a_password_set_by_code_ends_the_token_too(admin_user):
+    """However the password changes (a management command, a script): set_password."""
+    key = token_of(admin_user)
+    admin_user.set_password("another long passphrase 7")
+    admin_user.save()
+    assert_error(token_client(key).get(API_PATHS["company"]), 401, "authentication_failed")
+
+
+def test_a_token_outlives_a_login_that_keeps_the_password(admin_user):
+    key = token_of(admin_user)
+    login_client(admin_user).get("/")
+    token_of(admin_user)  # asking again returns the same token
+    assert token_client(key).get(API_PATHS["company"]).status_code == 200
+
+
 def test_the_admin_deactivates_and_never_deletes_users(admin_user, employee):
     operator = type(admin_user).objects.create_superuser("operator", "op@example.com", "op-pw-1")
     key = token_of(employee)

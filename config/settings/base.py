@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.NoStoreForSignedInMiddleware",  # its answers to a signed-in caller: last
+    "core.middleware.ApiBodyLimitMiddleware",  # before anything reads an oversized API body
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -63,6 +65,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+API_PATH_PREFIX = "/api/"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -133,6 +136,11 @@ STORAGES = {
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.JSONParser",  # DRF's, refusing nesting deeper than 100
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's TokenAuthentication, plus the second factor the token was issued with.
         "accounts.authentication.SecondFactorTokenAuthentication",
