@@ -13,6 +13,7 @@ SECOND_FACTOR_EXEMPT = frozenset(
         "logout",
         "two_factor_verify",
         "two_factor_setup",
+        "enrollment",
         "pricing",
         "health",
         "set_language",

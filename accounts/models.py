@@ -131,3 +131,18 @@ class TokenSecondFactor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token.user_id}: {self.device_id}"
+
+
+class EnrollmentLink(models.Model):
+    """A one-time, expiring link that lets support staff set up their two-factor
+    authentication (accounts.enrollment): only the person the operator handed it to can enrol,
+    not whoever learns an initial password. Only a hash of the link's key is kept."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrollment_links")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: until {self.expires_at:%Y-%m-%d %H:%M}"

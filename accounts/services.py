@@ -35,7 +35,7 @@ def account_create(
 def user_create(
     *,
     username: str,
-    password: str,
+    password: str | None,
     account: Account | None,
     role: str = "",
     email: str = "",
@@ -49,9 +49,12 @@ def user_create(
         role=role if account else "",
         is_support=is_support,
     )
-    if check_password:
-        validate_password(password, user=user)
-    user.set_password(password)
+    if password is None:  # support staff who choose theirs at enrolment (accounts.enrollment)
+        user.set_unusable_password()
+    else:
+        if check_password:
+            validate_password(password, user=user)
+        user.set_password(password)
     user.full_clean()
     user.save()
     return user

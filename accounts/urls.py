@@ -14,6 +14,7 @@ urlpatterns = [
         name="two_factor_recovery_codes",
     ),
     path("security/", views.SecurityView.as_view(), name="security"),
+    path("enroll/<str:key>/", views.EnrollmentView.as_view(), name="enrollment"),
     path("pricing/", views.pricing, name="pricing"),
     path("", views.home, name="home"),
 ]

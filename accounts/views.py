@@ -1,7 +1,9 @@
 import django_otp
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -15,7 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
-from accounts import two_factor
+from accounts import enrollment, two_factor
 from accounts.plans import PLAN_CATALOG
 from core.errors import RuleViolation
 
@@ -159,6 +161,13 @@ class TwoFactorSetupView(LoginRequiredMixin, View):
             and not two_factor.second_factor_verified(user)
         ):
             return redirect(two_factor.second_factor_url(user, _next_url(request)))
+        if (
+            user.is_authenticated
+            and not two_factor.second_factor_enrolled(user)
+            and not enrollment.enrollment_allows_setup(request, user)
+        ):
+            # Support staff enrol through their link only, never on a password alone.
+            return render(request, "accounts/enrollment_required.html", status=403)
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request):
@@ -212,6 +221,47 @@ class TwoFactorSetupView(LoginRequiredMixin, View):
 
 
 RECOVERY_CODES_SESSION_KEY = "two_factor_new_recovery_codes"
+
+
+@method_decorator(sensitive_post_parameters("new_password1", "new_password2"), name="dispatch")
+class EnrollmentView(View):
+    """A support user's enrolment link: choose a password, then set up the authenticator app
+    in the same session. The link works once, until it expires."""
+
+    template_name = "accounts/enrollment.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.link = enrollment.enrollment_link_find(key=kwargs["key"])
+        if self.link is None:
+            return render(request, "accounts/enrollment_invalid.html", status=404)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, key):
+        return self.page(SetPasswordForm(self.link.user))
+
+    def post(self, request, key):
+        form = SetPasswordForm(self.link.user, request.POST)
+        if not form.is_valid():
+            return self.page(form, status=400)
+        try:
+            user = enrollment.enrollment_link_use(
+                key=key, password=form.cleaned_data["new_password1"]
+            )
+        except RuleViolation:  # spent meanwhile, in another tab
+            return render(request, "accounts/enrollment_invalid.html", status=404)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[enrollment.SESSION_KEY] = user.pk
+        return redirect(f"{reverse('two_factor_setup')}?{urlencode({'next': reverse('home')})}")
+
+    def page(self, form, *, status=200):
+        response = render(
+            self.request,
+            self.template_name,
+            {"form": form, "username": self.link.user.username},
+            status=status,
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class TwoFactorRecoveryCodesView(LoginRequiredMixin, View):

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_otp.oath import totp
 
+from accounts.enrollment import enrollment_link_issue
 from accounts.services import user_create
 from conftest import PASSWORD, browser_login, csp_violations
 from crm import services as crm_services
@@ -216,17 +217,12 @@ def test_pages_work_under_the_content_security_policy(page, account, admin_user,
     assert violations == [], violations
 
 
-def test_support_staff_set_up_two_factor_on_their_first_login(page, db):
-    user = user_create(
-        username="new-support",
-        password=PASSWORD,
-        account=None,
-        is_support=True,
-        check_password=False,
-    )
-    page.goto("/login/")
-    page.fill("#id_username", "new-support")
-    page.fill("#id_password", PASSWORD)
+def test_support_staff_set_up_two_factor_through_their_enrolment_link(page, db):
+    user = user_create(username="new-support", password=None, account=None, is_support=True)
+    key = enrollment_link_issue(user=user)
+    page.goto(f"/enroll/{key}/")
+    page.fill("#id_new_password1", PASSWORD)
+    page.fill("#id_new_password2", PASSWORD)
     with page.expect_navigation():
         page.click("main form [type=submit]")
     assert "/security/two-factor/" in page.url

@@ -1,6 +1,7 @@
-"""Two-factor authentication (accounts.two_factor): support staff enrol on their first login and
-give the authenticator app's code at every login, in the browser and for an API token; admins
-may enrol by choice, and an account may require it of its admins."""
+"""Two-factor authentication (accounts.two_factor): support staff enrol through their one-time
+link (accounts.enrollment; tests in test_enrollment.py) and give the authenticator app's code at
+every login, in the browser and for an API token; admins may enrol by choice, and an account may
+require it of its admins."""
 
 import re
 
@@ -12,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts import two_factor
+from accounts import enrollment, two_factor
 from accounts.models import TokenSecondFactor
 from accounts.services import user_create
 from conftest import PASSWORD, login_client, totp_code, totp_enrol
@@ -66,11 +67,22 @@ def current_code(device: TOTPDevice) -> str:
     return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
 
 
-# --- Enrolment on the first login ---------------------------------------------------------------
+def link_login(user) -> Client:
+    """A session that followed the user's enrolment link and chose the password PASSWORD."""
+    client = Client()
+    key = enrollment.enrollment_link_issue(user=user)
+    response = client.post(
+        reverse("enrollment", args=[key]), {"new_password1": PASSWORD, "new_password2": PASSWORD}
+    )
+    assert response.status_code == 302, response.content
+    return client
 
 
-def test_support_staff_enrol_on_their_first_login(new_support_user):
-    client = password_login(new_support_user)
+# --- Enrolment through the link ------------------------------------------------------------------
+
+
+def test_support_staff_enrol_through_their_link(new_support_user):
+    client = link_login(new_support_user)
 
     response = client.get(CONSOLE)
     assert response.status_code == 302
@@ -107,7 +119,7 @@ def test_support_staff_enrol_on_their_first_login(new_support_user):
 
 
 def test_the_setup_page_shows_the_same_key_until_confirmed(new_support_user):
-    client = password_login(new_support_user)
+    client = link_login(new_support_user)
     client.get(SETUP)
     client.get(SETUP)
     assert TOTPDevice.objects.filter(user=new_support_user).count() == 1

@@ -370,6 +370,8 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="crm@localhost
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where emails link to (the browser's address of this site).
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
+# How long a support user's enrolment link (accounts.enrollment) works.
+SUPPORT_ENROLLMENT_HOURS = env.int("SUPPORT_ENROLLMENT_HOURS", default=24)
 
 LOGGING = {
     "version": 1,

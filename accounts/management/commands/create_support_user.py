@@ -1,16 +1,27 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.enrollment import enrollment_link_issue, enrollment_url
 from accounts.services import user_create
 
 
 class Command(BaseCommand):
-    help = "Create a support staff user (vendor side, no account; works in the support console)."
+    help = (
+        "Create a support staff user (vendor side, no account; works in the support console) "
+        "and print their one-time enrolment link: following it they choose their password and "
+        "set up two-factor authentication."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--password", required=True)
+        parser.add_argument(
+            "--password",
+            default=None,
+            help="an initial password (optional: it stops working at enrolment, and alone it "
+            "cannot set up two-factor authentication)",
+        )
         parser.add_argument("--email", default="")
+        parser.add_argument("--hours", type=int, default=None, help="how long the link works")
 
     def handle(self, *args, **options):
         try:
@@ -23,9 +34,12 @@ class Command(BaseCommand):
             )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None
+        key = enrollment_link_issue(user=user, hours=options["hours"])
         self.stdout.write(
             self.style.SUCCESS(
-                f"Created support user {user.username!r}. At the first login they set up "
-                "two-factor authentication (an authenticator app) before the console opens."
+                f"Created support user {user.username!r}. Hand them this one-time enrolment "
+                "link (it works once, and expires); following it they choose their password and "
+                "set up two-factor authentication before the console opens:"
             )
         )
+        self.stdout.write(enrollment_url(key))
