@@ -17,6 +17,7 @@ from rest_framework.utils.urls import replace_query_param
 from accounts.rules import admin_require
 from backups import restore, selectors
 from backups.export import export_file_name, snapshot_export
+from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.serializers import SnapshotSerializer
 from backups.snapshot_format import SnapshotInvalid
@@ -85,7 +86,7 @@ class _PreviewQuerySerializer(serializers.Serializer):
 
     kind = serializers.ChoiceField(
         choices=restore.KINDS,
-        default="full",
+        default=RestoreKind.FULL.value,
         error_messages={"invalid_choice": _("Choose one of full, entities, recover.")},
     )
     entity_types = serializers.CharField(required=False, allow_blank=True, default="")
@@ -95,7 +96,7 @@ class _PreviewQuerySerializer(serializers.Serializer):
 
     def validate(self, data: dict) -> dict:
         types = data["entity_types"]
-        if data["kind"] == "entities" and (
+        if data["kind"] == RestoreKind.ENTITIES and (
             not types or not set(types) <= set(restore.ENTITY_TABLES)
         ):
             raise serializers.ValidationError(
@@ -121,7 +122,7 @@ class PreviewRecordsQuerySerializer(_PreviewQuerySerializer):
 
     def validate(self, data: dict) -> dict:
         data = super().validate(data)
-        if data["kind"] == "entities" and data["entity_type"] not in data["entity_types"]:
+        if data["kind"] == RestoreKind.ENTITIES and data["entity_type"] not in data["entity_types"]:
             raise serializers.ValidationError(
                 {"entity_type": [_("Choose one of the entity types of the preview.")]},
                 code="invalid",

@@ -18,16 +18,15 @@ from backups.models import Snapshot
 from backups.services import snapshot_verify
 from backups.snapshot_format import SnapshotReader
 from backups.storage import snapshot_storage
+from crm.entities import ENTITIES
 from history.models import EventType
 from history.services import history_record
+from recyclebin.models import BinEntry
 
-FILE_NAMES = {
-    "recyclebin_binentry": "bin_entries.csv",
-    "crm_company": "companies.csv",
-    "crm_contact": "contacts.csv",
-    "crm_lead": "leads.csv",
-    "crm_deal": "deals.csv",
-    "crm_activity": "activities.csv",
+# The CSV file of each exported table: the bin entries', and each entity type's (the registry's).
+FILE_NAMES: dict[str, str] = {
+    BinEntry._meta.db_table: "bin_entries.csv",
+    **{entity.table: entity.export_file_name for entity in ENTITIES.values()},
 }
 CHUNK = 64 * 1024
 

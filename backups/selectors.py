@@ -1,15 +1,16 @@
+from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Account
-from backups.models import Snapshot, SnapshotQuerySet
+from backups.models import Snapshot
 
 
-def snapshots_for_account(*, account: Account) -> SnapshotQuerySet:
+def snapshots_for_account(*, account: Account) -> QuerySet[Snapshot]:
     """The account's usable snapshots (finished ones), newest first."""
-    return Snapshot.objects.for_account(account).usable().order_by("-taken_at", "-id")
+    return Snapshot.objects.usable().for_account(account).order_by("-taken_at", "-id")
 
 
-def snapshot_get(*, account: Account, snapshot_id) -> Snapshot:
+def snapshot_get(*, account: Account, snapshot_id: int | str) -> Snapshot:
     """One of the account's usable snapshots; another account's answers the same 404."""
     try:
         return snapshots_for_account(account=account).get(pk=int(snapshot_id))

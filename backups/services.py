@@ -20,14 +20,17 @@ first thing in the transaction.
 
 import logging
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import IO
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
+from accounts.plans import Feature, plan_has
 from backups.models import Snapshot
 from backups.snapshot_format import SnapshotInvalid, SnapshotReader, WriteResult, snapshot_write
 from backups.storage import snapshot_storage
@@ -93,8 +96,8 @@ def _shareable_file(*, account: Account, content_hash: str, now: datetime) -> Sn
     if not content_hash:
         return None
     candidate = (
-        Snapshot.objects.for_account(account)
-        .usable()
+        Snapshot.objects.usable()
+        .for_account(account)
         .filter(content_hash=content_hash, expires_at__gt=now)
         .exclude(storage_name="")
         .order_by("-taken_at", "-id")
@@ -170,7 +173,7 @@ def snapshot_take(*, account: Account, kind: str, actor: User | None = None) -> 
     return snapshot
 
 
-def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool) -> None:
+def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool: IO[bytes]) -> None:
     """Record what was written and store the file, in one transaction. A kind that shares
     (SHARED_FILE_KINDS) first looks, under the account's file lock, for a kept snapshot with the
     same content: found, the row names that file and the spool is thrown away; the lock is held
@@ -248,3 +251,91 @@ def snapshots_expire(*, now: datetime | None = None) -> int:
     for snapshot in Snapshot.objects.filter(status=Snapshot.Status.FAILED).exclude(storage_name=""):
         _file_release(snapshot=snapshot, delete_row=False)
     return removed
+
+
+# --- Nightly snapshots (the tasks in backups.tasks call these) ------------------------------
+
+
+def _nightly_account_ids() -> list[int]:
+    """Every account whose plan has nightly snapshots, by id."""
+    return [
+        account_id
+        for account_id, plan in Account.objects.order_by("pk").values_list("pk", "plan")
+        if plan_has(plan, Feature.NIGHTLY_SNAPSHOTS)
+    ]
+
+
+def snapshots_nightly_fan_out() -> int:
+    """Send tonight's snapshots: the accounts whose plan has them, in batches of
+    NIGHTLY_SNAPSHOT_BATCH per task, so they spread over every worker while a small account
+    does not pay a whole task's round trip for a few milliseconds of work. Returns how many
+    accounts were queued."""
+    from backups.tasks import snapshot_nightly_batch  # the tasks module imports this one
+
+    account_ids = _nightly_account_ids()
+    size = max(1, settings.NIGHTLY_SNAPSHOT_BATCH)
+    # One producer (one broker connection) for every message.
+    with snapshot_nightly_batch.app.producer_or_acquire() as producer:
+        for start in range(0, len(account_ids), size):
+            snapshot_nightly_batch.apply_async(
+                (account_ids[start : start + size],), producer=producer
+            )
+    return len(account_ids)
+
+
+def snapshot_nightly_take(*, account_id: int) -> Snapshot | None:
+    """Tonight's snapshot of one account (taken now, or the one it already has today); None
+    for an account deleted since the fan-out."""
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None:
+        return None
+    return snapshot_take(account=account, kind=Snapshot.Kind.NIGHTLY)
+
+
+def snapshots_nightly_batch_take(*, account_ids: Sequence[int]) -> int:
+    """Tonight's snapshots of a batch of accounts, one after the other. An account that fails
+    (or raises) does not stop the batch: it is handed to the ``snapshot_nightly`` task to be
+    tried again on its own later, as its first retry; the others are not redone. Returns how
+    many snapshots the batch has (taken now or found taken)."""
+    done = 0
+    for account_id in account_ids:
+        snapshot: Snapshot | None
+        try:
+            snapshot = snapshot_nightly_take(account_id=account_id)
+        except Exception:
+            logger.exception("nightly snapshot of account %s raised", account_id)
+            close_old_connections()  # a connection the error broke is not reused
+            snapshot = None
+            failed = True
+        else:
+            failed = snapshot is not None and snapshot.status == Snapshot.Status.FAILED
+        if failed:
+            _snapshot_nightly_retry_send(
+                account_id=account_id, attempts=1, error=snapshot.error if snapshot else ""
+            )
+        elif snapshot is not None:
+            done += 1
+    return done
+
+
+def _snapshot_nightly_retry_send(*, account_id: int, attempts: int, error: str) -> None:
+    """After a batch's attempt: the ``snapshot_nightly`` task alone, later, counted as a
+    retry."""
+    from backups.tasks import snapshot_nightly  # the tasks module imports this one
+
+    if attempts > settings.NIGHTLY_SNAPSHOT_RETRIES:
+        snapshot_nightly_give_up(account_id=account_id, attempts=attempts, error=error)
+        return
+    snapshot_nightly.apply_async(
+        (account_id,), countdown=settings.NIGHTLY_SNAPSHOT_RETRY_SECONDS, retries=attempts
+    )
+
+
+def snapshot_nightly_give_up(*, account_id: int, attempts: int, error: str) -> None:
+    """No more retries today for the account's nightly snapshot: logged as an error."""
+    logger.error(
+        "nightly snapshot of account %s failed %s times, giving up for today: %s",
+        account_id,
+        attempts,
+        error,
+    )

@@ -44,7 +44,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account
-from crm.models import Activity, Company, Contact, Deal, Lead
+from crm.entities import ENTITIES
 from recyclebin.models import BinEntry, HiddenLink
 
 FORMAT_VERSION = 1
@@ -101,14 +101,13 @@ class Table:
         return manager.filter(account_id=account_id)
 
 
-# Parents before children, so a later restore can load them in this order.
+# Parents before children, so a later restore can load them in this order: the bin entries
+# (every record may name one), the CRM's entity types in the registry's order (parents first),
+# the hidden links (they name an entry and records). Every file written so far has its sections
+# in this order (crm/tests/test_entities_registry.py pins it).
 TABLES: tuple[Table, ...] = (
     Table(BinEntry, entity_type="bin_entry"),
-    Table(Company, entity_type="company"),
-    Table(Contact, entity_type="contact"),
-    Table(Lead, entity_type="lead"),
-    Table(Deal, entity_type="deal"),
-    Table(Activity, entity_type="activity"),
+    *(Table(entity.model, entity_type=entity.type.value) for entity in ENTITIES.values()),
     Table(HiddenLink, via_entry=True),
 )
 TABLES_BY_NAME = {table.name: table for table in TABLES}

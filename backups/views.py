@@ -16,6 +16,7 @@ from django.views.generic import TemplateView, View
 from accounts.rules import admin_require
 from backups import restore
 from backups.export import export_file_name, snapshot_export
+from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.selectors import snapshots_for_account
 from backups.serializers import entity_counts
@@ -28,11 +29,6 @@ PAGE_LIMIT = 200  # retention keeps a week of snapshots; this bounds a page rega
 SAMPLE_SIZE = 20  # titles under each number of the preview
 BUCKET_PAGE_SIZE = 50  # titles per page of one number
 
-KIND_LABELS = {
-    "full": gettext_lazy("Full"),
-    "entities": gettext_lazy("Some entity types"),
-    "recover": gettext_lazy("Recover"),
-}
 BUCKET_LABELS = {
     "removed": gettext_lazy("Removed"),
     "restored": gettext_lazy("Restored"),
@@ -86,7 +82,7 @@ class PreviewQuery:
     """The preview page's query: the kind of restore and its entity types, and optionally
     one number to page through (``entity_type``, ``bucket``, ids ``after``)."""
 
-    kind: str = "full"
+    kind: RestoreKind = RestoreKind.FULL
     entity_types: list[str] = field(default_factory=list)
     entity_type: str | None = None
     bucket: str | None = None
@@ -95,15 +91,17 @@ class PreviewQuery:
 
     @classmethod
     def parse(cls, params) -> "PreviewQuery":
-        query = cls(kind=params.get("kind") or "full")
-        if query.kind not in restore.KINDS:
+        query = cls()
+        kind = params.get("kind") or RestoreKind.FULL
+        if kind in restore.KINDS:
+            query.kind = RestoreKind(kind)
+        else:
             query.errors.append(
-                _("This kind of restore is not available: %(kind)s.") % {"kind": query.kind}
+                _("This kind of restore is not available: %(kind)s.") % {"kind": kind}
             )
-            query.kind = "full"
         chosen = [t.strip() for value in params.getlist("entity_types") for t in value.split(",")]
         query.entity_types = [t for t in ENTITIES if t in chosen]
-        if query.kind == "entities" and (
+        if query.kind == RestoreKind.ENTITIES and (
             not query.entity_types or set(filter(None, chosen)) - set(ENTITIES)
         ):
             query.errors.append(
@@ -112,7 +110,7 @@ class PreviewQuery:
             )
         entity_type, bucket = params.get("entity_type"), params.get("bucket")
         if entity_type or bucket:
-            in_scope = query.entity_types if query.kind == "entities" else list(ENTITIES)
+            in_scope = query.entity_types if query.kind == RestoreKind.ENTITIES else list(ENTITIES)
             if entity_type not in in_scope or bucket not in restore.BUCKETS:
                 query.errors.append(_("There is no such number in this preview."))
             else:
@@ -128,7 +126,7 @@ class PreviewQuery:
     def params(self, **extra) -> dict:
         """The query string's parameters, ``extra`` (entity_type, bucket, after) added."""
         params: dict = {"kind": self.kind}
-        if self.kind == "entities":
+        if self.kind == RestoreKind.ENTITIES:
             params["entity_types"] = ",".join(self.entity_types)
         return params | {key: value for key, value in extra.items() if value}
 
@@ -169,7 +167,7 @@ class SnapshotPreviewView(MemberRequiredMixin, TemplateView):
             nav="backups",
             snapshot=snapshot,
             query=query,
-            kind_label=KIND_LABELS[query.kind],
+            kind_label=query.kind.label,
             entity_choices=[
                 (key, capfirst(entity.verbose_name_plural)) for key, entity in ENTITIES.items()
             ],

@@ -1,12 +1,17 @@
-"""The five CRM entity types in one registry, so lists, forms, the API and (later) the recycle
-bin, history and snapshots treat them alike without five copies of the same code."""
+"""The five CRM entity types in one registry, so lists, forms, the API, the recycle bin, the
+history and the snapshots treat them alike without five copies of the same code.
 
+``ENTITIES`` is in dependency order: parents before children (a record only links to types
+listed before its own), the order a snapshot writes and a restore loads them. ``PURGE_ORDER``
+is the other way round: children first, the order in which records can be deleted."""
+
+import builtins
 from dataclasses import dataclass
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Activity, Company, Contact, CrmRecord, Deal, Lead
+from crm.models import ACTIVITY_PARENTS, Activity, Company, Contact, CrmRecord, Deal, Lead
 
 
 class EntityType(models.TextChoices):
@@ -20,11 +25,39 @@ class EntityType(models.TextChoices):
 @dataclass(frozen=True)
 class Entity:
     type: EntityType
-    model: type[CrmRecord]
+    model: builtins.type[CrmRecord]  # builtins: the field above shadows ``type`` in this body
     url_name: str  # plural path segment in the browser and the API: "companies"
     search_fields: tuple[str, ...]
     ordering_fields: tuple[str, ...]
     list_columns: tuple[str, ...]
+    # The fields a record's title is made of (its model's ``title_text``), for code that names
+    # a record from its raw row (a snapshot's preview).
+    title_fields: tuple[str, ...]
+    # Links of which a record needs exactly one (an activity's lead, deal, contact or company):
+    # a record left without any cannot exist on its own.
+    parent_fields: tuple[str, ...] = ()
+
+    @property
+    def table(self) -> str:
+        """The database table of the type's records."""
+        return self.model._meta.db_table
+
+    @property
+    def title_columns(self) -> tuple[str, ...]:
+        return self._columns(self.title_fields)
+
+    @property
+    def parent_columns(self) -> tuple[str, ...]:
+        return self._columns(self.parent_fields)
+
+    def _columns(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        columns = {field.name: field.column for field in self.model._meta.concrete_fields}
+        return tuple(columns[name] for name in names)
+
+    @property
+    def export_file_name(self) -> str:
+        """The type's file in a snapshot's export (a ZIP of CSV files): ``companies.csv``."""
+        return f"{self.url_name}.csv"
 
     @property
     def link_fields(self) -> tuple[str, ...]:
@@ -32,7 +65,9 @@ class Entity:
         return tuple(
             f.name
             for f in self.model._meta.get_fields()
-            if f.many_to_one and issubclass(f.related_model, CrmRecord)
+            if f.many_to_one
+            and isinstance(f.related_model, builtins.type)
+            and issubclass(f.related_model, CrmRecord)
         )
 
     @property
@@ -54,6 +89,7 @@ ENTITIES: dict[str, Entity] = {
             search_fields=("title", "email", "phone", "industry"),
             ordering_fields=("id", "title", "industry", "created_at", "updated_at"),
             list_columns=("title", "industry", "phone", "email"),
+            title_fields=("title",),
         ),
         Entity(
             type=EntityType.CONTACT,
@@ -62,6 +98,7 @@ ENTITIES: dict[str, Entity] = {
             search_fields=("first_name", "last_name", "email", "phone"),
             ordering_fields=("id", "first_name", "last_name", "email", "created_at", "updated_at"),
             list_columns=("first_name", "last_name", "email", "phone", "company"),
+            title_fields=("first_name", "last_name"),
         ),
         Entity(
             type=EntityType.LEAD,
@@ -70,6 +107,7 @@ ENTITIES: dict[str, Entity] = {
             search_fields=("title", "first_name", "last_name", "email", "phone"),
             ordering_fields=("id", "title", "status", "amount", "created_at", "updated_at"),
             list_columns=("title", "status", "source", "amount"),
+            title_fields=("title",),
         ),
         Entity(
             type=EntityType.DEAL,
@@ -86,6 +124,7 @@ ENTITIES: dict[str, Entity] = {
                 "updated_at",
             ),
             list_columns=("title", "stage", "amount", "currency", "company", "close_date"),
+            title_fields=("title",),
         ),
         Entity(
             type=EntityType.ACTIVITY,
@@ -94,6 +133,8 @@ ENTITIES: dict[str, Entity] = {
             search_fields=("subject", "description"),
             ordering_fields=("id", "subject", "type", "due_at", "created_at", "updated_at"),
             list_columns=("subject", "type", "due_at", "completed"),
+            title_fields=("subject",),
+            parent_fields=ACTIVITY_PARENTS,
         ),
     )
 }
@@ -101,3 +142,29 @@ ENTITIES: dict[str, Entity] = {
 
 def entity_for_model(model: type[CrmRecord]) -> Entity:
     return next(entity for entity in ENTITIES.values() if entity.model is model)
+
+
+def entity_for_table(table: str) -> Entity | None:
+    """The entity type whose records live in ``table``, or None (a table of another kind)."""
+    return next((entity for entity in ENTITIES.values() if entity.table == table), None)
+
+
+def _purge_order() -> tuple[str, ...]:
+    """The types children first: deepest first (the longest chain of links from the type to a
+    type that links to none), ties in reverse registry order. Read from the models' forward
+    fields only, so it can be computed while the apps are still loading."""
+    depth: dict[str, int] = {}
+    for entity in ENTITIES.values():  # parents before children: theirs are known already
+        parents = []
+        for field in entity.model._meta.fields:
+            target = field.remote_field.model if field.remote_field is not None else None
+            if isinstance(target, type) and issubclass(target, CrmRecord):
+                parents.append(entity_for_model(target).type.value)
+        depth[entity.type.value] = 1 + max((depth[parent] for parent in parents), default=-1)
+    position = {key: index for index, key in enumerate(ENTITIES)}
+    return tuple(sorted(ENTITIES, key=lambda key: (-depth[key], -position[key])))
+
+
+# Deleting children before parents: activities first, then what they hang on (the recycle
+# bin's purge deletes in this order).
+PURGE_ORDER: tuple[str, ...] = _purge_order()

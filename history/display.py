@@ -41,6 +41,7 @@ class EventRow:
     record_url: str | None = None
     changes: list[Change] = field(default_factory=list)
     note: str = ""
+    subject: str = ""  # what the event is about, in words ("Company"), from its owner
 
 
 def actor_label(event: Event) -> str:
@@ -62,6 +63,7 @@ def event_rows(*, account: Account, events, request_links: bool = False) -> list
             is_system=event.actor_id is None,
             changes=_changes(event, link_titles),
             note=_note(event),
+            subject=_subject_label(event.entity_type),
         )
         if event.entity_id in live.get(event.entity_type, ()):
             row.record_url = reverse(f"crm:{event.entity_type}_detail", args=[event.entity_id])
@@ -69,6 +71,11 @@ def event_rows(*, account: Account, events, request_links: bool = False) -> list
             row.record_url = subject.url(event.entity_id) if subject.url else None
         rows.append(row)
     return rows
+
+
+def _subject_label(subject_type: str) -> str:
+    subject = subject_get(subject_type)
+    return str(subject.label) if subject is not None else subject_type
 
 
 def _live_ids(*, account: Account, events: list[Event]) -> dict[str, set[int]]:

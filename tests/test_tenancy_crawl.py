@@ -34,8 +34,10 @@ MARKER = "ZZ-TENANT-A-SECRET"
 MISSING_ID = 987654321
 METHODS = ("get", "post", "put", "patch", "delete")
 # Pages that are not the account's: Django's admin (operators only; its own permission
-# system, tested in tests/test_admin.py) and the API, crawled through its schema below.
-SKIPPED_PREFIXES = ("admin/", "api/")
+# system, tested in tests/test_admin.py), a support user's enrolment link (no account's data,
+# a secret key instead of an id: accounts/tests/test_enrollment.py) and the API, crawled
+# through its schema below.
+SKIPPED_PREFIXES = ("admin/", "api/", "enroll/")
 
 
 @pytest.fixture

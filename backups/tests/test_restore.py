@@ -8,6 +8,7 @@ from django.db import connection
 
 from accounts.models import Account, User
 from backups import restore, services
+from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
 from backups.snapshot_format import TABLES, SnapshotReader, Table
@@ -202,6 +203,76 @@ def test_a_second_restore_while_one_runs_is_refused(filled, admin_user):
     assert Snapshot.objects.count() == count
     filled.refresh_from_db()
     assert filled.maintenance is True  # the running restore lifts it, not this one
+
+
+def _events_since(account, event_id: int) -> list[Event]:
+    return list(Event.objects.filter(account=account, pk__gt=event_id).order_by("pk"))
+
+
+def test_maintenance_is_claimed_and_lifted_through_its_owner_with_events(filled, admin_user):
+    """accounts.maintenance puts the account in maintenance and lifts it, each with its history
+    event (reason, snapshot, kind), committed before the restore's own event and after it."""
+    snapshot = _take(filled, admin_user)
+    last = Event.objects.filter(account=filled).latest("pk").pk
+    seen = {}
+
+    def during(table_name):
+        seen.setdefault("flag", Account.objects.get(pk=filled.pk).maintenance)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(restore, "after_table", during)
+        snapshot_restore(snapshot=snapshot, kind="full", actor=admin_user)
+
+    assert seen == {"flag": True}
+    events = _events_since(filled, last)
+    assert [e.event_type for e in events] == [
+        EventType.MAINTENANCE_ON,
+        EventType.ROLLBACK,
+        EventType.MAINTENANCE_OFF,
+    ]
+    on, _rollback, off = events
+    assert on.details == {"reason": "restore", "snapshot": snapshot.pk, "kind": "full"}
+    assert off.details == {"reason": "restore_done", "snapshot": snapshot.pk, "kind": "full"}
+    assert on.actor_id == off.actor_id == admin_user.pk
+    filled.refresh_from_db()
+    assert filled.maintenance is False
+
+
+def test_maintenance_is_lifted_with_its_event_when_the_restore_fails(filled, admin_user):
+    snapshot = _take(filled, admin_user)
+    last = Event.objects.filter(account=filled).latest("pk").pk
+
+    def fail(table_name):
+        raise RuntimeError("injected")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(restore, "after_table", fail)
+        with pytest.raises(RuntimeError, match="injected"):
+            snapshot_restore(snapshot=snapshot, kind="recover", actor=admin_user)
+
+    assert [(e.event_type, e.details) for e in _events_since(filled, last)] == [
+        (
+            EventType.MAINTENANCE_ON,
+            {"reason": "restore", "snapshot": snapshot.pk, "kind": "recover"},
+        ),
+        (
+            EventType.MAINTENANCE_OFF,
+            {"reason": "restore_done", "snapshot": snapshot.pk, "kind": "recover"},
+        ),
+    ]
+    filled.refresh_from_db()
+    assert filled.maintenance is False
+
+
+def test_a_refused_second_restore_writes_no_maintenance_event(filled, admin_user):
+    snapshot = _take(filled, admin_user)
+    Account.objects.filter(pk=filled.pk).update(maintenance=True)  # another restore runs
+    last = Event.objects.filter(account=filled).latest("pk").pk
+
+    with pytest.raises(RestoreRefused, match="already being restored"):
+        snapshot_restore(snapshot=snapshot, kind="full", actor=admin_user)
+
+    assert _events_since(filled, last) == []
 
 
 @pytest.mark.postgres
@@ -509,3 +580,14 @@ def SnapshotReader_columns(snapshot, table_name):  # noqa: N802 - reads like the
     with snapshot_storage().open(snapshot.storage_name, "rb") as fileobj:
         reader = SnapshotReader(fileobj, account_id=snapshot.account_id, checksum=None)
         return next(t["columns"] for t in reader.header["tables"] if t["name"] == table_name)
+
+
+def test_the_kinds_of_restore_are_one_enum(filled, admin_user):
+    assert restore.KINDS == ("full", "entities", "recover")
+    assert all(type(kind) is str for kind in restore.KINDS)  # the API's and schema's choices
+    assert tuple(RestoreKind.values) == restore.KINDS
+    snapshot = _take(filled, admin_user)
+
+    outcome = snapshot_restore(snapshot=snapshot, kind="recover", actor=admin_user)
+
+    assert outcome.kind is RestoreKind.RECOVER

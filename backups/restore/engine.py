@@ -1,0 +1,152 @@
+"""The restore's orchestration: an account's CRM data back to a snapshot (DESIGN.md, "Backups").
+
+``snapshot_restore`` verifies the snapshot, puts the account in maintenance (its own committed
+transaction, through accounts.maintenance: every write answers 503 ``maintenance`` meanwhile; a
+second restore is refused), takes a ``pre_restore`` snapshot (so the restore can be undone
+exactly), applies everything in ONE transaction (backups.restore.postgresql or .sqlite) and lifts
+maintenance whatever happens. History is never restored; one ``rollback`` (``recover``) event
+with the counts is written in the restore's transaction, and the maintenance owner writes its
+own ``maintenance_on`` and ``maintenance_off`` events around it."""
+
+from collections.abc import Callable
+
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from accounts.maintenance import MaintenanceReason, maintenance_claim, maintenance_lift
+from accounts.models import Account, User
+from backups.kinds import RestoreKind
+from backups.models import Snapshot
+from backups.restore.outcome import Applied, RestoreOutcome, RestoreRefused
+from backups.restore.postgresql import apply_postgresql
+from backups.restore.scope import restore_kind, tables_for
+from backups.restore.sqlite import apply_sqlite
+from backups.services import snapshot_take, snapshot_verify
+from backups.snapshot_format import TABLES, SnapshotInvalid, SnapshotReader
+from backups.storage import snapshot_storage
+from history.models import EventType
+from history.services import history_record
+from recyclebin.models import BinEntry
+
+
+def snapshot_restore(
+    *,
+    snapshot: Snapshot,
+    kind: RestoreKind | str,
+    entity_types: list[str] | None = None,
+    actor: User | None = None,
+    account: Account | None = None,
+    progress: Callable[[int, str], None] | None = None,
+) -> RestoreOutcome:
+    """Reset the snapshot's account to the snapshot (``full``), or only the chosen entity types
+    (``entities``: links to records that do not exist become NULL, activities left without a
+    parent are skipped or removed, all reported), or bring back only the rows that are in the
+    snapshot and gone now (``recover``: live rows are never changed; links to records that no
+    longer exist become NULL). ``account``, when given, must be the snapshot's. Raises
+    RestoreRefused (nothing changed) for a snapshot that is not usable; any other error rolls
+    the whole restore back, maintenance lifted.
+
+    ``progress(percent, step)`` is called between the steps, outside the restore's
+    transaction (so what it writes is seen at once): ``verify``, ``safety_snapshot``,
+    ``apply``, ``done``."""
+    report = progress or (lambda percent, step: None)
+    kind = restore_kind(kind)
+    tables = tables_for(kind=kind, entity_types=entity_types)
+    if account is not None and account.pk != snapshot.account_id:
+        raise RestoreRefused(_("The snapshot belongs to another account."))
+    if snapshot.status != Snapshot.Status.SUCCEEDED:
+        raise RestoreRefused(_("Only a finished snapshot can be restored."))
+    if connection.in_atomic_block:
+        raise RestoreRefused("A restore runs its own transactions; do not call it inside one.")
+    report(5, "verify")
+    try:
+        snapshot_verify(snapshot=snapshot)
+    except SnapshotInvalid as error:
+        raise RestoreRefused(error.message) from error
+
+    target = Account.objects.get(pk=snapshot.account_id)
+    maintenance = {"snapshot": snapshot.pk, "kind": kind.value}
+    # Maintenance first, claimed atomically: a second restore of the account is refused, and
+    # no write slips in between the safety snapshot and the restore (so it undoes exactly).
+    if not maintenance_claim(
+        account_id=target.pk, actor=actor, reason=MaintenanceReason.RESTORE, details=maintenance
+    ):
+        raise RestoreRefused(_("The account is already being restored; try again later."))
+    target.maintenance = True
+    try:
+        report(15, "safety_snapshot")
+        pre = snapshot_take(account=target, kind=Snapshot.Kind.PRE_RESTORE, actor=actor)
+        if pre.status != Snapshot.Status.SUCCEEDED:
+            raise RestoreRefused(
+                _("The safety snapshot before the restore failed: %(error)s") % {"error": pre.error}
+            )
+        report(40, "apply")
+        with transaction.atomic():
+            applied = _apply(
+                snapshot=snapshot, account_id=target.pk, kind=kind, tables=tables
+            ).ordered()
+            history_record(
+                account=target,
+                actor=actor,
+                event_type=EventType.RECOVER if kind == RestoreKind.RECOVER else EventType.ROLLBACK,
+                title=f"Snapshot #{snapshot.pk}",
+                details={
+                    "kind": kind.value,
+                    "entity_types": (
+                        sorted(entity_types or []) if kind == RestoreKind.ENTITIES else []
+                    ),
+                    "snapshot": snapshot.pk,
+                    "pre_restore_snapshot": pre.pk,
+                    "counts": applied.counts,
+                    "links_nulled": applied.links_nulled,
+                    "skipped": applied.skipped,
+                },
+            )
+    finally:
+        maintenance_lift(
+            account_id=target.pk,
+            actor=actor,
+            reason=MaintenanceReason.RESTORE_DONE,
+            details=maintenance,
+        )
+        target.maintenance = False
+    report(100, "done")
+    return RestoreOutcome(
+        kind=kind,
+        snapshot_id=snapshot.pk,
+        pre_restore_snapshot_id=pre.pk,
+        counts=applied.counts,
+        links_nulled=applied.links_nulled,
+        skipped=applied.skipped,
+    )
+
+
+def _apply(*, snapshot: Snapshot, account_id: int, kind: RestoreKind, tables: set[str]) -> Applied:
+    with snapshot_storage().open(snapshot.storage_name, "rb") as fileobj:
+        reader = SnapshotReader(fileobj, account_id=account_id, checksum=snapshot.checksum)
+        if connection.vendor == "postgresql":
+            applied = apply_postgresql(
+                reader=reader, account_id=account_id, kind=kind, tables=tables
+            )
+        else:
+            applied = apply_sqlite(reader=reader, account_id=account_id, kind=kind, tables=tables)
+    if kind == RestoreKind.ENTITIES:
+        _empty_entries_remove(applied, account_id)
+    return applied
+
+
+def _empty_entries_remove(applied: Applied, account_id: int) -> None:
+    """entities: a bin entry whose rows all came back live (they were live in the snapshot)
+    holds nothing any more; it leaves the bin, with its hidden links."""
+    empty = BinEntry.objects.filter(account_id=account_id)
+    for table in TABLES:
+        if any(f.column == "bin_entry_id" for f in table.fields) and not table.via_entry:
+            empty = empty.exclude(
+                pk__in=table.model._base_manager.filter(
+                    account_id=account_id, bin_entry__isnull=False
+                ).values("bin_entry_id")
+            )
+    _total, per_model = empty.delete()
+    removed = per_model.get(BinEntry._meta.label, 0)
+    if removed:
+        applied.deleted_add(BinEntry._meta.db_table, removed)

@@ -1,0 +1,77 @@
+"""Links between the restored rows: which ones a written row has, which of them it cannot do
+without (an activity's parents, from crm's registry), and the ``entities`` fix-up of live
+rows left pointing at a row the restore removed. Shared by both apply paths."""
+
+from typing import cast
+
+from django.db import models
+from django.db.backends.utils import CursorWrapper
+
+from backups.restore.columns import quote
+from backups.restore.outcome import Applied
+from backups.snapshot_format import TABLES, Table
+from crm.entities import entity_for_table
+
+
+def target_table(field: models.Field) -> str:
+    """The table a link column points at."""
+    return cast(type[models.Model], field.related_model)._meta.db_table
+
+
+def links(table: Table, common: list[str]) -> list[tuple[str, str, bool]]:
+    """The snapshot's link columns other than the account: (column, target table, nullable)."""
+    return [
+        (f.column, target_table(f), f.null)
+        for f in table.fields
+        if f.is_relation and f.column != "account_id" and f.column in common
+    ]
+
+
+def parent_columns(table: Table) -> tuple[str, ...]:
+    """The columns of which a row needs one (an activity's lead, deal, contact or company)."""
+    entity = entity_for_table(table.name)
+    return entity.parent_columns if entity is not None else ()
+
+
+def dangling_fix(
+    *, cursor: CursorWrapper, applied: Applied, tables: set[str], account_id: int
+) -> None:
+    """entities: live rows of the account that link to a row this restore removed. A nullable
+    link becomes NULL; an activity whose parent is gone is deleted (it cannot exist alone)."""
+    for table in TABLES:
+        if table.via_entry:
+            continue
+        name = quote(table.name)
+        nullable = [
+            (f.column, target_table(f))
+            for f in table.fields
+            if f.is_relation and f.null and target_table(f) in tables
+        ]
+        if not nullable:
+            continue
+        parents = parent_columns(table)
+        if parents:
+            alive = [
+                f"({name}.{quote(c)} IS NOT NULL AND EXISTS "  # noqa: S608 - model names
+                f"(SELECT 1 FROM {quote(t)} p WHERE p.id = {name}.{quote(c)}))"
+                for c, t in (
+                    (f.column, target_table(f)) for f in table.fields if f.column in parents
+                )
+            ]
+            cursor.execute(
+                f"DELETE FROM {name} WHERE account_id = %s "  # noqa: S608
+                f"AND NOT ({' OR '.join(alive)})",
+                [account_id],
+            )
+            applied.deleted_add(table.name, cursor.rowcount)
+            nullable = [(c, t) for c, t in nullable if c not in parents]
+        for column, target in nullable:
+            cursor.execute(
+                f"UPDATE {name} SET {quote(column)} = NULL WHERE account_id = %s "  # noqa: S608
+                f"AND {quote(column)} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {quote(target)} p WHERE p.id = {name}.{quote(column)})",
+                [account_id],
+            )
+            if cursor.rowcount:
+                nulled = applied.links_nulled.setdefault(table.name, {})
+                nulled[column] = nulled.get(column, 0) + cursor.rowcount

@@ -1,0 +1,402 @@
+"""The PostgreSQL apply path: only what differs is written (PERFORMANCE.md, "Restore").
+
+With deferred constraints, table by table (parents first), the snapshot's COPY text is compared
+in the client with the account's live rows, COPYed out window by window of ids with the
+snapshot's columns (those the table still has, by name) in its order, so an unchanged row is the
+same bytes; only the rows that differ (or are missing) go into a small TEMP table, then: DELETE
+the account's rows that are not in the snapshot, UPDATE those that differ, INSERT the missing
+ones with their ids, and move the id sequence past the largest id. A table where the account has
+no live rows is COPYed straight in (``full``)."""
+
+import io
+import tempfile
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
+
+from backups.kinds import RestoreKind
+from backups.restore.columns import common_columns, defaults, quote
+from backups.restore.hooks import table_applied
+from backups.restore.links import dangling_fix, links, parent_columns
+from backups.restore.outcome import Applied
+from backups.snapshot_format import TABLES_BY_NAME, Section, SnapshotReader, Table
+from recyclebin.models import BinEntry
+
+# The snapshot's COPY text is compared with the live rows this much at a time; what differs is
+# spooled to disk past SPOOL_BYTES (memory stays flat whatever the account's size).
+WINDOW_BYTES = 2 << 20
+SPOOL_BYTES = 4 << 20
+COPY_CHUNK = 1 << 20
+DELETE_CHUNK = 10_000
+
+
+class _LinesFile:
+    """A read()-able file over an iterator of COPY lines, for copy_expert: each read() returns
+    whole lines, about ``size`` bytes (psycopg2 sends whatever it gets), b"" at the end."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self.lines = lines
+
+    def read(self, size: int = -1) -> bytes:
+        parts = []
+        length = 0
+        for line in self.lines:
+            parts.append(line)
+            length += len(line)
+            if 0 <= size <= length:
+                break
+        return b"".join(parts)
+
+    readline = read
+
+
+def sections_stage(
+    *, cursor: CursorWrapper, reader: SnapshotReader, tables: set[str]
+) -> dict[str, list[str]]:
+    """COPY the sections of ``tables`` into TEMP tables ``stg_<table>`` (dropped at the end of
+    the transaction). Returns the columns of each that the live table has."""
+    staged: dict[str, list[str]] = {}
+    for section in reader.sections():
+        table = TABLES_BY_NAME[section.table]
+        if table.name not in tables:
+            continue  # the reader skips the section
+        common = common_columns(table, section.columns)
+        stage = quote(f"stg_{table.name}")
+        # Snapshot columns the table no longer has are loaded as text and ignored.
+        select = ", ".join(
+            quote(c) if c in common else f"NULL::text AS {quote(c)}" for c in section.columns
+        )
+        cursor.execute(
+            f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "  # noqa: S608 - model names
+            f"SELECT {select} FROM {quote(table.name)} WITH NO DATA"
+        )
+        columns = ", ".join(quote(c) for c in section.columns)
+        cursor.copy_expert(
+            f"COPY {stage} ({columns}) FROM STDIN", _LinesFile(section.lines()), 1 << 20
+        )
+        cursor.execute(f"CREATE UNIQUE INDEX ON {stage} (id)")
+        cursor.execute(f"ANALYZE {stage}")
+        staged[table.name] = common
+    return staged
+
+
+def apply_postgresql(
+    *, reader: SnapshotReader, account_id: int, kind: RestoreKind, tables: set[str]
+) -> Applied:
+    """Table by table in the snapshot's order (parents first, so the links of a written row are
+    checked against its parents as restored), in one transaction with deferred constraints:
+    only the rows that differ from the snapshot are written (_diff_table)."""
+    applied = Applied()
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        for section in reader.sections():
+            table = TABLES_BY_NAME[section.table]
+            if table.name not in tables:
+                continue  # the reader skips the section
+            _diff_table(cursor, table, section, account_id, kind, applied)
+            _sequence_past_max(cursor, table)
+            table_applied(table.name)
+        if kind == RestoreKind.ENTITIES:
+            dangling_fix(cursor=cursor, applied=applied, tables=tables, account_id=account_id)
+    return applied
+
+
+def _exists(column: str, target: str) -> str:
+    return f"EXISTS (SELECT 1 FROM {quote(target)} p WHERE p.id = s.{quote(column)})"  # noqa: S608
+
+
+def _link_sql(table: Table, common: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The value written for each column of a staged row ``s`` (a link to a row that does not
+    exist becomes NULL) and the conditions for writing the row at all (a required link exists;
+    an activity keeps a parent)."""
+    table_links = links(table, common)
+    values = {c: f"s.{quote(c)}" for c in common}
+    keep = []
+    for column, target, null in table_links:
+        if null:
+            values[column] = f"CASE WHEN {_exists(column, target)} THEN s.{quote(column)} END"
+        else:
+            keep.append(_exists(column, target))
+    parent_links = parent_columns(table)
+    parents = [
+        f"(s.{quote(c)} IS NOT NULL AND {_exists(c, t)})"
+        for c, t, _null in table_links
+        if c in parent_links
+    ]
+    if parents:
+        keep.append("(" + " OR ".join(parents) + ")")
+    return values, keep
+
+
+def _ours(table: Table, alias: str) -> str:
+    """SQL: ``alias`` is a row of the account as this restore sees it (one %s). A hidden link
+    is the account's when its bin entry is, or when its entry is gone (deleted by this restore:
+    constraints are deferred, so the link is still there and must go too)."""
+    if table.via_entry:
+        entry = quote(BinEntry._meta.db_table)
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {entry} e "  # noqa: S608 - model names
+            f"WHERE e.id = {alias}.entry_id AND e.account_id <> %s)"
+        )
+    return f"{alias}.account_id = %s"
+
+
+def _projected(lines: Iterator[bytes], positions: list[int]) -> Iterator[bytes]:
+    """COPY lines cut down to the columns at ``positions`` (fields never hold a raw tab)."""
+    for line in lines:
+        fields = line.rstrip(b"\n").split(b"\t")
+        yield b"\t".join([fields[p] for p in positions]) + b"\n"
+
+
+def _windows(lines: Iterator[bytes]) -> Iterator[tuple[list[bytes], bool]]:
+    """The snapshot's lines in windows of about WINDOW_BYTES, and whether it is the last one
+    (which may be empty)."""
+    window: list[bytes] = []
+    size = 0
+    for line in lines:
+        window.append(line)
+        size += len(line)
+        if size >= WINDOW_BYTES:
+            yield window, False
+            window, size = [], 0
+    yield window, True
+
+
+@dataclass
+class _Diff:
+    """What differs between the snapshot's rows of a table and the live ones: the snapshot's
+    lines to write (changed or missing rows; COPY text) and the live ids to delete, spooled to
+    disk past a few MB, so memory stays flat whatever the account's size."""
+
+    writes: IO[bytes] = field(
+        default_factory=lambda: tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115
+    )  # closed by close()
+    deletes: "array[int]" = field(default_factory=lambda: array("q"))
+    written: int = 0
+
+    def close(self) -> None:
+        self.writes.close()
+
+
+def _id_of(id_at: int) -> Callable[[bytes], bytes]:
+    """The id field of a COPY line (without its newline)."""
+    if id_at == 0:
+        return lambda line: line.partition(b"\t")[0]
+    return lambda line: line.split(b"\t")[id_at]
+
+
+def _differences(
+    cursor: CursorWrapper,
+    table: Table,
+    common: list[str],
+    lines: Iterator[bytes],
+    account_id: int,
+    kind: RestoreKind,
+) -> _Diff:
+    """Compare the snapshot's rows with the live rows of the account, window by window of ids
+    (both in id order): the live rows of a window are COPYed out with the snapshot's columns in
+    its order, so an unchanged row is the same bytes (PostgreSQL's text output is exact: 1.0 and
+    1.00 differ), and only what differs is kept. ``recover`` compares ids only."""
+    diff = _Diff()
+    id_of = _id_of(common.index("id"))
+    recover = kind == RestoreKind.RECOVER
+    select = "x.id" if recover else ", ".join(f"x.{quote(c)}" for c in common)
+    query = (
+        f"SELECT {select} FROM {quote(table.name)} x WHERE {_ours(table, 'x')} "  # noqa: S608
+        "AND x.id > %s AND x.id <= %s ORDER BY x.id"
+    )
+    low = -(1 << 63)
+    for window, last in _windows(lines):
+        high = (1 << 63) - 1 if last else int(id_of(window[-1].rstrip(b"\n")))
+        live = io.BytesIO()
+        sql = cursor.mogrify(query, [int(account_id), low, high]).decode()
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT", live, COPY_CHUNK)
+        low = high
+        snap = b"".join(window)
+        del window
+        live_text = live.getvalue()
+        del live
+        if live_text == snap:
+            continue
+        snap_lines = snap.split(b"\n")
+        snap_lines.pop()  # after the last newline
+        live_lines = live_text.split(b"\n")
+        live_lines.pop()
+        if recover:
+            present = set(live_lines)
+            missing = [line for line in snap_lines if id_of(line) not in present]
+            _spool(diff, missing)
+            continue
+        live_set, snap_set = set(live_lines), set(snap_lines)
+        snap_only = snap_set - live_set  # changed or missing rows
+        live_only = live_set - snap_set  # changed rows, or rows to delete
+        del live_set, snap_set
+        _spool(diff, snap_only)
+        if live_only:
+            kept = {id_of(line) for line in snap_only}
+            diff.deletes.extend(int(i) for i in map(id_of, live_only) if i not in kept)
+    return diff
+
+
+def _spool(diff: _Diff, lines: Iterable[bytes]) -> None:
+    for line in lines:
+        diff.writes.write(line + b"\n")
+        diff.written += 1
+
+
+def _diff_table(
+    cursor: CursorWrapper,
+    table: Table,
+    section: Section,
+    account_id: int,
+    kind: RestoreKind,
+    applied: Applied,
+) -> None:
+    """One table back to the snapshot: ``full``/``entities`` delete the account's rows that
+    are not in the snapshot, update those that differ, insert those that are missing (ids
+    kept); ``recover`` only inserts the missing ones. ``entities`` and ``recover`` check the
+    links of what they write (_link_sql). A table where the account has no live rows is
+    COPYed straight in (``full``)."""
+    common = common_columns(table, section.columns)
+    new_columns, new_values = defaults(table, common)
+    lines = section.lines()
+    if common != section.columns:  # snapshot columns the table no longer has are dropped
+        lines = _projected(lines, [section.columns.index(c) for c in common])
+    name = quote(table.name)
+    columns = ", ".join(quote(c) for c in common)
+    if kind == RestoreKind.FULL and not new_columns and not _has_live(cursor, table, account_id):
+        # Nothing to compare with or delete. (An id another account's row holds fails the
+        # restore on the primary key, rather than leaving the row out.)
+        cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", _LinesFile(lines), COPY_CHUNK)
+        applied.counts[table.name] = {"deleted": 0, "updated": 0, "inserted": cursor.rowcount}
+        return
+    diff = _differences(cursor, table, common, lines, account_id, kind)
+    try:
+        deleted = _delete_ids(cursor, table, diff.deletes, account_id)
+        if kind == RestoreKind.RECOVER:
+            applied.counts[table.name] = {"inserted": 0}
+            applied.links_nulled[table.name] = {}
+        else:
+            applied.counts[table.name] = {"deleted": deleted, "updated": 0, "inserted": 0}
+            if kind == RestoreKind.ENTITIES:
+                applied.links_nulled[table.name] = {}
+        if not diff.written:
+            return
+        stage = quote(f"stg_{table.name}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "  # noqa: S608 - model names
+            f"SELECT {columns} FROM {name} WITH NO DATA"
+        )
+        diff.writes.seek(0)
+        cursor.copy_expert(f"COPY {stage} ({columns}) FROM STDIN", diff.writes, COPY_CHUNK)
+        cursor.execute(f"ANALYZE {stage}")  # no statistics otherwise: joins planned blind
+        _write_staged(cursor, table, common, account_id, kind, applied, new_columns, new_values)
+        cursor.execute(f"DROP TABLE {stage}")
+    finally:
+        diff.close()
+
+
+def _has_live(cursor: CursorWrapper, table: Table, account_id: int) -> bool:
+    cursor.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {quote(table.name)} x WHERE {_ours(table, 'x')})",  # noqa: S608
+        [account_id],
+    )
+    return cursor.fetchone()[0]
+
+
+def _delete_ids(cursor: CursorWrapper, table: Table, ids: "array[int]", account_id: int) -> int:
+    deleted = 0
+    for start in range(0, len(ids), DELETE_CHUNK):
+        cursor.execute(
+            f"DELETE FROM {quote(table.name)} x WHERE {_ours(table, 'x')} "  # noqa: S608
+            "AND x.id = ANY(%s)",
+            [account_id, ids[start : start + DELETE_CHUNK].tolist()],
+        )
+        deleted += cursor.rowcount
+    return deleted
+
+
+def _write_staged(
+    cursor: CursorWrapper,
+    table: Table,
+    common: list[str],
+    account_id: int,
+    kind: RestoreKind,
+    applied: Applied,
+    new_columns: list[str],
+    new_values: list[Any],
+) -> None:
+    """Write the staged rows ``s`` (the snapshot's rows that differ from the live ones or are
+    missing): update the account's rows of the same id (not ``recover``), insert those whose id
+    does not exist. ``entities``/``recover``: a link to a row that does not exist now becomes
+    NULL, a row that needs one (a hidden link's entry, an activity's only parent) is skipped;
+    both counted."""
+    name, stage = quote(table.name), quote(f"stg_{table.name}")
+    checked = kind != RestoreKind.FULL
+    if checked:
+        values, keep = _link_sql(table, common)
+    else:
+        values, keep = {c: f"s.{quote(c)}" for c in common}, []
+    missing = f"NOT EXISTS (SELECT 1 FROM {name} x WHERE x.id = s.id)"  # noqa: S608
+    if kind == RestoreKind.RECOVER:
+        keep = [missing, *keep]
+    kept = " AND ".join(keep) or "TRUE"
+    if checked:
+        # What will be skipped and which links become NULL, counted in one pass.
+        required = " AND ".join(k for k in keep if k != missing) or "TRUE"
+        nullable = [(c, t) for c, t, null in links(table, common) if null]
+        counts_sql = ", ".join(
+            [
+                f"count(*) FILTER (WHERE NOT ({required}))",
+                *(
+                    f"count(*) FILTER (WHERE s.{quote(c)} IS NOT NULL AND NOT {_exists(c, t)} "
+                    f"AND {required})"
+                    for c, t in nullable
+                ),
+            ]
+        )
+        scope = missing if kind == RestoreKind.RECOVER else "TRUE"
+        cursor.execute(f"SELECT {counts_sql} FROM {stage} s WHERE {scope}")  # noqa: S608
+        skipped, *nulled = cursor.fetchone()
+        if skipped:
+            applied.skipped[table.name] = skipped
+        applied.links_nulled[table.name] = {
+            c: count for (c, _t), count in zip(nullable, nulled, strict=True) if count
+        }
+    counts = applied.counts[table.name]
+    snap = ", ".join(values[c] for c in common)
+    rest = [c for c in common if c != "id"]
+    if kind != RestoreKind.RECOVER and rest:
+        sets = ", ".join(f"{quote(c)} = {values[c]}" for c in rest)
+        live = ", ".join(f"x.{quote(c)}" for c in common)
+        cursor.execute(
+            f"UPDATE {name} x SET {sets} FROM {stage} s "  # noqa: S608
+            f"WHERE x.id = s.id AND {_ours(table, 'x')} AND {kept} "
+            f"AND ROW({live})::text IS DISTINCT FROM ROW({snap})::text",
+            [account_id],
+        )
+        counts["updated"] = cursor.rowcount
+    cursor.execute(
+        f"INSERT INTO {name} "  # noqa: S608
+        f"({', '.join(quote(c) for c in [*common, *new_columns])}) "
+        f"SELECT {', '.join([snap, *('%s' for _v in new_values)])} FROM {stage} s "
+        f"WHERE {kept}{'' if kind == RestoreKind.RECOVER else f' AND {missing}'}",
+        new_values,
+    )
+    counts["inserted"] = cursor.rowcount
+
+
+def _sequence_past_max(cursor: CursorWrapper, table: Table) -> None:
+    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table.name])
+    sequence = cursor.fetchone()[0]
+    if not sequence:
+        return
+    cursor.execute(
+        f"SELECT setval(%s, m) FROM (SELECT max(id) AS m FROM {quote(table.name)}) t, "  # noqa: S608
+        f"{sequence} q WHERE m > q.last_value",
+        [sequence],
+    )
