@@ -9,7 +9,7 @@ from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -24,6 +24,7 @@ from backups.snapshot_format import SnapshotInvalid
 from core.api.filters import MAX_ID
 from core.api.pagination import NewestFirstCursorPagination
 from core.api.serializers import ErrorSerializer
+from core.errors import RuleViolation
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused.")
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
@@ -140,19 +141,13 @@ KIND_PARAMETERS = [
 ]
 
 
-class SnapshotUnusable(exceptions.APIException):
-    status_code = 409
-    default_code = "snapshot_invalid"
-    default_detail = "The snapshot cannot be used."
-
-
 def export_response(*, snapshot: Snapshot, actor) -> StreamingHttpResponse:
     """The ZIP as a streamed download; 409 ``snapshot_invalid`` before the first byte if the
     file does not verify. (The API's and the Backups page's download.)"""
     try:
         stream = snapshot_export(snapshot=snapshot, actor=actor)
     except SnapshotInvalid as error:
-        raise SnapshotUnusable(error.message) from error
+        raise RuleViolation(code="snapshot_invalid", message=error.message) from error
     response = StreamingHttpResponse(stream, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{export_file_name(snapshot)}"'
     response["Cache-Control"] = "no-store"
@@ -324,4 +319,4 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 sampling=sampling,
             )
         except restore.RestoreRefused as error:
-            raise SnapshotUnusable(error.message) from error
+            raise RuleViolation(code="snapshot_invalid", message=error.message) from error

@@ -1,8 +1,9 @@
 from django.db.models import QuerySet
-from django.http import Http404
 
 from accounts.models import Account
 from backups.models import Snapshot
+from backups.snapshot_format import TABLES_BY_NAME
+from core.errors import RuleViolation
 
 
 def snapshots_for_account(*, account: Account) -> QuerySet[Snapshot]:
@@ -15,4 +16,14 @@ def snapshot_get(*, account: Account, snapshot_id: int | str) -> Snapshot:
     try:
         return snapshots_for_account(account=account).get(pk=int(snapshot_id))
     except (Snapshot.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise Http404("No such snapshot in your account.") from None
+        raise RuleViolation(code="not_found", message="No such snapshot in your account.") from None
+
+
+def entity_counts(snapshot: Snapshot) -> dict[str, int]:
+    """The snapshot's rows per entity type (company ... activity, bin_entry)."""
+    counts = {}
+    for table_name, rows in snapshot.counts.items():
+        table = TABLES_BY_NAME.get(table_name)
+        if table is not None and table.entity_type:
+            counts[table.entity_type] = rows
+    return counts

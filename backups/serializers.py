@@ -4,17 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backups.models import Snapshot
-from backups.snapshot_format import TABLES_BY_NAME
-
-
-def entity_counts(snapshot: Snapshot) -> dict[str, int]:
-    """The snapshot's rows per entity type (company ... activity, bin_entry)."""
-    counts = {}
-    for table_name, rows in snapshot.counts.items():
-        table = TABLES_BY_NAME.get(table_name)
-        if table is not None and table.entity_type:
-            counts[table.entity_type] = rows
-    return counts
+from backups.selectors import entity_counts
 
 
 class SnapshotSerializer(serializers.ModelSerializer):

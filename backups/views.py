@@ -18,8 +18,7 @@ from backups import restore
 from backups.export import export_file_name, snapshot_export
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
-from backups.selectors import snapshots_for_account
-from backups.serializers import entity_counts
+from backups.selectors import entity_counts, snapshots_for_account
 from backups.snapshot_format import SnapshotInvalid
 from core.api.filters import positive_int_or_none
 from core.views import MemberRequiredMixin

@@ -3,7 +3,6 @@ recyclebin.selectors and recyclebin.services. The rules (plan, admins only, main
 activity whose parent is in another entry) are the services'; the API's exception handler turns
 them into ``{detail, code}``."""
 
-from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -15,10 +14,10 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from core.api.serializers import ErrorSerializer
+from core.errors import RuleViolation
 from recyclebin import selectors, services
-from recyclebin.conf import restore_job_threshold
 from recyclebin.filters import BinEntryFilter
-from recyclebin.models import BinEntry
+from recyclebin.models import BinEntry, RestoreJob
 from recyclebin.serializers import (
     BinEntrySerializer,
     BulkRestoreSerializer,
@@ -58,9 +57,10 @@ class BinEntryViewSet(
 
     def handle_exception(self, exc):
         # The bin's 404s say which entries were not found (a bulk call names the ids); keep
-        # that sentence rather than a bare "Not found.".
-        if isinstance(exc, Http404) and str(exc):
-            exc = NotFound(str(exc), code="not_found")
+        # that sentence rather than a bare "Not found.". Missing and another account's ids
+        # read the same.
+        if isinstance(exc, RuleViolation) and exc.code == "not_found":
+            exc = NotFound(exc.message, code="not_found")
         return super().handle_exception(exc)
 
     def get_queryset(self):
@@ -134,23 +134,16 @@ class BinEntryViewSet(
     def bulk_restore(self, request):
         body = BulkRestoreSerializer(data=request.data, context={"entries": self.get_queryset()})
         body.is_valid(raise_exception=True)
-        ids = body.validated_data["ids"]
-        if len(ids) > restore_job_threshold():
-            job = services.restore_job_create(
-                account=request.user.account,
-                entry_ids=ids,
-                actor=request.user,
-                together=body.validated_data["together"],
-            )
-            data = RestoreJobSerializer(job, context={"request": request}).data
-            return Response(data, status=http.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
-        result = services.bin_restore(
+        started = services.bin_restore_bulk(
             account=request.user.account,
-            entry_ids=ids,
+            entry_ids=body.validated_data["ids"],
             actor=request.user,
             together=body.validated_data["together"],
         )
-        return Response(RestoreResultSerializer(result).data)
+        if isinstance(started, RestoreJob):
+            data = RestoreJobSerializer(started, context={"request": request}).data
+            return Response(data, status=http.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+        return Response(RestoreResultSerializer(started).data)
 
     @extend_schema(
         summary="List the restore jobs, newest first",

@@ -74,7 +74,7 @@ class HiddenLink(models.Model):
 
 
 class RestoreJob(models.Model):
-    """A restore of many entries run by a Celery worker (recyclebin.services.restore_job_run),
+    """A restore of many entries run by a Celery worker (recyclebin.job_worker.restore_job_run),
     chunk by chunk, reporting progress here. ``entry_ids`` is the set asked for, captured when
     the job was created: entries deleted later are not swept in. At most one job per account is
     queued or running (the database says so: ``restorejob_one_active_per_account``)."""

@@ -1,30 +1,40 @@
-from django.db.models import QuerySet
-from django.http import Http404
+"""Reads of the recycle bin, always for the caller's account: admins see every entry and job of
+their account, employees only their own. Another account's id answers "not found", exactly as a
+missing one (RuleViolation ``not_found``: the API's and the pages' 404)."""
 
-from accounts.models import User
+from typing import Any, cast
+
+from django.db.models import QuerySet
+
+from accounts.models import Account, User
+from core.errors import RuleViolation
 from recyclebin.models import BinEntry, RestoreJob
 
 
-def bin_entries_visible(*, user: User) -> QuerySet:
+def bin_entries_visible(*, user: User) -> QuerySet[BinEntry]:
     """Admins see every entry of their account, employees only what they deleted."""
-    entries = BinEntry.objects.for_account(user.account).select_related("deleted_by")
+    account = cast(Account, user.account)  # a member's: the pages and the API let only them in
+    entries = BinEntry.objects.for_account(account).select_related("deleted_by")
     if not user.is_account_admin:
         entries = entries.filter(deleted_by=user)
     return entries
 
 
-def bin_entry_get(*, user: User, entry_id) -> BinEntry:
+def bin_entry_get(*, user: User, entry_id: Any) -> BinEntry:
+    """``entry_id`` as given (a URL's text, a number); anything else answers "not found"."""
     try:
         return bin_entries_visible(user=user).get(pk=int(entry_id))
     except (BinEntry.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise Http404("No such entry in your recycle bin.") from None
+        raise RuleViolation(
+            code="not_found", message="No such entry in your recycle bin."
+        ) from None
 
 
-def restore_jobs_visible(*, user: User) -> QuerySet:
+def restore_jobs_visible(*, user: User) -> QuerySet[RestoreJob]:
     """As the entries: admins see every restore job of their account, employees their own.
     Without the captured entry ids (up to 100,000 of them), which only the worker reads."""
     jobs = (
-        RestoreJob.objects.for_account(user.account)
+        RestoreJob.objects.for_account(cast(Account, user.account))
         .defer("entry_ids")
         .select_related("requested_by")
     )
@@ -33,11 +43,11 @@ def restore_jobs_visible(*, user: User) -> QuerySet:
     return jobs
 
 
-def restore_job_get(*, user: User, job_id) -> RestoreJob:
+def restore_job_get(*, user: User, job_id: Any) -> RestoreJob:
     try:
         return restore_jobs_visible(user=user).get(pk=int(job_id))
     except (RestoreJob.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise Http404("No such restore job.") from None
+        raise RuleViolation(code="not_found", message="No such restore job.") from None
 
 
 def restore_job_active(*, user: User) -> RestoreJob | None:

@@ -285,13 +285,13 @@ class BinRestoreView(BinViewMixin, View):
     def post(self, request):
         if request.POST.get("all") == "1":
             ids = self.posted_matching_ids()
-            if len(ids) > restore_job_threshold():
+            if services.restore_job_needed(entry_count=len(ids)):
                 return self.job_start(ids)
         entries = self.posted_entries()
         if not entries:
             messages.warning(request, _("Select at least one entry to restore."))
             return self.back()
-        if len(entries) > restore_job_threshold():
+        if services.restore_job_needed(entry_count=len(entries)):
             return self.job_start([entry.pk for entry in entries])
         together = request.POST.get("together") == "1"
         try:
@@ -308,21 +308,20 @@ class BinRestoreView(BinViewMixin, View):
                     "ids": [entry.pk for entry in entries],
                     "message": violation.message,
                 }
+            elif violation.code == "not_found":
+                if not together:
+                    raise
+                # The asked-for entries are visible (checked above): what is missing are the
+                # linked entries, deleted by someone else.
+                messages.error(
+                    request,
+                    _(
+                        "Some of the linked items were deleted by someone else, so you cannot "
+                        "restore them. Ask an account admin to restore them together."
+                    ),
+                )
             else:
                 messages.error(request, violation.message)
-            return self.back()
-        except Http404:
-            if not together:
-                raise
-            # The asked-for entries are visible (checked above): what is missing are the linked
-            # entries, deleted by someone else.
-            messages.error(
-                request,
-                _(
-                    "Some of the linked items were deleted by someone else, so you cannot "
-                    "restore them. Ask an account admin to restore them together."
-                ),
-            )
             return self.back()
 
         messages.success(request, self._restored_message(entries, result))
@@ -349,6 +348,8 @@ class BinRestoreView(BinViewMixin, View):
                 account=self.account, entry_ids=ids, actor=request.user, together=together
             )
         except RuleViolation as violation:
+            if violation.code == "not_found":
+                raise  # the 404 page, as for any entry the caller cannot see
             if violation.code == "parent_in_bin":
                 # Asked again, offering to restore together what cannot come back alone.
                 return self._job_confirm(ids, together=True, problem=violation.message)
@@ -441,6 +442,8 @@ class BinPurgeView(BinViewMixin, View):
                 account=self.account, entry_ids=[entry.pk for entry in entries], actor=request.user
             )
         except RuleViolation as violation:
+            if violation.code == "not_found":
+                raise
             messages.error(request, violation.message)
             return self.back()
         messages.success(
@@ -494,6 +497,8 @@ class BinEmptyView(BinViewMixin, TemplateView):
                 return HttpResponseRedirect(reverse("recyclebin:empty"))
             purged = services.bin_empty(account=self.account, actor=request.user)
         except RuleViolation as violation:
+            if violation.code == "not_found":
+                raise
             messages.error(request, violation.message)
             return HttpResponseRedirect(self.list_url())
         messages.success(

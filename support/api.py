@@ -12,6 +12,7 @@ request exists):
   Employees get ``403 admin_only`` on every support endpoint, reads included: a restore
   request is an account-wide decision between the admins and support."""
 
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -27,9 +28,8 @@ from rest_framework.response import Response
 
 from accounts.permissions import SecondFactorVerified
 from accounts.rules import admin_require
-from backups import restore
-from backups.api import SnapshotUnusable
-from backups.serializers import entity_counts
+from backups.models import Snapshot
+from backups.selectors import entity_counts
 from core.api.pagination import NewestFirstCursorPagination
 from core.errors import RuleViolation
 from support import rules, selectors, services
@@ -95,12 +95,12 @@ class RestoreRequestViewSet(
         _role_check(self)
 
     def get_queryset(self):
-        return selectors.requests_visible(self.request.user).select_related(
+        return selectors.requests_visible(user=self.request.user).select_related(
             "requested_by", "proposed_by", "confirmed_by", "approved_by"
         )
 
     def get_object(self) -> RestoreRequest:
-        return selectors.request_get(self.request.user, self.kwargs["pk"])
+        return selectors.request_get(user=self.request.user, request_id=self.kwargs["pk"])
 
     def _answer(self, restore_request: RestoreRequest, code: int = status.HTTP_200_OK):
         fresh = self.get_queryset().get(pk=restore_request.pk)
@@ -155,7 +155,7 @@ class RestoreRequestViewSet(
         snapshot = None
         if "snapshot" in data:
             snapshot = (
-                selectors.snapshots_within_retention(restore_request.account)
+                selectors.snapshots_within_retention(account=restore_request.account)
                 .filter(pk=data["snapshot"])
                 .first()
             )
@@ -259,7 +259,7 @@ class RestoreRequestViewSet(
                 request=restore_request, user=request.user, body=body.validated_data["body"]
             )
             return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
-        chat = selectors.messages_for(restore_request)
+        chat = selectors.messages_for(request=restore_request)
         page = self.paginate_queryset(chat)
         context = {"account": restore_request.account}
         return self.get_paginated_response(MessageSerializer(page, many=True, context=context).data)
@@ -299,43 +299,30 @@ class RestoreRequestViewSet(
         )
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        kind = data.get("kind") or restore_request.kind
-        entity_types = data.get("entity_types")
-        if entity_types is None and kind == restore_request.kind:
-            entity_types = restore_request.entity_types
-        entity_types = rules.kind_clean(kind=kind, entity_types=entity_types)
-        snapshots = selectors.snapshots_within_retention(restore_request.account)
-        if "snapshot" in data:
-            snapshot = snapshots.filter(pk=data["snapshot"]).first()
-        else:
-            snapshot = (
-                snapshots.filter(pk=restore_request.snapshot_id).first()
-                if restore_request.snapshot_id
-                else selectors.request_default_snapshot(restore_request)
-            )
-        if snapshot is None:
-            raise RuleViolation(
-                code="outside_retention",
-                message=_("There is no kept snapshot to preview for this request."),
-            )
-        body = {"snapshot": snapshot.pk, "kind": kind, "entity_types": entity_types}
-        if kind == RequestKind.EXPORT:
-            body |= {"changes": {}, "rows": entity_counts(snapshot)}
-        else:
-            try:
-                body["changes"] = restore.preview(
-                    snapshot=snapshot, kind=kind, entity_types=entity_types or None
-                )
-            except restore.RestoreRefused as error:
-                raise SnapshotUnusable(error.message) from error
-        services.support_access_record(
+        preview = services.request_preview(
             request=restore_request,
             user=request.user,
             via="api",
-            snapshot=snapshot,
-            kind=kind,
-            entity_types=entity_types,
+            snapshot_id=data.get("snapshot"),
+            kind=data.get("kind"),
+            entity_types=data.get("entity_types"),
         )
+        if preview.refusal is not None:
+            if preview.refusal.code == "snapshot_invalid":  # the restore refuses the snapshot
+                raise RuleViolation(
+                    code="snapshot_invalid", message=preview.refusal.message
+                ) from preview.refusal
+            raise preview.refusal
+        snapshot = cast(Snapshot, preview.snapshot)  # previewed: no refusal
+        body = {
+            "snapshot": snapshot.pk,
+            "kind": preview.kind,
+            "entity_types": preview.entity_types,
+        }
+        if preview.kind == RequestKind.EXPORT:
+            body |= {"changes": {}, "rows": entity_counts(snapshot)}
+        else:
+            body["changes"] = preview.changes
         return Response(body)
 
 
@@ -355,7 +342,8 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         rules.participant_require(user=request.user)
 
     def get_queryset(self):
-        return selectors.notifications_for(self.request.user).select_related("request__account")
+        notifications = selectors.notifications_for(user=self.request.user)
+        return notifications.select_related("request__account")
 
     @extend_schema(summary="List your notifications, newest first (?unread=true: unread only)")
     def list(self, request, *args, **kwargs):
@@ -380,4 +368,4 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         detail=False, methods=["get"], url_path="unread", pagination_class=None, filter_backends=[]
     )
     def unread(self, request):
-        return Response({"unread": selectors.unread_count(request.user)})
+        return Response({"unread": selectors.unread_count(user=request.user)})

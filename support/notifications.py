@@ -53,7 +53,7 @@ def _text(request: RestoreRequest, verb: str) -> str:
             "Restore request #%(id)s (%(account)s): the export of snapshot #%(snapshot)s is "
             "ready to download."
         ) % {"id": request.pk, "account": request.account.name, "snapshot": request.snapshot_id}
-    texts = {
+    texts: dict[str, str] = {
         NotificationVerb.FILED: _("Restore request #%(id)s was filed by %(account)s."),
         NotificationVerb.MESSAGE: _("New message on restore request #%(id)s (%(account)s)."),
         NotificationVerb.PROPOSED: _(
@@ -146,6 +146,6 @@ def emails_send(emails: list[EmailMessage]) -> int:
         logger.exception(
             "could not send %d notification email(s): %s",
             len(emails),
-            "; ".join(email.subject for email in emails),
+            "; ".join(str(email.subject) for email in emails),
         )
         return 0

@@ -2,6 +2,7 @@
 accounts.rules.RuleViolation with API.md's code and a sentence, changing nothing. Called by
 support.services, inside the transaction of the change they guard."""
 
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -68,7 +69,7 @@ def request_open_violation(existing: RestoreRequest) -> RuleViolation:
 
 
 def no_open_request_require(*, account: Account) -> None:
-    existing = selectors.request_open_for(account)
+    existing = selectors.request_open_for(account=account)
     if existing is not None:
         raise request_open_violation(existing)
 
@@ -84,8 +85,11 @@ def weekly_limit_require(
     if kind == RequestKind.EXPORT:
         return
     now = now or timezone.now()
-    last = selectors.last_completed_restore(account)
-    if last is not None and now - last.completed_at < WEEKLY_LIMIT:
+    last = selectors.last_completed_restore(account=account)
+    if last is None or last.completed_at is None:
+        return
+    completed_at = last.completed_at
+    if now - completed_at < WEEKLY_LIMIT:
         raise RuleViolation(
             code="weekly_limit",
             message=_(
@@ -93,9 +97,9 @@ def weekly_limit_require(
                 "One restore per 7 days is possible; the next from %(next)s."
             )
             % {
-                "when": moment(account, last.completed_at),
+                "when": moment(account, completed_at),
                 "id": last.pk,
-                "next": moment(account, last.completed_at + WEEKLY_LIMIT),
+                "next": moment(account, completed_at + WEEKLY_LIMIT),
             },
         )
 
@@ -111,7 +115,7 @@ def lost_at_within_retention_require(
             code="invalid",
             message=_("The time of the loss is in the future; give the moment the data was lost."),
         )
-    snapshots = selectors.snapshots_within_retention(account, now=now)
+    snapshots = selectors.snapshots_within_retention(account=account, now=now)
     if snapshots.filter(taken_at__lte=lost_at).exists():
         return
     oldest = snapshots.order_by("taken_at").first()
@@ -141,7 +145,7 @@ def snapshot_usable_require(*, account: Account, snapshot: Snapshot | None) -> S
             code="outside_retention",
             message=_("The snapshot is no longer kept. Choose another one within the retention."),
         )
-    kept = selectors.snapshots_within_retention(account).filter(pk=snapshot.pk).first()
+    kept = selectors.snapshots_within_retention(account=account).filter(pk=snapshot.pk).first()
     if kept is None:
         raise RuleViolation(
             code="outside_retention",
@@ -151,16 +155,21 @@ def snapshot_usable_require(*, account: Account, snapshot: Snapshot | None) -> S
     return kept
 
 
-def kind_clean(*, kind: str, entity_types) -> list[str]:
-    """The entity types to keep for ``kind``: the chosen ones for ``entities`` (at least one,
-    known ones, in the usual order), none for the others (an ``export`` is the whole
-    snapshot)."""
+def kind_require(*, kind: str) -> None:
+    """One of the kinds of restore request (RequestKind)."""
     if kind not in RequestKind.values:
         raise RuleViolation(
             code="invalid",
             message=_("Unknown kind of restore: %(kind)s. Choose among %(kinds)s.")
             % {"kind": kind, "kinds": ", ".join(RequestKind.values)},
         )
+
+
+def kind_clean(*, kind: str, entity_types: Iterable[str] | None) -> list[str]:
+    """The entity types to keep for ``kind``: the chosen ones for ``entities`` (at least one,
+    known ones, in the usual order), none for the others (an ``export`` is the whole
+    snapshot)."""
+    kind_require(kind=kind)
     if kind != RequestKind.ENTITIES:
         return []
     chosen = set(entity_types or [])
@@ -190,7 +199,7 @@ def snapshot_exportable_require(*, snapshot: Snapshot) -> None:
         ) from error
 
 
-def state_require(*, request: RestoreRequest, allowed, action: str) -> None:
+def state_require(*, request: RestoreRequest, allowed: Collection[str], action: str) -> None:
     if request.status not in allowed:
         raise RuleViolation(
             code="invalid_state",

@@ -1,19 +1,22 @@
 """Reads of restore requests, their chat and notifications. Support staff see every account's
 requests (only here: support reaches accounts through these helpers); an account admin sees
-the account's; anyone else nothing."""
+the account's; anyone else nothing. A request the caller may not see is "not found"
+(RuleViolation ``not_found``), exactly as a missing one."""
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Account, User
 from backups.models import Snapshot
+from core.errors import RuleViolation
 from support.models import (
     BEFORE_QUEUED,
     OPEN_STATUSES,
     RESTORE_KINDS,
+    Message,
     Notification,
     RequestStatus,
     RestoreRequest,
@@ -23,12 +26,12 @@ ACTIONS = ("propose", "confirm", "approve", "reject", "cancel", "message")
 
 
 def requests_visible(
-    user: User,
     *,
+    user: User,
     status: str | list[str] | None = None,
     account: Account | int | None = None,
     older_than: timedelta | None = None,
-) -> QuerySet:
+) -> QuerySet[RestoreRequest]:
     """The requests ``user`` may see: support staff all (open ones first, oldest first: who
     has waited longest), an account admin the account's (newest first), anyone else none.
     ``status``: one or several; ``account``: an account or its id; ``older_than``: filed at
@@ -43,7 +46,8 @@ def requests_visible(
             )
         ).order_by("waiting", "created_at", "id")
     elif user.is_account_admin:
-        requests = requests.for_account(user.account).order_by("-created_at", "-id")
+        account = cast(Account, user.account)  # an admin's
+        requests = requests.for_account(account).order_by("-created_at", "-id")
     else:
         return RestoreRequest.objects.none()
     if status:
@@ -55,35 +59,72 @@ def requests_visible(
     return requests
 
 
-def request_get(user: User, pk) -> RestoreRequest:
-    """One request ``user`` may see; a missing one and another account's answer the same."""
+def request_get(*, user: User, request_id: Any) -> RestoreRequest:
+    """One request ``user`` may see (``request_id`` as given: a URL's text, a number); a
+    missing one and another account's answer the same "not found"."""
     try:
-        return requests_visible(user).get(pk=int(pk))
+        return requests_visible(user=user).get(pk=int(request_id))
     except (RestoreRequest.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise Http404("No such restore request.") from None
+        raise RuleViolation(code="not_found", message="No such restore request.") from None
 
 
-def request_open_for(account: Account) -> RestoreRequest | None:
+def request_open_for(*, account: Account) -> RestoreRequest | None:
     return RestoreRequest.objects.for_account(account).filter(status__in=OPEN_STATUSES).first()
 
 
-def snapshots_within_retention(account: Account, *, now: datetime | None = None) -> QuerySet:
+def request_open_visible(*, user: User) -> RestoreRequest | None:
+    """The newest open request ``user`` sees (an admin: the account's one open request)."""
+    return (
+        requests_visible(user=user).filter(status__in=OPEN_STATUSES).order_by("-created_at").first()
+    )
+
+
+def accounts_with_requests() -> QuerySet[Account]:
+    """The accounts that have filed requests, for the console's account filter (support staff
+    only). Only names: support reaches an account's data through the request's own pages."""
+    return Account.objects.filter(pk__in=RestoreRequest.objects.values("account_id")).order_by(
+        "name"
+    )
+
+
+def snapshots_within_retention(
+    *, account: Account, now: datetime | None = None
+) -> QuerySet[Snapshot]:
     """The account's kept snapshots a restore may use: finished and not expired, newest first."""
     return (
-        Snapshot.objects.for_account(account)
-        .usable()
+        Snapshot.objects.usable()
+        .for_account(account)
         .filter(expires_at__gt=now or timezone.now())
         .order_by("-taken_at", "-id")
     )
 
 
-def request_default_snapshot(request: RestoreRequest) -> Snapshot | None:
+def request_default_snapshot(*, request: RestoreRequest) -> Snapshot | None:
     """What support proposes unless told otherwise: the newest kept snapshot taken at or
     before the moment the data was lost."""
-    return snapshots_within_retention(request.account).filter(taken_at__lte=request.lost_at).first()
+    return (
+        snapshots_within_retention(account=request.account)
+        .filter(taken_at__lte=request.lost_at)
+        .first()
+    )
 
 
-def last_completed_restore(account: Account) -> RestoreRequest | None:
+def request_preview_snapshot(
+    *, request: RestoreRequest, snapshot_id: int | None = None
+) -> Snapshot | None:
+    """The snapshot a preview of ``request`` compares with (support.services.request_preview):
+    ``snapshot_id`` if it is one of the account's kept snapshots; by default the proposed one
+    while it is kept or, none proposed, the newest kept one taken before the loss. None: there
+    is no such snapshot."""
+    kept = snapshots_within_retention(account=request.account)
+    if snapshot_id is not None:
+        return kept.filter(pk=snapshot_id).first()
+    if request.snapshot_id is not None:
+        return kept.filter(pk=request.snapshot_id).first()
+    return request_default_snapshot(request=request)
+
+
+def last_completed_restore(*, account: Account) -> RestoreRequest | None:
     """The account's latest executed restore (for the weekly limit)."""
     return (
         RestoreRequest.objects.for_account(account)
@@ -93,7 +134,7 @@ def last_completed_restore(account: Account) -> RestoreRequest | None:
     )
 
 
-def request_allowed_actions(request: RestoreRequest, user: User) -> set[str]:
+def request_allowed_actions(*, request: RestoreRequest, user: User) -> set[str]:
     """What ``user`` may do with ``request`` now, so pages offer only those buttons (the
     services still check everything)."""
     if user.is_support:
@@ -115,14 +156,14 @@ def request_allowed_actions(request: RestoreRequest, user: User) -> set[str]:
     return set()
 
 
-def messages_for(request: RestoreRequest) -> QuerySet:
+def messages_for(*, request: RestoreRequest) -> QuerySet[Message]:
     """The request's chat, oldest first."""
     return request.messages.select_related("author").order_by("created_at", "id")
 
 
-def notifications_for(user: User) -> QuerySet:
+def notifications_for(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).order_by("-created_at", "-id")
 
 
-def unread_count(user: User) -> int:
+def unread_count(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

@@ -24,7 +24,7 @@ from conftest import login_client, wait_for
 from crm.models import Activity, Deal, Lead
 from crm.tests.factories import ActivityFactory, DealFactory, assert_error
 from history.models import Event, EventType
-from recyclebin import services, tasks
+from recyclebin import job_worker, services, tasks
 from recyclebin.conf import DEFAULTS, restore_job_threshold
 from recyclebin.models import BinEntry, RestoreJob
 from recyclebin.tests.factories import API_ROOT, bin_state, entries_bulk_make
@@ -506,7 +506,7 @@ def test_a_duplicate_delivery_restores_once(small_jobs, client_for, account, adm
 
     assert job_run(job["id"]) == "completed"
     assert job_run(job["id"]) == "skipped"  # the broker delivered it again
-    assert services.restore_job_run(job_id=job["id"]) == "skipped"
+    assert job_worker.restore_job_run(job_id=job["id"]) == "skipped"
 
     assert Event.objects.count() - events_before == 8
     assert RestoreJob.objects.get().done == 8
@@ -695,7 +695,7 @@ def test_the_bin_page_shows_a_failed_jobs_error(small_jobs, account, admin_user)
     entries_bulk_make(account=account, actor=admin_user, count=7)
     job = services.restore_job_create(account=account, entry_ids=list(bin_ids()), actor=admin_user)
     RestoreJob.objects.filter(pk=job.pk).update(status="running")
-    services._job_failed(job_id=job.pk, reason="Something broke.")
+    job_worker._job_failed(job_id=job.pk, reason="Something broke.")
 
     html = login_client(admin_user).get(f"{LIST}?job={job.pk}").content.decode()
 
@@ -781,7 +781,7 @@ def test_the_watchdog_fails_a_job_whose_worker_died_and_resends_a_lost_task(
     assert dead.status == "failed" and "worker running this restore stopped" in dead.error
     assert sent == [lost.pk]
     # Fresh ones are left alone.
-    assert services.restore_jobs_watchdog() == {"failed": 0, "resent": 0}
+    assert job_worker.restore_jobs_watchdog() == {"failed": 0, "resent": 0}
 
 
 def test_the_watchdog_is_on_the_beat_schedule():

@@ -15,4 +15,4 @@ def unread_notifications(context) -> int:
         return 0
     from support.selectors import unread_count  # the app's models load after the templates'
 
-    return unread_count(user)
+    return unread_count(user=user)

@@ -35,7 +35,7 @@ def accesses(account) -> list[Event]:
 
 @pytest.fixture(autouse=True)
 def no_tasks(monkeypatch):
-    monkeypatch.setattr(services, "task_send", lambda *, request_id: None)
+    monkeypatch.setattr(services.run, "task_send", lambda *, request_id: None)
 
 
 @pytest.fixture
@@ -158,6 +158,27 @@ def test_a_refused_preview_writes_nothing(account, api_as, support_user, filed):
         f"/api/v1/support/requests/{filed.pk}/preview/", {"snapshot": 10**9}
     )
     assert response.status_code == 400
+    assert accesses(account) == []
+
+
+def test_an_unknown_kind_is_refused_by_the_console_as_by_the_api(
+    account, api_as, support_user, filed, snapshot
+):
+    """One preview service: the console no longer previews ``recover`` instead of a kind it
+    does not know; it answers 400 with the reason, as the API does, and writes nothing."""
+    api = api_as(support_user).get(
+        f"/api/v1/support/requests/{filed.pk}/preview/", {"kind": "sideways"}
+    )
+    assert api.status_code == 400
+
+    page = login_client(support_user).get(
+        reverse("support:console_detail", args=[filed.pk]),
+        {"snapshot": snapshot.pk, "kind": "sideways"},
+    )
+    assert page.status_code == 400
+    content = page.content.decode()
+    assert "Unknown kind of restore: sideways." in content
+    assert "Müller GmbH" not in content  # no preview, of recover or anything else
     assert accesses(account) == []
 
 

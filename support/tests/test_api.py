@@ -40,7 +40,7 @@ def kept(account):
 @pytest.fixture(autouse=True)
 def tasks_sent(monkeypatch) -> list[int]:
     sent = []
-    monkeypatch.setattr(services, "task_send", lambda request_id: sent.append(request_id))
+    monkeypatch.setattr(services.run, "task_send", lambda request_id: sent.append(request_id))
     return sent
 
 

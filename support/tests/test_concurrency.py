@@ -58,7 +58,7 @@ def test_two_simultaneous_approvals_queue_one_task(account, support_user, monkey
     snapshot = snapshot_kept(account)
     request = request_make(account, status="confirmed", snapshot=snapshot)
     sent = []
-    monkeypatch.setattr(services, "task_send", lambda request_id: sent.append(request_id))
+    monkeypatch.setattr(services.run, "task_send", lambda request_id: sent.append(request_id))
     colleague = type(support_user).objects.create(username="support-b", is_support=True)
 
     results = at_once(
@@ -84,7 +84,7 @@ def test_a_task_delivered_twice_at_once_runs_the_restore_once(account, monkeypat
         time.sleep(0.5)
         return RestoreOutcome(kind="full", snapshot_id=snapshot.pk, pre_restore_snapshot_id=0)
 
-    monkeypatch.setattr(services, "snapshot_restore", slow_restore)
+    monkeypatch.setattr(services.run, "snapshot_restore", slow_restore)
 
     results = at_once(
         lambda: services.request_run(request_id=request.pk),

@@ -40,7 +40,7 @@ Status = RestoreRequest.Status
 def sent(monkeypatch) -> list[int]:
     """The restore tasks approvals send (an export must send none)."""
     tasks = []
-    monkeypatch.setattr(services, "task_send", lambda *, request_id: tasks.append(request_id))
+    monkeypatch.setattr(services.run, "task_send", lambda *, request_id: tasks.append(request_id))
     return tasks
 
 
@@ -192,7 +192,7 @@ def test_the_weekly_limit_does_not_apply(account, api, api_as, admin_user, suppo
     request = approved_export(admin_user, support_user, snapshot)
     assert request.status == Status.COMPLETED
     # A completed export does not count as a restore either.
-    assert selectors.last_completed_restore(account).kind == "full"
+    assert selectors.last_completed_restore(account=account).kind == "full"
     RestoreRequest.objects.filter(kind="full").update(
         completed_at=timezone.now() - timedelta(days=8)
     )

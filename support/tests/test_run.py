@@ -5,6 +5,7 @@ watchdog resolves what a dead worker left (a real worker is killed in test_worke
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import mail
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from crm import services as crm_services
 from crm.models import Company, Deal
 from history.models import Event, EventType
 from history.services import history_record
-from support import services, tasks
+from support import selectors, services, tasks
 from support.models import MaintenanceWatch, Notification, RestoreRequest
 from support.subjects import RESTORE_REQUEST
 from support.tests.factories import request_make
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def no_task_sent(monkeypatch) -> list[int]:
     """Approving sends nothing to a broker here: the tests run the task's body themselves."""
     sent = []
-    monkeypatch.setattr(services, "task_send", lambda request_id: sent.append(request_id))
+    monkeypatch.setattr(services.run, "task_send", lambda request_id: sent.append(request_id))
     return sent
 
 
@@ -66,9 +67,9 @@ def test_a_run_restores_the_account_and_completes(
 ):
     request = approved["request"]
     reported = []
-    progress = services._progress
+    progress = services.run._progress
     monkeypatch.setattr(
-        services,
+        services.run,
         "_progress",
         lambda request_id, percent, step: (
             reported.append((percent, step)) or progress(request_id, percent, step)
@@ -110,15 +111,15 @@ def test_a_run_restores_the_account_and_completes(
     )
     assert all("completed" in m.subject for m in mail.outbox)
     # The weekly limit now applies.
-    assert request.pk == services.selectors.last_completed_restore(account).pk
+    assert request.pk == selectors.last_completed_restore(account=account).pk
 
 
 def test_a_task_delivered_twice_runs_the_restore_once(approved, account, monkeypatch):
     request = approved["request"]
     calls = []
-    real = services.snapshot_restore
+    real = services.run.snapshot_restore
     monkeypatch.setattr(
-        services, "snapshot_restore", lambda **kwargs: calls.append(1) or real(**kwargs)
+        services.run, "snapshot_restore", lambda **kwargs: calls.append(1) or real(**kwargs)
     )
 
     assert services.request_run(request_id=request.pk) == "completed"
@@ -217,7 +218,12 @@ def test_the_watchdog_fails_a_request_whose_worker_stopped(
     assert account.maintenance is False
     assert Event.objects.filter(event_type=EventType.REQUEST_FAILED).count() == 1
     assert Notification.objects.filter(verb="failed", recipient=admin_user).exists()
+    # Lifted through its owner (accounts.maintenance), which says so in the history.
+    [lifted] = Event.objects.for_account(account).filter(event_type=EventType.MAINTENANCE_OFF)
+    assert lifted.actor_id is None
+    assert lifted.details == {"reason": "interrupted", "request": request.pk}
     assert services.requests_watchdog()["interrupted"] == 0  # safe to run again
+    assert Event.objects.filter(event_type=EventType.MAINTENANCE_OFF).count() == 1
 
 
 def test_the_watchdog_leaves_a_live_restore_alone(account, settings):
@@ -277,6 +283,9 @@ def test_an_orphaned_maintenance_is_lifted_after_a_while(account, other_account,
     account.refresh_from_db()
     assert account.maintenance is False
     assert not MaintenanceWatch.objects.exists()
+    [lifted] = Event.objects.filter(event_type=EventType.MAINTENANCE_OFF)
+    assert (lifted.account_id, lifted.actor_id) == (account.pk, None)
+    assert lifted.details == {"reason": "orphaned"}
     other_account.refresh_from_db()
     assert other_account.maintenance is False
 
@@ -316,3 +325,6 @@ def test_the_watchdog_task_is_scheduled():
     }
     assert tasks.restore_request_run.acks_late is True
     assert tasks.restore_request_run.reject_on_worker_lost is True
+    # A restore is long work: the long time limits, the soft one first.
+    assert tasks.restore_request_run.soft_time_limit == django_settings.LONG_TASK_SOFT_TIME_LIMIT
+    assert tasks.restore_request_run.time_limit == django_settings.LONG_TASK_TIME_LIMIT

@@ -12,9 +12,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.mixins import SecondFactorRequiredMixin
 from accounts.models import User
 from accounts.services import user_create
-from accounts.views import SecondFactorRequiredMixin
 from conftest import PASSWORD, login_client, totp_code
 from support import services
 from support.models import Notification
@@ -93,7 +93,7 @@ def world(account, admin_user, support_user):
 @pytest.fixture
 def tasks_sent(monkeypatch) -> list[int]:
     sent: list[int] = []
-    monkeypatch.setattr(services, "task_send", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(services.run, "task_send", lambda **kwargs: sent.append(kwargs))
     return sent
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.http import Http404
 from django.utils import timezone
 
 from core.errors import RuleViolation
@@ -293,7 +292,7 @@ def test_support_proposes_the_newest_snapshot_before_the_loss_by_default(
     before = snapshot_kept(account, taken_at=now - timedelta(days=1))
     snapshot_kept(account, taken_at=now - timedelta(hours=1))  # after the loss
     request = file(admin_user, lost_at=now - timedelta(hours=5), kind="recover")
-    assert selectors.request_default_snapshot(request) == before
+    assert selectors.request_default_snapshot(request=request) == before
 
     proposed = services.request_propose(request=request, user=support_user)
 
@@ -356,8 +355,7 @@ def test_only_the_accounts_admins_confirm_and_cancel(proposed, employee, support
         refused("admin_only", services.request_cancel, request=proposed, user=user)
     before = support_state()
     for call in (services.request_confirm, services.request_cancel):
-        with pytest.raises(Http404):
-            call(request=proposed, user=other_admin)
+        refused("not_found", call, request=proposed, user=other_admin)  # as a missing one
     assert support_state() == before
 
 
@@ -365,7 +363,7 @@ def test_confirm_and_approve_queue_the_task_once_on_commit(
     confirmed, support_user, admin_user, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(services, "task_send", lambda request_id: sent.append(request_id))
+    monkeypatch.setattr(services.run, "task_send", lambda request_id: sent.append(request_id))
     assert confirmed.status == "confirmed" and confirmed.confirmed_by == admin_user
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -496,7 +494,7 @@ def test_the_chat_between_admins_and_support(
         admin_user,
     )
     assert answer.is_support and not answer.is_system
-    assert [m.body for m in selectors.messages_for(proposed) if not m.is_system] == [
+    assert [m.body for m in selectors.messages_for(request=proposed) if not m.is_system] == [
         "Will we lose today's calls?",
         "Yes, see preview.",
     ]
@@ -506,38 +504,37 @@ def test_the_chat_between_admins_and_support(
     refused("admin_only", services.message_post, request=proposed, user=employee, body="hi")
     refused("invalid", services.message_post, request=proposed, user=admin_user, body="   ")
     refused("invalid", services.message_post, request=proposed, user=admin_user, body="x" * 5001)
-    with pytest.raises(Http404):
-        services.message_post(request=proposed, user=other_admin, body="hi")
+    refused("not_found", services.message_post, request=proposed, user=other_admin, body="hi")
 
 
 def test_notifications_unread_and_mark_read(proposed, admin_user, support_user):
     services.message_post(request=proposed, user=support_user, body="One")
     services.message_post(request=proposed, user=support_user, body="Two")
-    assert selectors.unread_count(admin_user) == 3  # proposed + two messages
-    first = selectors.notifications_for(admin_user).last()
+    assert selectors.unread_count(user=admin_user) == 3  # proposed + two messages
+    first = selectors.notifications_for(user=admin_user).last()
 
     assert services.notifications_mark_read(user=admin_user, ids=[first.pk]) == 1
-    assert selectors.unread_count(admin_user) == 2
+    assert selectors.unread_count(user=admin_user) == 2
     assert services.notifications_mark_read(user=support_user, ids=[first.pk]) == 0  # not theirs
     assert services.notifications_mark_read(user=admin_user) == 2
-    assert selectors.unread_count(admin_user) == 0
+    assert selectors.unread_count(user=admin_user) == 0
 
 
 def test_allowed_actions_follow_the_state_and_the_role(
     proposed, admin_user, support_user, employee, other_admin
 ):
-    assert selectors.request_allowed_actions(proposed, support_user) == {
+    assert selectors.request_allowed_actions(request=proposed, user=support_user) == {
         "propose",
         "reject",
         "message",
     }
-    assert selectors.request_allowed_actions(proposed, admin_user) == {
+    assert selectors.request_allowed_actions(request=proposed, user=admin_user) == {
         "confirm",
         "cancel",
         "message",
     }
-    assert selectors.request_allowed_actions(proposed, employee) == set()
-    assert selectors.request_allowed_actions(proposed, other_admin) == set()
+    assert selectors.request_allowed_actions(request=proposed, user=employee) == set()
+    assert selectors.request_allowed_actions(request=proposed, user=other_admin) == set()
 
 
 def test_requests_visible_by_role(account, other_account, admin_user, support_user, employee):
@@ -545,15 +542,15 @@ def test_requests_visible_by_role(account, other_account, admin_user, support_us
     mine = request_make(account, created_at=timezone.now() - timedelta(days=1))
     theirs = request_make(other_account, created_at=timezone.now() - timedelta(days=2))
 
-    assert list(selectors.requests_visible(admin_user)) == [mine, old]
-    assert list(selectors.requests_visible(employee)) == []
+    assert list(selectors.requests_visible(user=admin_user)) == [mine, old]
+    assert list(selectors.requests_visible(user=employee)) == []
     # Support: every account, open ones first, who waited longest first.
-    assert list(selectors.requests_visible(support_user)) == [theirs, mine, old]
-    assert list(selectors.requests_visible(support_user, account=other_account)) == [theirs]
-    assert list(selectors.requests_visible(support_user, status="completed")) == [old]
-    assert list(selectors.requests_visible(support_user, older_than=timedelta(days=3))) == [old]
-    with pytest.raises(Http404):
-        selectors.request_get(admin_user, theirs.pk)
-    with pytest.raises(Http404):
-        selectors.request_get(admin_user, "nope")
-    assert selectors.request_get(support_user, theirs.pk) == theirs
+    assert list(selectors.requests_visible(user=support_user)) == [theirs, mine, old]
+    assert list(selectors.requests_visible(user=support_user, account=other_account)) == [theirs]
+    assert list(selectors.requests_visible(user=support_user, status="completed")) == [old]
+    assert list(selectors.requests_visible(user=support_user, older_than=timedelta(days=3))) == [
+        old
+    ]
+    refused("not_found", selectors.request_get, user=admin_user, request_id=theirs.pk)
+    refused("not_found", selectors.request_get, user=admin_user, request_id="nope")
+    assert selectors.request_get(user=support_user, request_id=theirs.pk) == theirs

@@ -58,7 +58,7 @@ SENT: list[int] = []
 def sent(monkeypatch) -> list[int]:
     """The restore tasks approvals send, recorded instead of sent to a broker."""
     SENT.clear()
-    monkeypatch.setattr(services, "task_send", lambda *, request_id: SENT.append(request_id))
+    monkeypatch.setattr(services.run, "task_send", lambda *, request_id: SENT.append(request_id))
     return SENT
 
 

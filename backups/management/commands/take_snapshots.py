@@ -5,7 +5,7 @@ from django.template.defaultfilters import filesizeformat
 
 from accounts.models import Account
 from backups.models import Snapshot
-from backups.serializers import entity_counts
+from backups.selectors import entity_counts
 from backups.services import snapshot_take
 
 

@@ -1,0 +1,124 @@
+"""The recycle bin's invariant: a live record never links to an item in the bin. Deleting an
+item clears live records' links to it and remembers each one (HiddenLink); restoring puts them
+back where they are still empty; purging forgets them (with their entry). Called by
+recyclebin.services inside the transaction of the delete or restore, on locked entries."""
+
+from collections.abc import Iterable
+
+from django.db.models import OuterRef, Subquery
+
+from accounts.models import Account
+from crm.entities import ENTITIES, Entity, EntityType
+from recyclebin.models import BinEntry, HiddenLink
+
+# The rows some entries hold, per entity type: ``{row id: its entry id}``.
+Items = dict[str, dict[int, int]]
+
+
+def links_into(entity: Entity) -> list[tuple[Entity, str]]:
+    """(entity, field) for every link from a record of ``entity`` to another record."""
+    return [(entity, name) for name in entity.link_fields]
+
+
+def links_to(target: Entity) -> list[tuple[Entity, str]]:
+    """(entity, field) for every link that can point at a record of ``target``."""
+    return [
+        (entity, name)
+        for entity in ENTITIES.values()
+        for name in entity.link_fields
+        if entity.model._meta.get_field(name).related_model is target.model
+    ]
+
+
+def links_hide(*, account: Account, entry: BinEntry, target: Entity) -> int:
+    """Clear live records' links to the entry's item, remembering each. Returns how many."""
+    hidden = 0
+    for entity, name in links_to(target):
+        ids = list(
+            entity.model.objects.for_account(account)
+            .filter(**{name: entry.entity_id})
+            .values_list("id", flat=True)
+        )
+        if not ids:
+            continue
+        HiddenLink.objects.bulk_create(
+            HiddenLink(entry=entry, entity_type=entity.type, record_id=pk, field=name) for pk in ids
+        )
+        entity.model.objects.filter(pk__in=ids).update(**{name: None})
+        hidden += len(ids)
+    return hidden
+
+
+def entries_linked(
+    *, account: Account, entry_ids: set[int], items: Items
+) -> tuple[set[int], dict[int, int]]:
+    """Other entries holding items the given ones link to: ``(entries, parents)`` where
+    ``parents`` maps an activity id to its parent's entry when that parent is in another
+    entry; such an activity cannot come back alone."""
+    linked: set[int] = set()
+    parents: dict[int, int] = {}
+    for entity_type, ids in items.items():
+        if not ids:
+            continue
+        entity = ENTITIES[entity_type]
+        for _entity, name in links_into(entity):
+            rows = (
+                entity.model.objects.filter(pk__in=ids, **{f"{name}__bin_entry__isnull": False})
+                .exclude(**{f"{name}__bin_entry__in": entry_ids})
+                .values_list("id", f"{name}__bin_entry")
+            )
+            for pk, target_entry in rows:
+                linked.add(target_entry)
+                if entity.type == EntityType.ACTIVITY:
+                    parents[pk] = target_entry
+        # Links hidden while this item was live and its target went into the bin.
+        linked.update(
+            HiddenLink.objects.filter(
+                entry__account=account, entity_type=entity_type, record_id__in=ids
+            )
+            .exclude(entry_id__in=entry_ids)
+            .values_list("entry_id", flat=True)
+        )
+    return linked, parents
+
+
+def links_to_bin_hide(*, items: Items) -> set[int]:
+    """Restored records that still point at an item in the bin: clear the link and remember
+    it in that item's entry. Returns those entries."""
+    entries: set[int] = set()
+    for entity_type, ids in items.items():
+        entity = ENTITIES[entity_type]
+        if not ids or entity.type == EntityType.ACTIVITY:
+            continue  # activities never reach here with a parent in the bin
+        for _entity, name in links_into(entity):
+            rows = list(
+                entity.model.objects.filter(
+                    pk__in=ids, **{f"{name}__bin_entry__isnull": False}
+                ).values_list("id", f"{name}__bin_entry")
+            )
+            if not rows:
+                continue
+            HiddenLink.objects.bulk_create(
+                HiddenLink(entry_id=entry, entity_type=entity_type, record_id=pk, field=name)
+                for pk, entry in rows
+            )
+            entity.model.objects.filter(pk__in=[pk for pk, _ in rows]).update(**{name: None})
+            entries.update(entry for _, entry in rows)
+    return entries
+
+
+def hidden_links_restore(*, account: Account, entries: Iterable[BinEntry]) -> None:
+    """Put back the links these entries hid, where the record still exists and its link is
+    still empty (a record linked elsewhere meanwhile keeps its new link). One UPDATE per link
+    field, however many entries (a record hidden from two of them gets the newer link)."""
+    hidden = HiddenLink.objects.filter(entry_id__in=[entry.pk for entry in entries])
+    for entity_type, name in set(hidden.values_list("entity_type", "field")):
+        links = hidden.filter(entity_type=entity_type, field=name)
+        target = (
+            links.filter(record_id=OuterRef("pk"))
+            .order_by("-entry_id")
+            .values("entry__entity_id")[:1]
+        )
+        ENTITIES[entity_type].model.objects.filter(
+            account=account, pk__in=links.values("record_id"), **{name: None}
+        ).update(**{name: Subquery(target)})

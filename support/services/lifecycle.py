@@ -1,0 +1,336 @@
+"""A restore request's life before it runs (DESIGN.md, "Support"; API.md, "Support: restore
+requests"):
+
+    open -> proposed -> confirmed -> queued (the run: support.services.run)
+    open | proposed | confirmed -> rejected (support) | cancelled (admin)
+    export: open -> proposed -> confirmed -> completed (approved: the download is ready)
+
+Each step checks its rules (support.rules: RuleViolation, nothing changed), locks the request
+row, writes the new state and what every step writes (support.services.steps), in one
+transaction; emails and the restore's task go out once it commits."""
+
+from datetime import datetime
+from typing import cast
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from accounts.models import Account, User
+from accounts.rules import admin_require
+from backups.models import Snapshot
+from core.errors import RuleViolation
+from history.models import EventType
+from support import rules, selectors
+from support.chat_lines import line_make
+from support.models import (
+    BEFORE_QUEUED,
+    NotificationVerb,
+    RequestKind,
+    RequestStatus,
+    RestoreRequest,
+)
+from support.services import run
+from support.services.steps import own_account_require, request_locked, request_save, step_record
+
+# --- Filing ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_file(
+    *,
+    user: User,
+    lost_at: datetime,
+    kind: str,
+    entity_types: list[str] | None = None,
+    message: str,
+) -> RestoreRequest:
+    """An account admin asks for a restore of the account's data as it was at ``lost_at``.
+    Refused (nothing written): not an admin, a plan without restore requests, an open request
+    already, a restore executed less than 7 days ago, no kept snapshot from before
+    ``lost_at``."""
+    admin_require(user=user)
+    account = cast(Account, user.account)  # an admin's
+    rules.plan_includes_require(account=account)
+    entity_types = rules.kind_clean(kind=kind, entity_types=entity_types)
+    message = (message or "").strip()
+    if not message:
+        raise RuleViolation(code="invalid", message=_("Tell support what happened."))
+    rules.no_open_request_require(account=account)
+    rules.weekly_limit_require(account=account, kind=kind)
+    rules.lost_at_within_retention_require(account=account, lost_at=lost_at)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            request = RestoreRequest.objects.create(
+                account=account,
+                kind=kind,
+                entity_types=entity_types,
+                lost_at=lost_at,
+                message=message,
+                requested_by=user,
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError:
+        # Filed at the same moment as another request of the account: the database's
+        # one-open-request constraint let the other one in.
+        existing = selectors.request_open_for(account=account)
+        if existing is None:
+            raise
+        raise rules.request_open_violation(existing) from None
+    step_record(
+        request=request,
+        event_type=EventType.REQUEST_FILED,
+        actor=user,
+        line=line_make(
+            gettext_noop(
+                "%(user)s filed the request: a %(kind)s restore, data lost at %(lost_at)s."
+            ),
+            user=user.username,
+            kind=kind,
+            lost_at=lost_at,
+        ),
+        verb=NotificationVerb.FILED,
+        details={"entity_types": entity_types, "lost_at": lost_at.isoformat()},
+        detail=message,
+    )
+    return request
+
+
+# --- Support proposes, the admin confirms, support approves ----------------------------------
+
+
+@transaction.atomic
+def request_propose(
+    *,
+    request: RestoreRequest,
+    user: User,
+    snapshot: Snapshot | None = None,
+    kind: str | None = None,
+    entity_types: list[str] | None = None,
+) -> RestoreRequest:
+    """Support proposes ``snapshot`` (default: the newest kept one taken before the loss) and
+    ``kind`` (default: the one asked for). Again while proposed replaces the proposal."""
+    rules.support_require(user=user)
+    request = request_locked(request=request)
+    rules.state_require(
+        request=request,
+        allowed=(RequestStatus.OPEN, RequestStatus.PROPOSED),
+        action=_("proposed"),
+    )
+    kind = kind or request.kind
+    if entity_types is None and kind == request.kind:
+        entity_types = request.entity_types
+    entity_types = rules.kind_clean(kind=kind, entity_types=entity_types)
+    if snapshot is None:
+        snapshot = selectors.request_default_snapshot(request=request)
+        if snapshot is None:
+            raise RuleViolation(
+                code="outside_retention",
+                message=_(
+                    "No kept snapshot of the account was taken before the loss; choose a "
+                    "snapshot, or reject the request with a reason."
+                ),
+            )
+    snapshot = rules.snapshot_usable_require(account=request.account, snapshot=snapshot)
+    request_save(
+        request=request,
+        status=RequestStatus.PROPOSED,
+        snapshot=snapshot,
+        kind=kind,
+        entity_types=entity_types,
+        proposed_by=user,
+        confirmed_by=None,
+    )
+    if kind == RequestKind.EXPORT:
+        line = gettext_noop(
+            "%(user)s proposed an export of snapshot #%(snapshot)s, taken at %(taken_at)s: a "
+            "ZIP of CSV files to download; nothing in the account changes. An admin of the "
+            "account confirms it."
+        )
+    else:
+        line = gettext_noop(
+            "%(user)s proposed a %(kind)s restore from snapshot #%(snapshot)s, taken at "
+            "%(taken_at)s. An admin of the account confirms it after checking the preview."
+        )
+    step_record(
+        request=request,
+        event_type=EventType.REQUEST_PROPOSED,
+        actor=user,
+        line=line_make(
+            line,
+            user=user.username,
+            kind=kind,
+            snapshot=snapshot.pk,
+            taken_at=snapshot.taken_at,
+        ),
+        verb=NotificationVerb.PROPOSED,
+        details={
+            "snapshot": snapshot.pk,
+            "snapshot_taken_at": snapshot.taken_at.isoformat(),
+            "entity_types": entity_types,
+        },
+    )
+    return request
+
+
+@transaction.atomic
+def request_confirm(*, request: RestoreRequest, user: User) -> RestoreRequest:
+    """The account's admin accepts the proposal (having seen what it changes)."""
+    admin_require(user=user)
+    own_account_require(request=request, user=user)
+    request = request_locked(request=request)
+    rules.state_require(request=request, allowed=(RequestStatus.PROPOSED,), action=_("confirmed"))
+    request_save(request=request, status=RequestStatus.CONFIRMED, confirmed_by=user)
+    if request.kind == RequestKind.EXPORT:
+        line = gettext_noop("%(user)s confirmed the proposed export.")
+    else:
+        line = gettext_noop(
+            "%(user)s confirmed the proposed restore, accepting that changes made after the "
+            "snapshot are undone."
+        )
+    step_record(
+        request=request,
+        event_type=EventType.REQUEST_CONFIRMED,
+        actor=user,
+        line=line_make(line, user=user.username),
+        verb=NotificationVerb.CONFIRMED,
+        details={"snapshot": request.snapshot_id},
+    )
+    return request
+
+
+@transaction.atomic
+def request_approve(*, request: RestoreRequest, user: User) -> RestoreRequest:
+    """Support approves a confirmed request: it is queued, and the task is sent once this
+    commits. Approving twice (or two at once: the row lock orders them) queues it once. An
+    export is not queued: it completes at once (``_export_complete``)."""
+    rules.support_require(user=user)
+    request = request_locked(request=request)
+    rules.state_require(request=request, allowed=(RequestStatus.CONFIRMED,), action=_("approved"))
+    rules.plan_includes_require(account=request.account)
+    rules.weekly_limit_require(account=request.account, kind=request.kind)
+    snapshot = rules.snapshot_usable_require(account=request.account, snapshot=request.snapshot)
+    if request.kind == RequestKind.EXPORT:
+        return _export_complete(request=request, snapshot=snapshot, user=user)
+    request_save(
+        request=request,
+        status=RequestStatus.QUEUED,
+        approved_by=user,
+        progress=0,
+        step="queued",
+        error="",
+    )
+    step_record(
+        request=request,
+        event_type=EventType.REQUEST_APPROVED,
+        actor=user,
+        line=line_make(
+            gettext_noop("%(user)s approved the restore. It is queued and starts in a moment."),
+            user=user.username,
+        ),
+        verb=NotificationVerb.APPROVED,
+        details={"snapshot": request.snapshot_id},
+    )
+    request_id = request.pk
+    # Looked up when it runs: tests replace support.services.run.task_send.
+    transaction.on_commit(lambda: run.task_send(request_id=request_id))
+    return request
+
+
+def _export_complete(*, request: RestoreRequest, snapshot: Snapshot, user: User) -> RestoreRequest:
+    """An approved export: nothing to run (no task, no maintenance, no data changed). The
+    snapshot's file is verified, the request completes, and the account's admins are told
+    where to download the ZIP (the Backups page's export of the snapshot; the download itself
+    writes the ``export`` event). Not counted by the weekly limit."""
+    rules.snapshot_exportable_require(snapshot=snapshot)
+    now = timezone.now()
+    request_save(
+        request=request,
+        status=RequestStatus.COMPLETED,
+        approved_by=user,
+        progress=100,
+        step="done",
+        error="",
+        completed_at=now,
+        outcome={
+            "kind": RequestKind.EXPORT.value,
+            "snapshot_id": snapshot.pk,
+            "snapshot_taken_at": snapshot.taken_at.isoformat(),
+            "rows": dict(snapshot.counts or {}),
+        },
+    )
+    step_record(
+        request=request,
+        event_type=EventType.REQUEST_APPROVED,
+        actor=user,
+        line=line_make(gettext_noop("%(user)s approved the export."), user=user.username),
+        verb=None,  # the completion right after tells everyone
+        details={"snapshot": snapshot.pk},
+    )
+    step_record(
+        request=request,
+        event_type=EventType.REQUEST_COMPLETED,
+        actor=user,
+        line=line_make(
+            gettext_noop(
+                "The export is ready: the account's admins download snapshot #%(id)s as a ZIP of "
+                "CSV files from this request's page or the Backups page, while the snapshot is "
+                "kept (until %(until)s). Nothing in the account was changed."
+            ),
+            id=snapshot.pk,
+            until=snapshot.expires_at,
+        ),
+        verb=NotificationVerb.COMPLETED,
+        details={"snapshot": snapshot.pk},
+    )
+    return request
+
+
+# --- Ending before the task: reject, cancel --------------------------------------------------
+
+
+@transaction.atomic
+def request_reject(*, request: RestoreRequest, user: User, reason: str) -> RestoreRequest:
+    rules.support_require(user=user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation(
+            code="invalid", message=_("Give the admin a reason for rejecting the request.")
+        )
+    request = request_locked(request=request)
+    rules.state_require(request=request, allowed=BEFORE_QUEUED, action=_("rejected"))
+    request_save(request=request, status=RequestStatus.REJECTED, reject_reason=reason)
+    step_record(
+        request=request,
+        event_type=EventType.REQUEST_REJECTED,
+        actor=user,
+        line=line_make(
+            gettext_noop("%(user)s rejected the request: %(reason)s"),
+            user=user.username,
+            reason=reason,
+        ),
+        verb=NotificationVerb.REJECTED,
+        details={"reason": reason},
+        detail=reason,
+    )
+    return request
+
+
+@transaction.atomic
+def request_cancel(*, request: RestoreRequest, user: User) -> RestoreRequest:
+    admin_require(user=user)
+    own_account_require(request=request, user=user)
+    request = request_locked(request=request)
+    rules.state_require(request=request, allowed=BEFORE_QUEUED, action=_("cancelled"))
+    request_save(request=request, status=RequestStatus.CANCELLED)
+    step_record(
+        request=request,
+        event_type=EventType.REQUEST_CANCELLED,
+        actor=user,
+        line=line_make(gettext_noop("%(user)s cancelled the request."), user=user.username),
+        verb=NotificationVerb.CANCELLED,
+    )
+    return request
