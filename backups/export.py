@@ -4,7 +4,9 @@ streamed from the snapshot file to the response: memory stays flat however big t
 Each CSV is UTF-8 (with a byte-order mark, so spreadsheets recognise it), comma-separated, with a
 header row of column names, ids and links (``company_id``...) as numbers, times in ISO 8601 with
 offset, dates as ``YYYY-MM-DD``, amounts as plain decimals, booleans as ``true``/``false``, and an
-empty cell for an empty value. ``snapshot.json`` says what the files are."""
+empty cell for an empty value. Text starting with = + - @ (or a tab or CR) gets a leading
+apostrophe, as in the history's CSV, so a spreadsheet shows it instead of running it.
+``snapshot.json`` says what the files are."""
 
 import csv
 import json
@@ -18,6 +20,7 @@ from backups.models import Snapshot
 from backups.services import snapshot_verify
 from backups.snapshot_format import SnapshotReader
 from backups.storage import snapshot_storage
+from core.csv import spreadsheet_safe
 from crm.entities import ENTITIES
 from history.models import EventType
 from history.services import history_record
@@ -78,6 +81,8 @@ def cell(value) -> str:
         return value.isoformat()
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, str):
+        return spreadsheet_safe(value)  # text a person typed: never a formula
     return str(value)
 
 

@@ -20,6 +20,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from core.api.filters import positive_int_or_none
+from core.csv import spreadsheet_safe
 from core.filter_chips import date_display, date_input, filter_chips, filter_values
 from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
@@ -273,11 +274,11 @@ class HistoryExportView(MemberRequiredMixin, View):
                     [
                         pk,
                         occurred_at.astimezone(zone).isoformat(),
-                        _cell(username if actor_id is not None else system),
+                        spreadsheet_safe(username if actor_id is not None else system),
                         event,
                         entity_type,
                         "" if entity_id is None else entity_id,
-                        _cell(title),
+                        spreadsheet_safe(title),
                         json.dumps(changes or {}, cls=DjangoJSONEncoder, ensure_ascii=False),
                     ]
                 )
@@ -293,10 +294,3 @@ class _Echo:
 
     def write(self, value: str) -> str:
         return value
-
-
-def _cell(text: str) -> str:
-    """A spreadsheet would run a cell starting with = + - @ as a formula: quote it."""
-    if text and text[0] in "=+-@\t\r":
-        return f"'{text}"
-    return text

