@@ -21,7 +21,7 @@ from accounts.models import Account
 from crm.entities import ENTITIES, entity_for_model
 from crm.models import CrmRecord
 from history.models import Event, EventType
-from history.subjects import subject_get
+from history.subjects import event_type_label, subject_get
 
 VALUE_MAX_CHARS = 80
 
@@ -42,6 +42,7 @@ class EventRow:
     changes: list[Change] = field(default_factory=list)
     note: str = ""
     subject: str = ""  # what the event is about, in words ("Company"), from its owner
+    event_label: str = ""  # the kind of event, in words ("Delete", "Restore proposed")
 
 
 def actor_label(event: Event) -> str:
@@ -64,6 +65,7 @@ def event_rows(*, account: Account, events, request_links: bool = False) -> list
             changes=_changes(event, link_titles),
             note=_note(event),
             subject=_subject_label(event.entity_type),
+            event_label=event_type_label(event.event_type),
         )
         if event.entity_id in live.get(event.entity_type, ()):
             row.record_url = reverse(f"crm:{event.entity_type}_detail", args=[event.entity_id])

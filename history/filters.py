@@ -6,15 +6,15 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
-from history.models import Event, EventType
-from history.subjects import SubjectChoices
+from history.models import Event
+from history.subjects import EventTypeChoices, SubjectChoices
 
 
 class EventTypesFilter(django_filters.MultipleChoiceFilter):
     """``?event_type=delete,restore`` (API.md's comma list) or repeated ``?event_type=``."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("choices", EventType.choices)
+        kwargs.setdefault("choices", EventTypeChoices())
         kwargs.setdefault("widget", forms.CheckboxSelectMultiple)
         # django-filter adds DISTINCT by default (for to-many lookups). A column of the event
         # itself never repeats a row, and DISTINCT over every column (JSON included) made

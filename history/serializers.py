@@ -1,10 +1,11 @@
 """The history's API body (API.md, "History")."""
 
+from django.utils.text import capfirst
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from history.models import Event
-from history.subjects import SubjectChoices
+from history.subjects import EventTypeChoices, SubjectChoices
 
 
 class ActorSerializer(serializers.Serializer):
@@ -13,6 +14,11 @@ class ActorSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
+    event_type = serializers.ChoiceField(
+        choices=EventTypeChoices(),
+        read_only=True,
+        label=capfirst(Event._meta.get_field("event_type").verbose_name),
+    )
     entity_type = serializers.ChoiceField(
         choices=SubjectChoices(),
         allow_blank=True,

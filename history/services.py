@@ -8,14 +8,14 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Account, User
-from history.models import Event, EventType
+from history.models import Event
 
 
 def history_event(
     *,
     account: Account,
     actor: User | None,
-    event_type: EventType,
+    event_type: str,  # an EventType, or one an app registered (history.subjects)
     entity_type: str = "",
     entity_id: int | None = None,
     title: str = "",
@@ -42,7 +42,7 @@ def history_record(
     *,
     account: Account,
     actor: User | None,
-    event_type: EventType,
+    event_type: str,  # an EventType, or one an app registered (history.subjects)
     entity_type: str = "",
     entity_id: int | None = None,
     title: str = "",

@@ -1,13 +1,14 @@
-"""What history events can be about, described by the apps that own those things: history
-records and lists events without knowing any of them. Each owner registers its subjects in its
-``AppConfig.ready`` (the CRM its five record types, support its restore requests)."""
+"""What history events can be about, and which kinds of event there are besides the change
+log's own (EventType), described by the apps that own them: history records and lists events
+without knowing any of them. Each owner registers in its ``AppConfig.ready`` (the CRM its five
+record types; support its restore requests and their steps)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
 
-from history.models import Event
+from history.models import Event, EventType
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,33 @@ class SubjectChoices:
 
     def __len__(self) -> int:
         return len(_SUBJECTS)
+
+
+_EVENT_TYPES: dict[str, str | Promise] = {}
+
+
+def event_types_register(choices: Iterable[tuple[str, str | Promise]]) -> None:
+    """Kinds of event an app writes besides EventType's, with their labels."""
+    for value, label in choices:
+        if value in EventType.values or _EVENT_TYPES.get(value, label) != label:
+            raise ValueError(f"history event type {value!r} is registered twice")
+        _EVENT_TYPES[value] = label
+
+
+def event_type_choices() -> list[tuple[str, str | Promise]]:
+    """(type, label) of every kind of event: the change log's own, then the registered ones."""
+    return [*EventType.choices, *_EVENT_TYPES.items()]
+
+
+def event_type_label(event_type: str) -> str:
+    return str(dict(event_type_choices()).get(event_type, event_type))
+
+
+class EventTypeChoices:
+    """Every kind of event as choices, read again at each use (see SubjectChoices)."""
+
+    def __iter__(self) -> Iterator[tuple[str, str | Promise]]:
+        return iter(event_type_choices())
+
+    def __len__(self) -> int:
+        return len(EventType.choices) + len(_EVENT_TYPES)

@@ -26,9 +26,8 @@ from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 from history.display import event_rows
 from history.filters import EventFilter
-from history.models import EventType
 from history.selectors import deletions_per_day, events_for_account
-from history.subjects import subject_choices
+from history.subjects import event_type_choices, event_type_label, subject_choices
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
@@ -124,7 +123,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
 
         def display(name: str, value: str) -> str:
             if name == "event_type":
-                return str(dict(EventType.choices).get(value, value))
+                return event_type_label(value)
             if name == "entity_type":
                 return str(dict(subject_choices()).get(value, value))
             if name == "entity_id":
@@ -159,7 +158,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
         return {
             "event_types": [
                 {"value": value, "label": label, "checked": value in chosen_types}
-                for value, label in EventType.choices
+                for value, label in event_type_choices()
             ],
             "entity_types": subject_choices(),
             "entity_type": params.get("entity_type", ""),

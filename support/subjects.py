@@ -2,16 +2,34 @@
 step of one reads in a few words, and the page an admin opens from it. Registered in
 support.apps."""
 
+from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from history.display import short_text
-from history.models import Event, EventType
+from history.models import Event
 from history.subjects import Subject
 
 RESTORE_REQUEST = "restore_request"
+
+
+class RequestEvent(models.TextChoices):
+    """The steps of a restore request in the account's history, besides the rollback or
+    recover it runs (registered with history in support.apps)."""
+
+    REQUEST_FILED = "request_filed", gettext_lazy("Restore request filed")
+    REQUEST_PROPOSED = "request_proposed", gettext_lazy("Restore proposed")
+    REQUEST_CONFIRMED = "request_confirmed", gettext_lazy("Restore confirmed")
+    REQUEST_APPROVED = "request_approved", gettext_lazy("Restore approved")
+    REQUEST_COMPLETED = "request_completed", gettext_lazy("Restore completed")
+    REQUEST_FAILED = "request_failed", gettext_lazy("Restore failed")
+    REQUEST_REJECTED = "request_rejected", gettext_lazy("Restore request rejected")
+    REQUEST_CANCELLED = "request_cancelled", gettext_lazy("Restore request cancelled")
+    # The vendor's support staff looked at the account's data (a restore request's snapshots,
+    # preview or export): who and what, so the account's admins can see it.
+    SUPPORT_ACCESS = "support_access", gettext_lazy("Viewed by support")
 
 
 def _request_url(request_id: int) -> str | None:
@@ -33,11 +51,11 @@ RESTORE_KIND_LABELS = {
 def request_note(event: Event) -> str:
     """A restore request's step in a few words: the kind and snapshot, or why it ended."""
     details = event.details if isinstance(event.details, dict) else {}
-    if event.event_type == EventType.REQUEST_REJECTED and details.get("reason"):
+    if event.event_type == RequestEvent.REQUEST_REJECTED and details.get("reason"):
         return short_text(str(details["reason"]))
-    if event.event_type == EventType.REQUEST_FAILED and details.get("error"):
+    if event.event_type == RequestEvent.REQUEST_FAILED and details.get("error"):
         return short_text(str(details["error"]))
-    if event.event_type == EventType.SUPPORT_ACCESS:
+    if event.event_type == RequestEvent.SUPPORT_ACCESS:
         return _access_note(details)
     kind = RESTORE_KIND_LABELS.get(details.get("kind"), details.get("kind") or "")
     if details.get("kind") == "export" and details.get("snapshot"):

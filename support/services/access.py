@@ -15,11 +15,11 @@ from backups import restore
 from backups.models import Snapshot
 from core.errors import RuleViolation
 from crm.entities import ENTITIES
-from history.models import Event, EventType
+from history.models import Event
 from history.services import history_record
 from support import rules, selectors
 from support.models import RequestKind, RestoreRequest
-from support.subjects import RESTORE_REQUEST
+from support.subjects import RESTORE_REQUEST, RequestEvent
 
 # What a preview counts per entity type; ``samples`` name records behind each of them.
 PREVIEW_BUCKETS = ("removed", "restored", "reverted")
@@ -156,7 +156,7 @@ def support_access_record(
     return history_record(
         account=request.account,
         actor=user,
-        event_type=EventType.SUPPORT_ACCESS,
+        event_type=RequestEvent.SUPPORT_ACCESS,
         entity_type=RESTORE_REQUEST,
         entity_id=request.pk,
         title=f"Restore request #{request.pk}: {', '.join(parts) or 'the request'}",

@@ -21,7 +21,6 @@ from accounts.models import Account, User
 from accounts.rules import admin_require
 from backups.models import Snapshot
 from core.errors import RuleViolation
-from history.models import EventType
 from support import rules, selectors
 from support.chat_lines import line_make
 from support.models import (
@@ -33,6 +32,7 @@ from support.models import (
 )
 from support.services import run
 from support.services.steps import own_account_require, request_locked, request_save, step_record
+from support.subjects import RequestEvent
 
 # --- Filing ----------------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ def request_file(
         raise rules.request_open_violation(existing) from None
     step_record(
         request=request,
-        event_type=EventType.REQUEST_FILED,
+        event_type=RequestEvent.REQUEST_FILED,
         actor=user,
         line=line_make(
             gettext_noop(
@@ -157,7 +157,7 @@ def request_propose(
         )
     step_record(
         request=request,
-        event_type=EventType.REQUEST_PROPOSED,
+        event_type=RequestEvent.REQUEST_PROPOSED,
         actor=user,
         line=line_make(
             line,
@@ -193,7 +193,7 @@ def request_confirm(*, request: RestoreRequest, user: User) -> RestoreRequest:
         )
     step_record(
         request=request,
-        event_type=EventType.REQUEST_CONFIRMED,
+        event_type=RequestEvent.REQUEST_CONFIRMED,
         actor=user,
         line=line_make(line, user=user.username),
         verb=NotificationVerb.CONFIRMED,
@@ -225,7 +225,7 @@ def request_approve(*, request: RestoreRequest, user: User) -> RestoreRequest:
     )
     step_record(
         request=request,
-        event_type=EventType.REQUEST_APPROVED,
+        event_type=RequestEvent.REQUEST_APPROVED,
         actor=user,
         line=line_make(
             gettext_noop("%(user)s approved the restore. It is queued and starts in a moment."),
@@ -264,7 +264,7 @@ def _export_complete(*, request: RestoreRequest, snapshot: Snapshot, user: User)
     )
     step_record(
         request=request,
-        event_type=EventType.REQUEST_APPROVED,
+        event_type=RequestEvent.REQUEST_APPROVED,
         actor=user,
         line=line_make(gettext_noop("%(user)s approved the export."), user=user.username),
         verb=None,  # the completion right after tells everyone
@@ -272,7 +272,7 @@ def _export_complete(*, request: RestoreRequest, snapshot: Snapshot, user: User)
     )
     step_record(
         request=request,
-        event_type=EventType.REQUEST_COMPLETED,
+        event_type=RequestEvent.REQUEST_COMPLETED,
         actor=user,
         line=line_make(
             gettext_noop(
@@ -305,7 +305,7 @@ def request_reject(*, request: RestoreRequest, user: User, reason: str) -> Resto
     request_save(request=request, status=RequestStatus.REJECTED, reject_reason=reason)
     step_record(
         request=request,
-        event_type=EventType.REQUEST_REJECTED,
+        event_type=RequestEvent.REQUEST_REJECTED,
         actor=user,
         line=line_make(
             gettext_noop("%(user)s rejected the request: %(reason)s"),
@@ -328,7 +328,7 @@ def request_cancel(*, request: RestoreRequest, user: User) -> RestoreRequest:
     request_save(request=request, status=RequestStatus.CANCELLED)
     step_record(
         request=request,
-        event_type=EventType.REQUEST_CANCELLED,
+        event_type=RequestEvent.REQUEST_CANCELLED,
         actor=user,
         line=line_make(gettext_noop("%(user)s cancelled the request."), user=user.username),
         verb=NotificationVerb.CANCELLED,

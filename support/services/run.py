@@ -31,6 +31,7 @@ from support.models import (
     RestoreRequest,
 )
 from support.services.steps import step_record
+from support.subjects import RequestEvent
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def _completed(request: RestoreRequest, *, outcome: dict[str, Any]) -> None:
         request.refresh_from_db()
         step_record(
             request=request,
-            event_type=EventType.REQUEST_COMPLETED,
+            event_type=RequestEvent.REQUEST_COMPLETED,
             actor=None,
             line=line_make(
                 gettext_noop(
@@ -181,7 +182,7 @@ def _failed(request: RestoreRequest, *, error: str) -> None:
         request.refresh_from_db()
         step_record(
             request=request,
-            event_type=EventType.REQUEST_FAILED,
+            event_type=RequestEvent.REQUEST_FAILED,
             actor=None,
             line=line_make(gettext_noop("The restore failed: %(error)s"), error=error),
             verb=NotificationVerb.FAILED,

@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.errors import RuleViolation
-from history.models import EventType
 from history.services import history_record
 from support.chat_lines import line_text
 from support.models import Message, RestoreRequest
@@ -36,7 +35,7 @@ def own_account_require(*, request: RestoreRequest, user: User) -> None:
 def step_record(
     *,
     request: RestoreRequest,
-    event_type: EventType,
+    event_type: str,  # an EventType, or one an app registered (history.subjects)
     actor: User | None,
     line: dict[str, Any],
     verb: str | None,

@@ -16,15 +16,15 @@ from backups.services import snapshot_take
 from conftest import login_client
 from crm.models import Company
 from crm.tests.factories import CompanyFactory
-from history.models import Event, EventType
+from history.models import Event
 from recyclebin import services as bin_services
 from support import services
-from support.subjects import RESTORE_REQUEST
+from support.subjects import RESTORE_REQUEST, RequestEvent
 
 # Snapshots open their own transactions, so the tests run outside one.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ACCESS = EventType.SUPPORT_ACCESS
+ACCESS = RequestEvent.SUPPORT_ACCESS
 HISTORY = reverse("history:list")
 HISTORY_API = "/api/v1/history/"
 
@@ -207,7 +207,7 @@ def test_the_admin_finds_it_in_the_history_page_and_api(
     assert choices["support_access"]["checked"]
     assert str(choices["support_access"]["label"]) == "Viewed by support"
     others = admin.get(HISTORY, {"event_type": "request_filed"}).context["rows"]
-    assert [row.event.event_type for row in others] == [EventType.REQUEST_FILED]
+    assert [row.event.event_type for row in others] == [RequestEvent.REQUEST_FILED]
 
     body = api.get(HISTORY_API, {"event_type": "support_access"}).json()
     assert [e["event_type"] for e in body["results"]] == ["support_access"]

@@ -26,6 +26,7 @@ from history.models import Event, EventType
 from recyclebin import services as bin_services
 from support import selectors, services
 from support.models import Notification, RestoreRequest
+from support.subjects import RequestEvent
 from support.tests.factories import request_make, support_state
 
 # Snapshots open their own transactions, so the tests run outside one.
@@ -79,7 +80,7 @@ def request_events(account) -> list[str]:
     return list(
         Event.objects.for_account(account)
         .filter(entity_type="restore_request")
-        .exclude(event_type=EventType.SUPPORT_ACCESS)
+        .exclude(event_type=RequestEvent.SUPPORT_ACCESS)
         .order_by("id")
         .values_list("event_type", flat=True)
     )

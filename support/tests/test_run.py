@@ -21,7 +21,7 @@ from history.models import Event, EventType
 from history.services import history_record
 from support import selectors, services, tasks
 from support.models import MaintenanceWatch, Notification, RestoreRequest
-from support.subjects import RESTORE_REQUEST
+from support.subjects import RESTORE_REQUEST, RequestEvent
 from support.tests.factories import request_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,7 +128,7 @@ def test_a_task_delivered_twice_runs_the_restore_once(approved, account, monkeyp
 
     assert len(calls) == 1
     assert Event.objects.filter(account=account, event_type=EventType.ROLLBACK).count() == 1
-    assert Event.objects.filter(event_type=EventType.REQUEST_COMPLETED).count() == 1
+    assert Event.objects.filter(event_type=RequestEvent.REQUEST_COMPLETED).count() == 1
 
 
 def test_a_task_for_a_request_not_approved_does_nothing(account, admin_user):
@@ -161,7 +161,7 @@ def test_a_failure_midway_leaves_the_account_as_it_was(
     account.refresh_from_db()
     assert account.maintenance is False
     assert not Event.objects.filter(account=account, event_type=EventType.ROLLBACK).exists()
-    failed = Event.objects.get(event_type=EventType.REQUEST_FAILED)
+    failed = Event.objects.get(event_type=RequestEvent.REQUEST_FAILED)
     assert failed.details["error"] == request.error
     assert set(Notification.objects.filter(verb="failed").values_list("recipient", flat=True)) == {
         admin_user.pk,
@@ -216,7 +216,7 @@ def test_the_watchdog_fails_a_request_whose_worker_stopped(
     assert "interrupted" in request.error and "as it was before" in request.error
     account.refresh_from_db()
     assert account.maintenance is False
-    assert Event.objects.filter(event_type=EventType.REQUEST_FAILED).count() == 1
+    assert Event.objects.filter(event_type=RequestEvent.REQUEST_FAILED).count() == 1
     assert Notification.objects.filter(verb="failed", recipient=admin_user).exists()
     # Lifted through its owner (accounts.maintenance), which says so in the history.
     [lifted] = Event.objects.for_account(account).filter(event_type=EventType.MAINTENANCE_OFF)

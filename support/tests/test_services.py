@@ -10,10 +10,10 @@ from django.core import mail
 from django.utils import timezone
 
 from core.errors import RuleViolation
-from history.models import Event, EventType
+from history.models import Event
 from support import rules, selectors, services
 from support.models import Message, Notification, RestoreRequest
-from support.subjects import RESTORE_REQUEST
+from support.subjects import RESTORE_REQUEST, RequestEvent
 from support.tests.factories import request_make, snapshot_kept, support_state
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ def test_an_admin_files_a_request(account, admin_user, kept, emails, support_use
     assert request.lost_at == lost_at
     (line,) = Message.objects.filter(request=request)
     assert line.is_system and line.author is None and admin_user.username in line.body
-    (event,) = Event.objects.filter(account=account, event_type=EventType.REQUEST_FILED)
+    (event,) = Event.objects.filter(account=account, event_type=RequestEvent.REQUEST_FILED)
     assert (event.entity_type, event.entity_id, event.actor_id) == (
         RESTORE_REQUEST,
         request.pk,
@@ -303,7 +303,7 @@ def test_support_proposes_the_newest_snapshot_before_the_loss_by_default(
         request=request, user=support_user, snapshot=older, kind="entities", entity_types=["deal"]
     )
     assert (again.snapshot, again.kind, again.entity_types) == (older, "entities", ["deal"])
-    assert Event.objects.filter(event_type=EventType.REQUEST_PROPOSED).count() == 2
+    assert Event.objects.filter(event_type=RequestEvent.REQUEST_PROPOSED).count() == 2
     assert Notification.objects.filter(recipient=admin_user, verb="proposed").count() == 2
 
 
@@ -441,7 +441,7 @@ def test_reject_needs_a_reason_and_tells_the_admin(proposed, support_user, admin
 
     assert (rejected.status, rejected.reject_reason) == ("rejected", "The snapshot is too old.")
     assert Notification.objects.filter(recipient=admin_user, verb="rejected").exists()
-    event = Event.objects.get(event_type=EventType.REQUEST_REJECTED)
+    event = Event.objects.get(event_type=RequestEvent.REQUEST_REJECTED)
     assert event.details["reason"] == "The snapshot is too old."
 
 
@@ -449,7 +449,7 @@ def test_cancel_ends_the_request_and_frees_the_account(proposed, admin_user, kep
     services.request_cancel(request=proposed, user=admin_user)
 
     assert RestoreRequest.objects.get(pk=proposed.pk).status == "cancelled"
-    assert Event.objects.filter(event_type=EventType.REQUEST_CANCELLED).count() == 1
+    assert Event.objects.filter(event_type=RequestEvent.REQUEST_CANCELLED).count() == 1
     assert file(admin_user).status == "open"  # a new one may be filed
 
 

@@ -23,7 +23,7 @@ from crm.models import Company, Deal
 from history.models import Event, EventType
 from support import services
 from support.models import Notification, RestoreRequest
-from support.subjects import RESTORE_REQUEST
+from support.subjects import RESTORE_REQUEST, RequestEvent
 
 pytestmark = pytest.mark.worker
 
@@ -165,7 +165,7 @@ def test_a_worker_killed_mid_restore_is_resolved_by_the_watchdog(
     assert Account.objects.get(pk=account.pk).maintenance is False
     assert live_rows(account) == scenario["changed"]
     assert not Event.objects.filter(account=account, event_type=EventType.ROLLBACK).exists()
-    assert Event.objects.filter(account=account, event_type=EventType.REQUEST_FAILED).exists()
+    assert Event.objects.filter(account=account, event_type=RequestEvent.REQUEST_FAILED).exists()
     assert Notification.objects.filter(request_id=request_id, verb="failed").exists()
     # The account works again: a write goes through.
     crm_services.record_update(
