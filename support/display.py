@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 from accounts.models import User
 from accounts.plans import PLAN_CATALOG, Feature
 from crm.entities import ENTITIES
+from history.models import EventType
 from support import selectors
 from support.chat_lines import message_text
 from support.forms import DATETIME_LOCAL, REQUEST_KINDS
@@ -351,7 +352,7 @@ def outcome_links(restore_request: RestoreRequest) -> list[tuple[str, str]]:
             *([(download, _("Download the ZIP of CSV files"))] if download else []),
             (f"{reverse('history:list')}?event_type=export", _("See downloads in the history")),
         ]
-    event = "recover" if restore_request.kind == "recover" else "rollback"
+    event = EventType.RECOVER if restore_request.kind == RequestKind.RECOVER else EventType.ROLLBACK
     return [
         (reverse("crm:dashboard"), _("Open the CRM")),
         (f"{reverse('history:list')}?event_type={event}", _("See it in the history")),

@@ -5,13 +5,14 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.entities import ENTITIES
+from support.models import RequestKind
 
 # The kinds an admin can ask for in the browser (and support can propose), safest first.
 REQUEST_KINDS = (
-    ("recover", _("Recover: bring back what is gone")),
-    ("entities", _("Entity types: reset only some types")),
-    ("full", _("Full: reset the whole account")),
-    ("export", _("Export: download the data as it was")),
+    (RequestKind.RECOVER, _("Recover: bring back what is gone")),
+    (RequestKind.ENTITIES, _("Entity types: reset only some types")),
+    (RequestKind.FULL, _("Full: reset the whole account")),
+    (RequestKind.EXPORT, _("Export: download the data as it was")),
 )
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
@@ -25,7 +26,7 @@ class EntityTypesMixin:
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("kind") == "entities":
+        if cleaned.get("kind") == RequestKind.ENTITIES:
             if not cleaned.get("entity_types"):
                 self.add_error("entity_types", _("Choose at least one type of record to restore."))
         else:
@@ -45,7 +46,7 @@ class RestoreRequestForm(EntityTypesMixin, forms.Form):
     kind = forms.ChoiceField(
         label=_("What should be restored?"),
         choices=REQUEST_KINDS,
-        initial="recover",
+        initial=RequestKind.RECOVER,
         widget=forms.RadioSelect,
     )
     entity_types = forms.MultipleChoiceField(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, AccountScopedQuerySet
+from backups.kinds import RestoreKind
 from backups.models import Snapshot
 
 
@@ -26,9 +27,12 @@ class RequestStatus(models.TextChoices):
 
 
 class RequestKind(models.TextChoices):
-    FULL = "full", _("Full")
-    ENTITIES = "entities", _("Entity types")
-    RECOVER = "recover", _("Recover")
+    """What an admin may ask for: every kind of restore (backups.kinds.RestoreKind, the same
+    values), plus an export of the data as it was."""
+
+    FULL = RestoreKind.FULL.value, _("Full")
+    ENTITIES = RestoreKind.ENTITIES.value, _("Entity types")
+    RECOVER = RestoreKind.RECOVER.value, _("Recover")
     EXPORT = "export", _("Export")
 
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 from history.display import short_text
 from history.models import Event
 from history.subjects import Subject
+from support.models import RequestKind
 
 RESTORE_REQUEST = "restore_request"
 
@@ -41,10 +42,10 @@ def _request_url(request_id: int) -> str | None:
 
 # The kinds of restore, as a restore request's events name them.
 RESTORE_KIND_LABELS = {
-    "full": gettext_lazy("full"),
-    "entities": gettext_lazy("entity types"),
-    "recover": gettext_lazy("recover"),
-    "export": gettext_lazy("export"),
+    RequestKind.FULL: gettext_lazy("full"),
+    RequestKind.ENTITIES: gettext_lazy("entity types"),
+    RequestKind.RECOVER: gettext_lazy("recover"),
+    RequestKind.EXPORT: gettext_lazy("export"),
 }
 
 

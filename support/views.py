@@ -63,19 +63,6 @@ AGES = {
 }
 WAITING = "waiting"  # the console's status filter for every open request
 
-NOTIFICATION_TEXTS = {
-    "filed": gettext_lazy("Restore request #%(id)s was filed."),
-    "message": gettext_lazy("New message on restore request #%(id)s."),
-    "proposed": gettext_lazy("Support proposed a snapshot for restore request #%(id)s."),
-    "confirmed": gettext_lazy("Restore request #%(id)s was confirmed by the admin."),
-    "approved": gettext_lazy("Restore request #%(id)s was approved and is queued."),
-    "completed": gettext_lazy("Restore request #%(id)s completed: the data is restored."),
-    "export_completed": gettext_lazy("The export of restore request #%(id)s is ready to download."),
-    "failed": gettext_lazy("Restore request #%(id)s failed; nothing was changed."),
-    "rejected": gettext_lazy("Restore request #%(id)s was rejected by support."),
-    "cancelled": gettext_lazy("Restore request #%(id)s was cancelled."),
-}
-
 
 ADMINS_ONLY = gettext_lazy(
     "Only account admins can file restore requests. "
