@@ -8,7 +8,9 @@ in progress fails cleanly (its row says why, no file is left) and is tried again
 from celery import Task, shared_task
 from django.conf import settings
 
+from accounts.models import Account
 from backups import services
+from backups.integrity import integrity_check_report
 from backups.models import Snapshot
 
 LONG = {
@@ -59,3 +61,10 @@ def snapshot_nightly(self: Task, account_id: int) -> int | None:
 def snapshots_expire() -> int:
     """Daily: remove snapshots older than the retention (row and file)."""
     return services.snapshots_expire()
+
+
+@shared_task(**LONG)
+def integrity_check_nightly() -> int:
+    """Beat, nightly after the snapshots: check every account's invariants; breaches are
+    logged at ERROR and mailed to the operators (ADMINS). Returns how many there are."""
+    return integrity_check_report(accounts=Account.objects.order_by("pk"))

@@ -30,6 +30,11 @@ BEAT_SCHEDULE = {
         "task": "support.tasks.restore_requests_watchdog",
         "schedule": crontab(),
     },
+    "backups-integrity-check": {
+        # Nightly, after the snapshots: breaches are logged at ERROR and mailed to ADMINS.
+        "task": "backups.tasks.integrity_check_nightly",
+        "schedule": crontab(hour=4, minute=15),
+    },
     "backups-expire-snapshots": {
         "task": "backups.tasks.snapshots_expire",
         "schedule": crontab(hour=4, minute=45),  # daily, after the nightly snapshots

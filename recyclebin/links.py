@@ -5,7 +5,7 @@ recyclebin.services inside the transaction of the delete or restore, on locked e
 
 from collections.abc import Iterable
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from accounts.models import Account
 from crm.entities import ENTITIES, Entity, EntityType
@@ -80,6 +80,27 @@ def entries_linked(
             .values_list("entry_id", flat=True)
         )
     return linked, parents
+
+
+def link_targets_lock(*, items: Items) -> None:
+    """Lock the records the items link to (their parents), parents before children as every
+    service does (CONTRIBUTING.md, "Concurrency"). A delete of one of them locks it first: it
+    either commits before, and the restore then sees it in the bin and hides the link, or
+    waits for the restore, and then hides the restored records' links itself. Without the
+    lock a restored record could come back linking to a record deleted meanwhile."""
+    for target in ENTITIES.values():  # the registry's order: parents first
+        linked = Q()
+        for entity, name in links_to(target):
+            if ids := items.get(entity.type.value):
+                rows = entity.model.objects.filter(pk__in=ids).values(f"{name}_id")
+                linked |= Q(pk__in=Subquery(rows))
+        if linked:
+            list(  # one query per target type, by id: SELECT ... FOR NO KEY UPDATE
+                target.model.objects.filter(linked)
+                .select_for_update(no_key=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
 
 
 def links_to_bin_hide(*, items: Items) -> set[int]:

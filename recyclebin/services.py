@@ -37,6 +37,7 @@ from recyclebin.links import (
     Items,
     entries_linked,
     hidden_links_restore,
+    link_targets_lock,
     links_hide,
     links_to_bin_hide,
 )
@@ -150,6 +151,7 @@ def bin_restore(
 
     while True:
         items = _items(account=account, entry_ids=set(entries))
+        link_targets_lock(items=items)  # before they are checked for being in the bin
         linked, parents = entries_linked(account=account, entry_ids=set(entries), items=items)
         if not (together and linked):
             break
@@ -219,7 +221,10 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
         account_writable_require(account=account)
         admin_require(user=actor)
     entries = _lock(account=account, entry_ids=entry_ids)
-    _visible_require(entries=entries.values(), entry_ids=entry_ids, actor=actor)
+    if actor is not None:
+        _visible_require(entries=entries.values(), entry_ids=entry_ids, actor=actor)
+    elif not entries:
+        return 0  # the automatic purge: what was restored meanwhile is no longer due
     items = _items(account=account, entry_ids=set(entries))
     # Activities in other entries hanging on a purged item cannot outlive it.
     orphans: set[int] = set()

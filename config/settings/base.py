@@ -368,6 +368,9 @@ EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a hung server must not hang a request
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="crm@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The operators: the nightly integrity check (backups.integrity) mails them any breach.
+# DJANGO_ADMINS: comma list of addresses.
+ADMINS = [("", address) for address in env.list("DJANGO_ADMINS", default=[])]
 # Where emails link to (the browser's address of this site).
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 # How long a support user's enrolment link (accounts.enrollment) works.
