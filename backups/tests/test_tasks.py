@@ -18,6 +18,7 @@ def test_the_module_has_its_tasks():
         "backups.tasks.snapshot_nightly_batch",
         "backups.tasks.snapshot_nightly",
         "backups.tasks.snapshots_expire",
+        "backups.tasks.integrity_check_nightly",
     }
 
 
