@@ -76,7 +76,12 @@ class Unexpected(Exception):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    return load_run(arguments(__doc__.split("\n")[0]).parse_args())
+
+
+def arguments(description: str, **defaults) -> argparse.ArgumentParser:
+    """The load's options; ``defaults`` overrides some (bench/soak.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--run-time", type=int, default=120, help="seconds")
     parser.add_argument("--contacts", type=int, default=5000, help="per account")
@@ -95,8 +100,19 @@ def main() -> int:
     parser.add_argument("--database-url", default="postgres://root@127.0.0.1:5432/crm_bench_load")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
     parser.add_argument("--keep", action="store_true")
-    args = parser.parse_args()
+    parser.set_defaults(**defaults)
+    return parser
 
+
+def load_run(
+    args: argparse.Namespace,
+    *,
+    locustfile: str = "locustfile.py",
+    user_classes: tuple[str, ...] = (),
+    after=None,
+) -> int:
+    """The whole run: the stack up, the accounts loaded, locust, the snapshot and the rollback;
+    then ``after(env, code)`` (while the database still exists) may judge more."""
     with tempfile.TemporaryDirectory(prefix="crm-load-") as var_dir:
         var = Path(var_dir)
         env = production_environment(database_url=args.database_url, var_dir=var_dir)
@@ -116,7 +132,17 @@ def main() -> int:
                     env, access_log=var / "access.log", output_log=var / "gunicorn.log"
                 ) as port,
             ):
-                return _run(args, env, port, config, snapshot_id, var)
+                code = _run(
+                    args,
+                    env,
+                    port,
+                    config,
+                    snapshot_id,
+                    var,
+                    locustfile=locustfile,
+                    user_classes=user_classes,
+                )
+            return after(env, code) if after is not None else code
 
 
 def _redis_flush(url: str) -> None:
@@ -482,7 +508,17 @@ def _totp_code(username: str) -> str:
 # --- The run and its report -------------------------------------------------------------------
 
 
-def _run(args, env, port: int, config: dict, snapshot_id: int, var: Path) -> int:
+def _run(
+    args,
+    env,
+    port: int,
+    config: dict,
+    snapshot_id: int,
+    var: Path,
+    *,
+    locustfile: str = "locustfile.py",
+    user_classes: tuple[str, ...] = (),
+) -> int:
     config_path, report_path = var / "load.json", var / "report.json"
     config_path.write_text(json.dumps(config))
     events = Events(args, port, config, snapshot_id)
@@ -496,7 +532,8 @@ def _run(args, env, port: int, config: dict, snapshot_id: int, var: Path) -> int
             "-m",
             "locust",
             "-f",
-            str(REPO / "bench" / "locustfile.py"),
+            str(REPO / "bench" / locustfile),
+            *user_classes,
             "--headless",
             "--users",
             str(args.users),
