@@ -19,6 +19,9 @@ class AccountAdmin(admin.ModelAdmin):
     )
     list_filter = ("plan", "maintenance", "require_2fa_for_admins")
     search_fields = ("name",)
+    # Only accounts.maintenance writes it, each change a history event (the watchdog lifts a
+    # flag whose restore died).
+    readonly_fields = ("maintenance",)
 
 
 @admin.register(User)
