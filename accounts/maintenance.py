@@ -32,11 +32,7 @@ def maintenance_claim(
 ) -> bool:
     """Put the account in maintenance; False (nothing written) if it already is. The UPDATE
     waits for writes in flight (they hold the account row FOR SHARE, accounts.rules)."""
-    with transaction.atomic():
-        claimed = Account.objects.filter(pk=account_id, maintenance=False).update(maintenance=True)
-        if claimed:
-            _event(account_id, actor, EventType.MAINTENANCE_ON, reason, details)
-    return bool(claimed)
+    return _flag_flip(account_id, actor, on=True, reason=reason, details=details)
 
 
 def maintenance_lift(
@@ -47,23 +43,25 @@ def maintenance_lift(
     details: Mapping[str, Any] | None = None,
 ) -> bool:
     """Make the account writable again; False (nothing written) if it was not in maintenance."""
-    with transaction.atomic():
-        lifted = Account.objects.filter(pk=account_id, maintenance=True).update(maintenance=False)
-        if lifted:
-            _event(account_id, actor, EventType.MAINTENANCE_OFF, reason, details)
-    return bool(lifted)
+    return _flag_flip(account_id, actor, on=False, reason=reason, details=details)
 
 
-def _event(
+def _flag_flip(
     account_id: int,
     actor: User | None,
-    event_type: EventType,
+    *,
+    on: bool,
     reason: MaintenanceReason,
     details: Mapping[str, Any] | None,
-) -> None:
-    history_record(
-        account=Account(pk=account_id),
-        actor=actor,
-        event_type=event_type,
-        details={"reason": reason.value, **(details or {})},
-    )
+) -> bool:
+    """The flag from ``not on`` to ``on`` with its event, or nothing if it already was."""
+    with transaction.atomic():
+        flipped = Account.objects.filter(pk=account_id, maintenance=not on).update(maintenance=on)
+        if flipped:
+            history_record(
+                account=Account(pk=account_id),
+                actor=actor,
+                event_type=EventType.MAINTENANCE_ON if on else EventType.MAINTENANCE_OFF,
+                details={"reason": reason.value, **(details or {})},
+            )
+    return bool(flipped)

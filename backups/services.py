@@ -173,6 +173,13 @@ def snapshot_take(*, account: Account, kind: str, actor: User | None = None) -> 
     return snapshot
 
 
+# What _snapshot_finish writes, and nothing else of the row.
+FINISHED_FIELDS = (
+    *("taken_at", "expires_at", "counts", "format_version", "migration_state", "content_hash"),
+    *("status", "storage_name", "size_bytes", "checksum", "file_shared"),
+)
+
+
 def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool: IO[bytes]) -> None:
     """Record what was written and store the file, in one transaction. A kind that shares
     (SHARED_FILE_KINDS) first looks, under the account's file lock, for a kept snapshot with the
@@ -186,6 +193,13 @@ def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool: IO[bytes
     snapshot.content_hash = result.content_hash
     snapshot.status = Snapshot.Status.SUCCEEDED
     with transaction.atomic():
+        # Locked and read again: retention may have given up on a snapshot running too long
+        # (snapshots_expire); then it stays failed, and snapshot_take releases the file.
+        running = Snapshot.objects.select_for_update().filter(
+            pk=snapshot.pk, status=Snapshot.Status.RUNNING
+        )
+        if not running.exists():
+            raise RuntimeError("the snapshot was given up while it ran (marked failed)")
         shared = None
         if snapshot.kind in SHARED_FILE_KINDS:
             _account_files_lock(snapshot.account_id)
@@ -205,7 +219,7 @@ def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool: IO[bytes
             snapshot.storage_name = snapshot_storage().save(snapshot.storage_name, File(spool))
             snapshot.size_bytes = result.size_bytes
             snapshot.checksum = result.checksum
-        snapshot.save()
+        snapshot.save(update_fields=FINISHED_FIELDS)
 
 
 def snapshot_verify(*, snapshot: Snapshot) -> dict[str, int]:

@@ -180,3 +180,28 @@ def test_verify_snapshot_all_reports_each_and_fails_if_one_is_damaged(
     assert captured.out.count("verifies") == 2
     with pytest.raises(CommandError, match="ids, or --all"):
         call_command("verify_snapshot")
+
+
+def test_a_snapshot_given_up_while_it_ran_stays_failed_and_leaves_no_file(
+    account, admin_user, snapshot_dir, monkeypatch
+):
+    """Retention marks a snapshot running too long as failed; when it finishes after all, its
+    row is not written back to succeeded over that (it is locked and read again)."""
+    account_fill(account, actor=admin_user)
+    write = services.snapshot_write
+
+    def slow_write(**kwargs):
+        result = write(**kwargs)
+        Snapshot.objects.filter(status=Snapshot.Status.RUNNING).update(
+            status=Snapshot.Status.FAILED, error="Interrupted: the snapshot never finished."
+        )
+        return result
+
+    monkeypatch.setattr(services, "snapshot_write", slow_write)
+
+    snapshot = services.snapshot_take(account=account, kind="manual")
+
+    assert snapshot.status == Snapshot.Status.FAILED
+    assert "given up" in snapshot.error
+    assert snapshot.storage_name == ""
+    assert [path for path in snapshot_dir.rglob("*") if path.is_file()] == []
