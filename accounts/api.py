@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts import two_factor
 from accounts.lockout import lockout_message, lockout_seconds_left
+from core.api.serializers import BodySerializer
 
 
 class LockedOut(APIException):
@@ -31,7 +32,7 @@ class LockedOut(APIException):
         self.wait = seconds  # DRF's exception handler sends it as Retry-After
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class TokenRequestSerializer(BodySerializer):
     username = serializers.CharField(write_only=True)
     password = serializers.CharField(write_only=True, trim_whitespace=False)
     otp = serializers.CharField(

@@ -3,7 +3,7 @@ id up, so another account's id simply matches nothing."""
 
 import django_filters
 
-from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
+from core.api.filters import RecordIdFilter, StrictBooleanFilter, UtcDateTimeFilter
 from crm.models import Activity, Company, Contact, Deal, Lead
 
 
@@ -14,7 +14,7 @@ class RecordFilter(django_filters.FilterSet):
 
 
 def link_filter(field: str) -> django_filters.NumberFilter:
-    return RecordIdFilter(field_name=f"{field}_id", min_value=1, max_value=MAX_ID)
+    return RecordIdFilter(field_name=f"{field}_id")
 
 
 class CompanyFilter(RecordFilter):
@@ -55,7 +55,8 @@ class ActivityFilter(RecordFilter):
     company = link_filter("company")
     due_after = UtcDateTimeFilter(field_name="due_at", lookup_expr="gte")
     due_before = UtcDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    completed = StrictBooleanFilter()
 
     class Meta:
         model = Activity
-        fields = {"type": ["exact"], "completed": ["exact"]}
+        fields = {"type": ["exact"]}

@@ -1,6 +1,10 @@
+from django.db import models
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.filters import ID_SCHEMA, MAX_ID
+from core.api.serializers import AmountField, BodyModelSerializer
 from crm import services
 from crm.entities import ENTITIES, Entity
 from crm.models import ACTIVITY_PARENTS, Activity, Company, Contact, Deal, Lead
@@ -8,6 +12,7 @@ from crm.models import ACTIVITY_PARENTS, Activity, Company, Contact, Deal, Lead
 COMMON_FIELDS = ("id", "created_at", "updated_at")
 
 
+@extend_schema_field(ID_SCHEMA)
 class AccountRecordField(serializers.PrimaryKeyRelatedField):
     """A link to another record, by id, that accepts only records of the caller's account:
     another account's id is answered exactly like a missing one."""
@@ -25,13 +30,28 @@ class AccountRecordField(serializers.PrimaryKeyRelatedField):
         # The database would truncate 1.5 to id 1: a fraction is no id.
         if isinstance(data, float) and not data.is_integer():
             self.fail("incorrect_type", data_type=type(data).__name__)
-        return super().to_internal_value(data)
+        try:
+            if isinstance(data, int | float) and not 1 <= data <= MAX_ID:
+                self.fail("does_not_exist", pk_value=data)  # no query: it would overflow
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if error.get_codes() != ["does_not_exist"]:
+                raise
+            message = _("There is no %(record)s with id %(id)s in your account.") % {
+                "record": self.model._meta.verbose_name,
+                "id": data,
+            }
+            raise serializers.ValidationError(message, code="does_not_exist") from None
 
 
-class RecordSerializer(serializers.ModelSerializer):
+class RecordSerializer(BodyModelSerializer):
     """Writes go through crm.services, so the API keeps the same rules as the browser."""
 
     entity: Entity
+    serializer_field_mapping = {
+        **BodyModelSerializer.serializer_field_mapping,
+        models.DecimalField: AmountField,  # every sum of money
+    }
 
     def create(self, validated_data):
         request = self.context["request"]

@@ -1,15 +1,15 @@
 """The history's REST endpoints (API.md, "History"): read-only, any write answers 405."""
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
-from rest_framework.filters import OrderingFilter
 
+from core.api.filters import LIST_FILTERS
 from history import selectors
 from history.filters import EventFilter
 from history.models import Event
 from history.serializers import EventSerializer
+from history.subjects import EventTypeChoices
 
 
 @extend_schema(tags=["history"])
@@ -18,7 +18,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Event.objects.none()  # for the schema; requests use get_queryset()
     serializer_class = EventSerializer
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = LIST_FILTERS
     filterset_class = EventFilter
     ordering_fields = ("id", "occurred_at")
 
@@ -30,13 +30,17 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
         parameters=[
             OpenApiParameter(
                 "event_type",
-                OpenApiTypes.STR,
-                description="One or more of create, update, delete, restore, purge, rollback, "
-                "recover and the restore requests' steps (request_filed, request_proposed, "
-                "request_confirmed, request_approved, request_completed, request_failed, "
-                "request_rejected, request_cancelled), export (a snapshot downloaded), "
-                "support_access (the vendor's support staff looked at the account's data), "
-                "comma-separated (or the parameter repeated).",
+                {
+                    "type": "array",
+                    "items": {"type": "string", "enum": [value for value, _ in EventTypeChoices()]},
+                },
+                explode=False,
+                style="form",
+                description="One or more kinds of event, comma-separated (or the parameter "
+                "repeated): create, update, delete, restore, purge, rollback, recover, the "
+                "restore requests' steps (request_filed ... request_cancelled), export (a "
+                "snapshot downloaded), support_access (the vendor's support staff looked at the "
+                "account's data), and the others listed here.",
             )
         ],
     )

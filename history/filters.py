@@ -5,7 +5,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
+from core.api.filters import RecordIdFilter, UtcDateTimeFilter
 from history.models import Event
 from history.subjects import EventTypeChoices, SubjectChoices
 
@@ -28,8 +28,8 @@ class EventTypesFilter(django_filters.MultipleChoiceFilter):
 class EventFilter(django_filters.FilterSet):
     event_type = EventTypesFilter(label=_("Event"))
     entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=SubjectChoices())
-    entity_id = RecordIdFilter(label=_("Record id"), min_value=1, max_value=MAX_ID)
-    actor = RecordIdFilter(label=_("User"), field_name="actor_id", min_value=1, max_value=MAX_ID)
+    entity_id = RecordIdFilter(label=_("Record id"))
+    actor = RecordIdFilter(label=_("User"), field_name="actor_id")
     occurred_after = UtcDateTimeFilter(label=_("From"), field_name="occurred_at", lookup_expr="gte")
     occurred_before = UtcDateTimeFilter(
         label=_("Until"), field_name="occurred_at", lookup_expr="lt"

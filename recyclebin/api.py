@@ -3,16 +3,15 @@ recyclebin.selectors and recyclebin.services. The rules (plan, admins only, main
 activity whose parent is in another entry) are the services'; the API's exception handler turns
 them into ``{detail, code}``."""
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework import status as http
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
+from core.api.filters import LIST_FILTERS
 from core.api.serializers import ErrorSerializer
 from core.errors import RuleViolation
 from recyclebin import selectors, services
@@ -51,7 +50,7 @@ class BinEntryViewSet(
 
     queryset = BinEntry.objects.none()  # for the schema; requests use get_queryset()
     serializer_class = BinEntrySerializer
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = LIST_FILTERS
     filterset_class = BinEntryFilter
     ordering_fields = ("deleted_at", "title", "purge_after", "item_count", "id")
 
@@ -150,10 +149,6 @@ class BinEntryViewSet(
         operation_id="recyclebin_jobs_list",
         description="Bulk restores running (or run) in the background. Admins see the "
         "account's, employees their own.",
-        parameters=[
-            OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY),
-            OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY),
-        ],
         responses={200: RestoreJobSerializer(many=True)},
     )
     @action(

@@ -3,18 +3,16 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
+from core.api.filters import RecordIdFilter, UtcDateTimeFilter
 from crm.entities import EntityType
 from recyclebin.models import BinEntry
 
 
 class BinEntryFilter(django_filters.FilterSet):
-    id = RecordIdFilter(label=_("Id"), min_value=1, max_value=MAX_ID)
+    id = RecordIdFilter(label=_("Id"))
     entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=EntityType.choices)
-    entity_id = RecordIdFilter(label=_("Record id"), min_value=1, max_value=MAX_ID)
-    deleted_by = RecordIdFilter(
-        label=_("Deleted by"), field_name="deleted_by_id", min_value=1, max_value=MAX_ID
-    )
+    entity_id = RecordIdFilter(label=_("Record id"))
+    deleted_by = RecordIdFilter(label=_("Deleted by"), field_name="deleted_by_id")
     deleted_after = UtcDateTimeFilter(
         label=_("Deleted after"), field_name="deleted_at", lookup_expr="gte"
     )

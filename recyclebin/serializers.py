@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from core.api.filters import MAX_ID
-from core.api.serializers import UserRefSerializer
+from core.api.serializers import BodySerializer, UserRefSerializer, type_errors
 from crm.entities import EntityType
 from recyclebin.filters import BinEntryFilter
 from recyclebin.models import BinEntry, RestoreJob
@@ -48,7 +48,7 @@ def _ids_field(*, most: int = MAX_BULK, help_text: str = "", **kwargs) -> serial
 # Named apart from the support API's RestoreRequest (the split request body of "Restore"
 # would be called RestoreRequest too).
 @extend_schema_serializer(component_name="BinRestore")
-class RestoreSerializer(serializers.Serializer):
+class RestoreSerializer(BodySerializer):
     together = serializers.BooleanField(
         default=False,
         help_text="Also restore the entries holding items these link to (a contact's "
@@ -79,6 +79,8 @@ class BinFilterField(serializers.DictField):
 class BulkRestoreSerializer(RestoreSerializer):
     """Either ``ids`` or ``filter``, and optionally ``together``."""
 
+    schema_rules = {"oneOf": [{"required": ["ids"]}, {"required": ["filter"]}]}
+
     # A ``filter`` is applied to ``context["entries"]`` (the caller's visible entries) and
     # replaced by the matching entries' ids: ``validated_data["ids"]`` is what to restore.
 
@@ -101,10 +103,9 @@ class BulkRestoreSerializer(RestoreSerializer):
                 % {"names": ", ".join(unknown), "known": ", ".join(BinEntryFilter.base_filters)},
                 code="invalid",
             )
-        if any(isinstance(v, dict | list) for v in value.values()):
-            raise serializers.ValidationError(
-                _("Each filter takes one value (a string or a number)."), code="invalid"
-            )
+        errors = type_errors(BinFilterSerializer().fields, value)
+        if errors:
+            raise serializers.ValidationError(errors, code="invalid")
         data = {name: "" if v is None else str(v) for name, v in value.items()}
         filterset = BinEntryFilter(data=data, queryset=self.context["entries"])
         if not filterset.is_valid():
@@ -135,7 +136,7 @@ class BulkRestoreSerializer(RestoreSerializer):
         return attrs
 
 
-class PurgeSerializer(serializers.Serializer):
+class PurgeSerializer(BodySerializer):
     ids = _ids_field()
 
 

@@ -17,12 +17,10 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -30,6 +28,7 @@ from accounts.permissions import SecondFactorVerified
 from accounts.rules import admin_require
 from backups.models import Snapshot
 from backups.selectors import entity_counts
+from core.api.filters import LIST_FILTERS
 from core.api.pagination import NewestFirstCursorPagination
 from core.errors import RuleViolation
 from support import rules, selectors, services
@@ -86,7 +85,7 @@ class RestoreRequestViewSet(
     queryset = RestoreRequest.objects.none()  # for the schema; requests use get_queryset()
     serializer_class = RestoreRequestSerializer
     permission_classes = SUPPORT_PERMISSIONS
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = LIST_FILTERS
     filterset_class = RestoreRequestFilter
     ordering_fields = ("id", "created_at", "updated_at", "lost_at")
 
@@ -333,7 +332,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Notification.objects.none()  # for the schema; requests use get_queryset()
     serializer_class = NotificationSerializer
     permission_classes = SUPPORT_PERMISSIONS
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = LIST_FILTERS
     filterset_class = NotificationFilter
     ordering_fields = ("id", "created_at")
 

@@ -4,7 +4,7 @@ import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
+from core.api.filters import RecordIdFilter, StrictBooleanFilter, UtcDateTimeFilter
 from support.models import Notification, RequestKind, RequestStatus, RestoreRequest
 
 
@@ -21,9 +21,7 @@ class StatusesFilter(django_filters.MultipleChoiceFilter):
 class RestoreRequestFilter(django_filters.FilterSet):
     status = StatusesFilter(label=_("Status"))
     kind = django_filters.ChoiceFilter(label=_("Kind"), choices=RequestKind.choices)
-    account = RecordIdFilter(
-        label=_("Account"), field_name="account_id", min_value=1, max_value=MAX_ID
-    )
+    account = RecordIdFilter(label=_("Account"), field_name="account_id")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -40,9 +38,7 @@ class RestoreRequestFilter(django_filters.FilterSet):
 
 
 class NotificationFilter(django_filters.FilterSet):
-    unread = django_filters.BooleanFilter(
-        label=_("Unread only"), field_name="read_at", lookup_expr="isnull"
-    )
+    unread = StrictBooleanFilter(label=_("Unread only"), field_name="read_at", lookup_expr="isnull")
 
     class Meta:
         model = Notification

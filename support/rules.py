@@ -112,7 +112,7 @@ def lost_at_within_retention_require(
     now = now or timezone.now()
     if lost_at > now:
         raise RuleViolation(
-            code="invalid",
+            code="outside_retention",  # as API.md answers a moment in the future elsewhere
             message=_("The time of the loss is in the future; give the moment the data was lost."),
         )
     snapshots = selectors.snapshots_within_retention(account=account, now=now)

@@ -7,7 +7,10 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from core.api.filters import MAX_ID
-from core.api.serializers import UserRefSerializer  # {id, username}: one UserRef component
+from core.api.serializers import (  # {id, username}: one UserRef component
+    BodySerializer,
+    UserRefSerializer,
+)
 from crm.entities import ENTITIES
 from support.chat_lines import message_text
 from support.models import Message, Notification, RequestKind, RestoreRequest
@@ -130,7 +133,15 @@ class UtcDateTimeField(serializers.DateTimeField):
             self.fail("invalid", format="ISO 8601")
 
 
-class RestoreRequestCreateSerializer(serializers.Serializer):
+class RestoreRequestCreateSerializer(BodySerializer):
+    # kind "entities" needs at least one type of record (support.rules.kind_clean).
+    schema_rules = {
+        "anyOf": [
+            {"properties": {"kind": {"not": {"enum": [RequestKind.ENTITIES.value]}}}},
+            {"required": ["entity_types"], "properties": {"entity_types": {"minItems": 1}}},
+        ]
+    }
+
     lost_at = UtcDateTimeField(
         help_text="When the data was lost. Without an offset: in the account's time zone."
     )
@@ -139,7 +150,7 @@ class RestoreRequestCreateSerializer(serializers.Serializer):
     message = serializers.CharField(max_length=MESSAGE_MAX_CHARS)
 
 
-class ProposeSerializer(serializers.Serializer):
+class ProposeSerializer(BodySerializer):
     snapshot = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -155,7 +166,7 @@ class ProposeSerializer(serializers.Serializer):
     entity_types = _entity_types_field()
 
 
-class RejectSerializer(serializers.Serializer):
+class RejectSerializer(BodySerializer):
     reason = serializers.CharField(max_length=2000, help_text="The admin reads it in the chat.")
 
 
@@ -182,7 +193,7 @@ class MessageSerializer(serializers.ModelSerializer):
         return message_text(message, account=account)
 
 
-class MessageCreateSerializer(serializers.Serializer):
+class MessageCreateSerializer(BodySerializer):
     body = serializers.CharField(max_length=MESSAGE_MAX_CHARS)
 
 
@@ -232,7 +243,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         return _download_url(notification.request, http)
 
 
-class MarkReadSerializer(serializers.Serializer):
+class MarkReadSerializer(BodySerializer):
     ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,

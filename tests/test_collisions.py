@@ -199,3 +199,50 @@ def test_the_automatic_purge_and_a_restore_at_once(account, admin_user):
             {EventType.DELETE, EventType.RESTORE},
             {EventType.DELETE, EventType.PURGE},
         )
+
+
+def test_a_restore_job_and_edits_at_once(account, admin_user, settings):
+    """A restore job (a bulk restore big enough for a worker, here in a thread, a few entries a
+    chunk) while someone purges one of its entries, deletes the company its contacts link to,
+    and deletes another of its contacts' siblings: the job completes, skipping what is gone;
+    every contact is wholly back (its link hidden while the company is in the bin) or purged."""
+    from recyclebin.job_worker import restore_job_run
+    from recyclebin.models import RestoreJob
+
+    settings.BIN_RESTORE_JOB_CHUNK = 2
+    for _ in range(RUNS):
+        company = CompanyFactory(account=account)
+        contacts = [ContactFactory(account=account, company=company) for _ in range(6)]
+        entries = [crm_services.record_delete(record=c, actor=admin_user) for c in contacts]
+        bystander = ContactFactory(account=account, company=company)
+        job = bin_services.restore_job_create(
+            account=account, entry_ids=[e.pk for e in entries], actor=admin_user
+        )
+
+        def edits(purged=entries[3], bystander=bystander, company=company):
+            try:
+                bin_services.bin_purge(account=account, entry_ids=[purged.pk], actor=admin_user)
+            except RuleViolation as lost:  # the job restored it first
+                assert lost.code == "not_found", lost
+            crm_services.record_delete(record=bystander, actor=admin_user)
+            target = Company.objects.get(pk=company.pk)
+            return crm_services.record_delete(record=target, actor=admin_user)
+
+        ran, deleted = at_once(partial(restore_job_run, job_id=job.pk), edits)
+
+        assert ran == "completed", ran
+        assert isinstance(deleted, BinEntry), deleted
+        job = RestoreJob.objects.get(pk=job.pk)
+        assert (job.done, job.restored + job.skipped) == (6, 6)
+        back = Contact.objects.filter(pk__in=[c.pk for c in contacts], bin_entry__isnull=True)
+        purged = not Contact.objects.filter(pk=contacts[3].pk).exists()
+        assert back.count() == job.restored == (5 if purged else 6)
+        assert job.skipped == (1 if purged else 0)
+        assert not back.filter(company__isnull=False).exists()  # the company is in the bin
+        consistent(account)
+        # The company back: every restored contact links to it again.
+        bin_services.bin_restore(account=account, entry_ids=[deleted.pk], actor=admin_user)
+        assert Contact.objects.filter(pk__in=[c.pk for c in back], company=company).count() == (
+            job.restored
+        )
+        consistent(account)

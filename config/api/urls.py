@@ -1,11 +1,12 @@
 from csp.decorators import csp_update
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import LogoutView, TokenObtainView
 from backups.api import SnapshotViewSet
+from core.api.errors import not_found
 from crm.api import VIEWSETS
 from history.api import EventViewSet
 from recyclebin.api import BinEntryViewSet
@@ -37,4 +38,6 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", include(router.urls)),
+    # Last: every other path ending in a slash (a path without one is first redirected to it).
+    re_path(r"^.*/$", not_found),
 ]

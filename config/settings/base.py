@@ -137,10 +137,10 @@ STORAGES = {
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
-        "core.api.parsers.JSONParser",  # DRF's, refusing nesting deeper than 100
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        # JSON only (a form cannot say null); DRF's parser, refusing nesting deeper than 100.
+        "core.api.parsers.JSONParser",
     ],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's TokenAuthentication, plus the second factor the token was issued with.
         "accounts.authentication.SecondFactorTokenAuthentication",
@@ -162,9 +162,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "core.api.filters.StrictFilterBackend",
         "core.api.filters.TextSearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "core.api.filters.StrictOrderingFilter",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -180,6 +180,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.errors_document",
+        "core.api.schema.query_text_document",
+        "core.api.schema.body_text_document",
     ],
     # One name per choice set where fields of the same name use different sets (else
     # drf-spectacular makes up names, and `check --deploy` warns).

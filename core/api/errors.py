@@ -3,7 +3,8 @@ validation errors add ``"errors": {field: [messages]}``."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -67,3 +68,11 @@ def exception_handler(exc, context):
             "code": code if isinstance(code, str) else _first_code(code),
         }
     return response
+
+
+@csrf_exempt  # as DRF's views: a DELETE to a wrong path is a 404, not a CSRF failure
+def not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any other path under ``/api/v1/`` (``/deals/0.5/``, ``/nothing/``): the API's own 404,
+    not Django's HTML page."""
+    error = exceptions.NotFound()
+    return JsonResponse({"detail": str(error.detail), "code": error.default_code}, status=404)

@@ -74,6 +74,33 @@ def test_two_simultaneous_approvals_queue_one_task(account, support_user, monkey
     assert RestoreRequest.objects.get(pk=request.pk).status == "queued"
 
 
+def test_a_cancel_and_an_approval_at_once(account, admin_user, support_user, monkeypatch):
+    """The admin cancels while support approves, 20 times: exactly one wins, the other is
+    refused as a step that no longer applies (409 invalid_state); a cancelled request never
+    runs, an approved one is never marked cancelled."""
+    sent = []
+    monkeypatch.setattr(services.run, "task_send", lambda request_id: sent.append(request_id))
+    snapshot = snapshot_kept(account)
+    for _ in range(20):
+        request = request_make(account, status="confirmed", snapshot=snapshot)
+        sent.clear()
+
+        cancelled, approved = at_once(
+            lambda request=request: services.request_cancel(request=request, user=admin_user),
+            lambda request=request: services.request_approve(request=request, user=support_user),
+        )
+
+        status = RestoreRequest.objects.get(pk=request.pk).status
+        if isinstance(cancelled, RestoreRequest):
+            assert isinstance(approved, RuleViolation) and approved.code == "invalid_state"
+            assert (status, sent) == ("cancelled", [])
+        else:
+            assert isinstance(cancelled, RuleViolation) and cancelled.code == "invalid_state"
+            assert isinstance(approved, RestoreRequest), approved
+            assert (status, sent) == ("queued", [request.pk])
+        RestoreRequest.objects.filter(pk=request.pk).update(status="completed")
+
+
 def test_a_task_delivered_twice_at_once_runs_the_restore_once(account, monkeypatch):
     snapshot = snapshot_kept(account)
     request = request_make(account, status="queued", snapshot=snapshot)

@@ -267,7 +267,7 @@ def test_no_snapshot_at_all_is_outside_retention(admin_user):
 
 
 def test_a_loss_in_the_future_is_refused(admin_user, kept):
-    refused("invalid", file, admin_user, lost_at=timezone.now() + timedelta(hours=1))
+    refused("outside_retention", file, admin_user, lost_at=timezone.now() + timedelta(hours=1))
 
 
 @pytest.mark.parametrize(
