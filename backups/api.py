@@ -8,7 +8,12 @@ from dataclasses import asdict
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -51,6 +56,9 @@ class PreviewRecordSerializer(serializers.Serializer):
     )
 
 
+# Named apart from Preview.samples itself: client generators name that inline object
+# "PreviewSamples" too (openapi-python-client then dropped the whole Preview model).
+@extend_schema_serializer(component_name="SampledRecords")
 class PreviewSamplesSerializer(serializers.Serializer):
     removed = PreviewRecordSerializer(many=True)
     restored = PreviewRecordSerializer(many=True)

@@ -14,16 +14,13 @@ A bounded number of examples and a fixed seed keep it in CI's time and repeatabl
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 from rest_framework.authtoken.models import Token
 
-from conftest import wait_for, worker_database_url
 from crm.entities import ENTITIES
 from crm.services import record_create, record_delete
 
@@ -32,51 +29,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 EXAMPLES = 12
 SEED = 1
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def server(transactional_db, tmp_path):
-    """gunicorn (config/gunicorn.conf.py, test settings) on the test database: its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    environment = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": worker_database_url(),
-    }
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own command line
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--config",
-                str(ROOT / "config" / "gunicorn.conf.py"),
-                f"--bind=127.0.0.1:{port}",
-                "--workers=2",
-                "config.wsgi",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v1/schema/", timeout=5):  # noqa: S310
-                return True
-        except OSError:
-            return False
-
-    try:
-        assert wait_for(answers, timeout=60), log.read_text()
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -96,12 +48,12 @@ def token(account, admin_user) -> str:
     return Token.objects.get_or_create(user=admin_user)[0].key
 
 
-def test_api_answers_within_its_schema(server, token, tmp_path):
+def test_api_answers_within_its_schema(gunicorn_server, token, tmp_path):
     schemathesis = Path(sys.executable).with_name("schemathesis")
     command = [
         str(schemathesis),
         "run",
-        f"{server}/api/v1/schema/",
+        f"{gunicorn_server}/api/v1/schema/",
         "--header",
         f"Authorization: Token {token}",
         "--checks",
