@@ -75,7 +75,7 @@ def test_api_answers_within_its_schema(gunicorn_server, token, tmp_path):
     ]
     environment = os.environ | {"SCHEMATHESIS_HOOKS": "tests.fuzz_checks", "PYTHONPATH": str(ROOT)}
     run = subprocess.run(  # noqa: S603 - our own command line
-        command, capture_output=True, text=True, env=environment, cwd=ROOT, timeout=900
+        command, capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=900
     )
     selected = re.search(r"Selected: (\d+)/(\d+)", run.stdout)
     tested = re.search(r"Tested: (\d+)", run.stdout)
