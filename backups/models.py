@@ -15,6 +15,11 @@ class SnapshotQuerySet(AccountScopedQuerySet):
         """Only a finished snapshot has a complete, checksummed file behind it."""
         return self.filter(status=Snapshot.Status.SUCCEEDED)
 
+    def restorable(self) -> "SnapshotQuerySet":
+        """The finished snapshots a restore may be offered: not one whose drill failed
+        (DESIGN.md, "Restore drills"; the Backups page still lists it, saying so)."""
+        return self.usable().exclude(drill_status=Snapshot.Drill.FAILED)
+
 
 class Snapshot(models.Model):
     class Kind(models.TextChoices):
@@ -27,6 +32,15 @@ class Snapshot(models.Model):
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
+
+    class Drill(models.TextChoices):
+        PENDING = "pending", _("Not proven yet")
+        PASSED = "passed", _("Proven")
+        FAILED = "failed", _("Failed its drill")
+
+    class DrillLevel(models.TextChoices):
+        QUICK = "quick", _("Rows read back")
+        FULL = "full", _("Restored in a scratch space")
 
     account = models.ForeignKey(
         Account, verbose_name=_("account"), on_delete=models.PROTECT, related_name="+"
@@ -66,6 +80,25 @@ class Snapshot(models.Model):
         help_text=_("The data had not changed: this snapshot uses an earlier snapshot's file."),
     )
     error = models.TextField(_("error"), blank=True)
+    # The restore drill (backups.drill): the rows' digests read from the database when the
+    # snapshot was written, and what the last drill found comparing the file with them.
+    digests = models.JSONField(_("row digests"), default=dict, blank=True)
+    drill_status = models.CharField(
+        _("drill"), max_length=10, choices=Drill.choices, default=Drill.PENDING
+    )
+    drill_level = models.CharField(
+        _("drill level"), max_length=10, choices=DrillLevel.choices, blank=True
+    )
+    drill_checked_at = models.DateTimeField(_("drilled at"), null=True, blank=True)
+    drill_error = models.TextField(_("drill error"), blank=True)
+    # When a drill of it started (backups.drill.drill_claim); None when none runs.
+    drill_started_at = models.DateTimeField(_("drill started"), null=True, blank=True)
+    verified_at = models.DateTimeField(
+        _("verified at"),
+        null=True,
+        blank=True,
+        help_text=_("When a drill last proved the snapshot restorable."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     objects = SnapshotQuerySet.as_manager()
@@ -78,6 +111,12 @@ class Snapshot(models.Model):
             models.Index(fields=["account", "-taken_at", "-id"], name="snapshot_account_newest"),
             models.Index(fields=["expires_at"], name="snapshot_expires_at"),
             models.Index(fields=["account", "content_hash"], name="snapshot_account_content"),
+            # The drills still to run (backups.drill.drills_due): few rows among many.
+            models.Index(
+                fields=["taken_at"],
+                name="snapshot_drill_pending",
+                condition=Q(drill_status="pending", status="succeeded"),
+            ),
         ]
         constraints = [
             # A duplicated or retried nightly task finds this and does nothing. A failed attempt

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from accounts.plans import Feature, plan_has
@@ -100,6 +101,7 @@ def _shareable_file(*, account: Account, content_hash: str, now: datetime) -> Sn
         .for_account(account)
         .filter(content_hash=content_hash, expires_at__gt=now)
         .exclude(storage_name="")
+        .exclude(drill_status=Snapshot.Drill.FAILED)  # its file is suspect: a new one
         .order_by("-taken_at", "-id")
         .first()
     )
@@ -176,7 +178,7 @@ def snapshot_take(*, account: Account, kind: str, actor: User | None = None) -> 
 # What _snapshot_finish writes, and nothing else of the row.
 FINISHED_FIELDS = (
     *("taken_at", "expires_at", "counts", "format_version", "migration_state", "content_hash"),
-    *("status", "storage_name", "size_bytes", "checksum", "file_shared"),
+    *("status", "storage_name", "size_bytes", "checksum", "file_shared", "digests"),
 )
 
 
@@ -191,6 +193,7 @@ def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool: IO[bytes
     snapshot.format_version = result.format_version
     snapshot.migration_state = result.migration_state
     snapshot.content_hash = result.content_hash
+    snapshot.digests = result.digests
     snapshot.status = Snapshot.Status.SUCCEEDED
     with transaction.atomic():
         # Locked and read again: retention may have given up on a snapshot running too long
@@ -222,11 +225,22 @@ def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool: IO[bytes
         snapshot.save(update_fields=FINISHED_FIELDS)
 
 
+def snapshot_drill_require(*, snapshot: Snapshot) -> None:
+    """A snapshot whose drill failed is never used: restores, previews and exports refuse it
+    (SnapshotInvalid, the API's ``409 snapshot_invalid``)."""
+    if snapshot.drill_status == Snapshot.Drill.FAILED:
+        raise SnapshotInvalid(
+            _("Snapshot #%(id)s failed its restore drill (%(error)s): it is not used.")
+            % {"id": snapshot.pk, "error": snapshot.drill_error}
+        )
+
+
 def snapshot_verify(*, snapshot: Snapshot) -> dict[str, int]:
     """Re-read the whole file: checksum, format, account, every table's rows against the header
     and the row. Returns the rows per table; raises SnapshotInvalid otherwise."""
     if snapshot.status != Snapshot.Status.SUCCEEDED or not snapshot.storage_name:
         raise SnapshotInvalid(f"Snapshot #{snapshot.pk} has no usable file ({snapshot.status}).")
+    snapshot_drill_require(snapshot=snapshot)
     storage = snapshot_storage()
     if not storage.exists(snapshot.storage_name):
         raise SnapshotInvalid(f"The file of snapshot #{snapshot.pk} is missing.")

@@ -124,6 +124,9 @@ class WriteResult:
     # SHA-256 of what the file says, not of its bytes (see _content_hash_start): equal for an
     # account whose data did not change, so its file can be shared (backups.services).
     content_hash: str = ""
+    # The rows' digests, read from the database in the snapshot's transaction (backups.digests):
+    # the drill compares them with what the file holds.
+    digests: dict = field(default_factory=dict)
 
 
 def migration_state(connection=default_connection) -> dict[str, str]:
@@ -312,11 +315,13 @@ def snapshot_write(
 ) -> WriteResult:
     """Write the account's snapshot into ``out`` (a binary file), streaming."""
     from backups import encryption  # imports this module's SnapshotInvalid
+    from backups.digests import database_digests  # imports this module
 
     sink = _HashingSink(out)
     with _consistent_point(connection) as cursor:
         taken_at = timezone.now()
         counts = _counts(cursor, connection, account.pk)
+        digests = database_digests(cursor, connection, account.pk, counts)
         if threads == -1 and sum(counts.values()) < SINGLE_THREAD_ROWS:
             threads = 0  # starting the threads would cost more than they save
         # Small jobs for the compressor's threads: its default (several MB each, times the
@@ -369,6 +374,7 @@ def snapshot_write(
         size_bytes=sink.size,
         checksum=sink.sha256.hexdigest(),
         content_hash=content.hexdigest(),
+        digests=digests,
     )
 
 

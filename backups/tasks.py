@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from accounts.models import Account
-from backups import services
+from backups import drill, services
 from backups.integrity import integrity_check_report
 from backups.models import Snapshot
 
@@ -68,3 +68,25 @@ def integrity_check_nightly() -> int:
     """Beat, nightly after the snapshots: check every account's invariants; breaches are
     logged at ERROR and mailed to the operators (ADMINS). Returns how many there are."""
     return integrity_check_report(accounts=Account.objects.order_by("pk"))
+
+
+@shared_task
+def drills_sweep() -> int:
+    """Beat, every DRILL_SWEEP_MINUTES: send the drills due, DRILL_BATCH to a task (each
+    claims its snapshots, so a sweep that overlaps a slow batch sends nothing twice). Returns
+    how many snapshots were sent."""
+    due = drill.drills_due()
+    size = max(1, settings.DRILL_BATCH)
+    for start in range(0, len(due), size):
+        snapshot_drill_batch.delay(due[start : start + size])
+    return len(due)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **LONG)
+def snapshot_drill_batch(snapshot_ids: list[int]) -> dict[str, int]:
+    """Drill these snapshots; returns how many passed, failed, were skipped or could not run."""
+    results: dict[str, int] = {}
+    for snapshot_id in snapshot_ids:
+        result = drill.drill_run(snapshot_id=snapshot_id)
+        results[result] = results.get(result, 0) + 1
+    return results

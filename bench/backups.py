@@ -509,6 +509,10 @@ elif op == "verify":
     out["counts"] = snapshot_verify(snapshot=Snapshot.objects.get(pk=arg))
 elif op == "preview":
     out["preview"] = restore.preview(snapshot=Snapshot.objects.get(pk=arg), kind="full")
+elif op == "drill":
+    from backups.drill import drill_quick
+    outcome = drill_quick(Snapshot.objects.get(pk=arg))
+    out.update(passed=outcome.passed, error=outcome.error)
 else:
     def progress(percent, name):
         marks.append((name, time.perf_counter() - started))
@@ -599,6 +603,11 @@ def measure(run: Run) -> None:
     fig["snap_big"] = min(runs, key=lambda r: r["seconds"])
     fig["snap_big_runs"] = [r["seconds"] for r in runs]
     snap_big, snap_small = fig["snap_big"]["id"], fig["snap_small"]["id"]
+    step("quick drill of both snapshots (file read back, rows against the digests), child process")
+    fig["drill_small"] = child(run, "drill", snap_small)
+    fig["drill_big"] = child(run, "drill", snap_big)
+    for name in ("drill_small", "drill_big"):
+        run.check(f"the {name} passes", fig[name]["passed"])
 
     # The second account: its restore's memory at a tenth of the size.
     step(f"{small.name}: change 1%, full restore in a child process")
@@ -790,8 +799,20 @@ def report(run: Run) -> str:
         f"COPY text {mb(small.raw_bytes)}",
         snap_small["size"] / small.raw_bytes,
     )
+    for size, drilled, snap in (
+        (small, fig["drill_small"], snap_small),
+        (big, fig["drill_big"], snap_big),
+    ):
+        row(
+            f"quick drill, {size.snapshot_rows:,} rows: time (file read back, rows against the "
+            "database's digests)",
+            seconds(drilled["seconds"]),
+            f"its snapshot {seconds(snap['seconds'])}",
+            drilled["seconds"] / snap["seconds"],
+        )
     for label, at_small, at_big in (
         ("snapshot", snap_small, snap_big),
+        ("quick drill", fig["drill_small"], fig["drill_big"]),
         ("full restore (1% changed)", fig["restore_small"], fig["restore_changed"]),
     ):
         for size, result in ((small, at_small), (big, at_big)):

@@ -35,6 +35,11 @@ BEAT_SCHEDULE = {
         "task": "backups.tasks.integrity_check_nightly",
         "schedule": crontab(hour=4, minute=15),
     },
+    "backups-drills": {
+        # Every few minutes: each finished snapshot is drilled within the hour it was taken.
+        "task": "backups.tasks.drills_sweep",
+        "schedule": crontab(minute=f"*/{settings.DRILL_SWEEP_MINUTES}"),
+    },
     "backups-expire-snapshots": {
         "task": "backups.tasks.snapshots_expire",
         "schedule": crontab(hour=4, minute=45),  # daily, after the nightly snapshots

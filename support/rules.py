@@ -145,6 +145,15 @@ def snapshot_usable_require(*, account: Account, snapshot: Snapshot | None) -> S
             code="outside_retention",
             message=_("The snapshot is no longer kept. Choose another one within the retention."),
         )
+    if snapshot.drill_status == Snapshot.Drill.FAILED:
+        raise RuleViolation(
+            code="snapshot_invalid",
+            message=_(
+                "Snapshot #%(id)s failed its restore drill, so it is never used for a restore. "
+                "Choose another one."
+            )
+            % {"id": snapshot.pk},
+        )
     kept = selectors.snapshots_within_retention(account=account).filter(pk=snapshot.pk).first()
     if kept is None:
         raise RuleViolation(

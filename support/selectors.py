@@ -92,7 +92,7 @@ def snapshots_within_retention(
 ) -> QuerySet[Snapshot]:
     """The account's kept snapshots a restore may use: finished and not expired, newest first."""
     return (
-        Snapshot.objects.usable()
+        Snapshot.objects.restorable()
         .for_account(account)
         .filter(expires_at__gt=now or timezone.now())
         .order_by("-taken_at", "-id")

@@ -16,6 +16,7 @@ from backups.restore.columns import canonical, common_columns, quote, row_id
 from backups.restore.outcome import RestoreRefused
 from backups.restore.postgresql import sections_stage
 from backups.restore.scope import ENTITY_TABLES, restore_kind, tables_for
+from backups.services import snapshot_drill_require
 from backups.snapshot_format import (
     TABLES,
     TABLES_BY_NAME,
@@ -96,6 +97,10 @@ def preview(
         tables &= {ENTITY_TABLES[sampling.entity_type]}
     if snapshot.status != Snapshot.Status.SUCCEEDED or not snapshot.storage_name:
         raise RestoreRefused(_("Only a finished snapshot can be restored."))
+    try:
+        snapshot_drill_require(snapshot=snapshot)
+    except SnapshotInvalid as error:
+        raise RestoreRefused(error.message) from error
     result: dict[str, dict[str, Any]] = {}
     try:
         with snapshot_storage().open(snapshot.storage_name, "rb") as fileobj:

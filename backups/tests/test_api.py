@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 
 LIST = "/api/v1/backups/snapshots/"
 FIELDS = {"id", "kind", "status", "taken_at", "expires_at", "size_bytes", "counts"}
+FIELDS |= {"verified_at", "drill"}  # the restore drill (test_drill.py)
 
 
 @pytest.fixture

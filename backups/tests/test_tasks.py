@@ -19,6 +19,8 @@ def test_the_module_has_its_tasks():
         "backups.tasks.snapshot_nightly",
         "backups.tasks.snapshots_expire",
         "backups.tasks.integrity_check_nightly",
+        "backups.tasks.drills_sweep",
+        "backups.tasks.snapshot_drill_batch",
     }
 
 

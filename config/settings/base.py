@@ -332,6 +332,12 @@ elif SNAPSHOT_STORAGE == "s3":
 else:
     STORAGES["snapshots"] = {"BACKEND": SNAPSHOT_STORAGE}
 # Days a snapshot is kept before the daily expiry removes it (row and file).
+# Restore drills (backups.drill): every finished snapshot is drilled within this many minutes
+# of being taken, or `manage.py backup_status` reports it (exit 1); beat sends the due drills
+# every DRILL_SWEEP_MINUTES, DRILL_BATCH to a task.
+DRILL_DEADLINE_MINUTES = env.int("DRILL_DEADLINE_MINUTES", default=60)
+DRILL_SWEEP_MINUTES = env.int("DRILL_SWEEP_MINUTES", default=5)
+DRILL_BATCH = env.int("DRILL_BATCH", default=50)
 SNAPSHOT_RETENTION_DAYS = env.int("SNAPSHOT_RETENTION_DAYS", default=7)
 # Snapshots at rest (backups/encryption.py): AES-256-GCM when set, 32 random bytes base64 encoded.
 # SNAPSHOT_ENCRYPTION_OLD_KEYS: comma-separated keys kept only to read older snapshots (rotation).
