@@ -25,6 +25,7 @@ class Feature(StrEnum):
     NIGHTLY_SNAPSHOTS = "nightly_snapshots"
     BIN_RESTORE = "bin_restore"
     RESTORE_REQUESTS = "restore_requests"
+    SNAPSHOT_ON_DEMAND = "snapshot_on_demand"
 
 
 FEATURE_LABELS = {
@@ -34,6 +35,7 @@ FEATURE_LABELS = {
     Feature.NIGHTLY_SNAPSHOTS: _("Nightly snapshots of the whole account, kept 7 days"),
     Feature.BIN_RESTORE: _("Restore deleted items from the recycle bin"),
     Feature.RESTORE_REQUESTS: _("Restore requests: support rolls the account back from a snapshot"),
+    Feature.SNAPSHOT_ON_DEMAND: _("A snapshot on demand, before a risky import (one an hour)"),
 }
 
 _EVERY_PLAN = frozenset(
@@ -44,7 +46,8 @@ PLAN_FEATURES: dict[str, frozenset[Feature]] = {
     Plan.FREE: _EVERY_PLAN,
     Plan.BASIC: _EVERY_PLAN | {Feature.BIN_RESTORE},
     Plan.STANDARD: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.RESTORE_REQUESTS},
-    Plan.PROFESSIONAL: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.RESTORE_REQUESTS},
+    Plan.PROFESSIONAL: _EVERY_PLAN
+    | {Feature.BIN_RESTORE, Feature.RESTORE_REQUESTS, Feature.SNAPSHOT_ON_DEMAND},
 }
 
 

@@ -3,6 +3,7 @@ Read-only: the snapshots and the preview of a restore, with the records behind i
 (``samples``, and ``preview/records/`` to page through one number), and the export of a
 snapshot as a ZIP of CSV files."""
 
+import re
 from dataclasses import asdict
 
 from django.http import StreamingHttpResponse
@@ -14,9 +15,10 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_serializer,
 )
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.utils.urls import replace_query_param
 
 from accounts.rules import admin_require
@@ -24,9 +26,10 @@ from backups import restore, selectors
 from backups.export import export_file_name, snapshot_export
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
+from backups.on_demand import snapshot_on_demand
 from backups.serializers import SnapshotSerializer
 from backups.snapshot_format import SnapshotInvalid
-from core.api.filters import MAX_ID
+from core.api.filters import MAX_ID, refuse_blank
 from core.api.pagination import NewestFirstCursorPagination
 from core.api.serializers import ErrorSerializer
 from core.errors import RuleViolation
@@ -90,6 +93,18 @@ class PreviewRecordsSerializer(serializers.Serializer):
     )
 
 
+class WholeNumberField(serializers.IntegerField):
+    """A query parameter's whole number as the schema writes one (DRF's also takes "5.0")."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not re.fullmatch(r"-?[0-9]+", data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+ENTITY_TYPES_MESSAGE = _("Choose among company, contact, lead, deal, activity.")
+
+
 class _PreviewQuerySerializer(serializers.Serializer):
     """The query parameters of a preview (an invalid one answers 400)."""
 
@@ -98,25 +113,25 @@ class _PreviewQuerySerializer(serializers.Serializer):
         default=RestoreKind.FULL.value,
         error_messages={"invalid_choice": _("Choose one of full, entities, recover.")},
     )
-    entity_types = serializers.CharField(required=False, allow_blank=True, default="")
+    entity_types = serializers.CharField(required=False, default=None)
 
-    def validate_entity_types(self, value: str) -> list[str]:
-        return [t.strip() for t in value.split(",") if t.strip()]
+    def validate_entity_types(self, value: str | None) -> list[str]:
+        types = [t.strip() for t in (value or "").split(",")]
+        if value is not None and (not all(types) or not set(types) <= set(restore.ENTITY_TABLES)):
+            raise serializers.ValidationError(ENTITY_TYPES_MESSAGE, code="invalid")
+        return types if value is not None else []
 
     def validate(self, data: dict) -> dict:
-        types = data["entity_types"]
-        if data["kind"] == RestoreKind.ENTITIES and (
-            not types or not set(types) <= set(restore.ENTITY_TABLES)
-        ):
+        if data["kind"] == RestoreKind.ENTITIES and not data["entity_types"]:
+            # A rule across two parameters, which a schema cannot state: its own code.
             raise serializers.ValidationError(
-                {"entity_types": [_("Choose among company, contact, lead, deal, activity.")]},
-                code="invalid",
+                {"entity_types": [ENTITY_TYPES_MESSAGE]}, code="entity_types_needed"
             )
         return data
 
 
 class PreviewQuerySerializer(_PreviewQuerySerializer):
-    sample_size = serializers.IntegerField(
+    sample_size = WholeNumberField(
         default=DEFAULT_SAMPLE_SIZE, min_value=0, max_value=MAX_SAMPLE_SIZE
     )
 
@@ -124,8 +139,8 @@ class PreviewQuerySerializer(_PreviewQuerySerializer):
 class PreviewRecordsQuerySerializer(_PreviewQuerySerializer):
     entity_type = serializers.ChoiceField(choices=list(restore.ENTITY_TABLES))
     bucket = serializers.ChoiceField(choices=restore.BUCKETS)
-    after = serializers.IntegerField(default=0, min_value=0, max_value=MAX_ID)
-    page_size = serializers.IntegerField(
+    after = WholeNumberField(default=0, min_value=0, max_value=MAX_ID)
+    page_size = WholeNumberField(
         default=DEFAULT_RECORDS_PAGE_SIZE, min_value=1, max_value=MAX_RECORDS_PAGE_SIZE
     )
 
@@ -134,7 +149,7 @@ class PreviewRecordsQuerySerializer(_PreviewQuerySerializer):
         if data["kind"] == RestoreKind.ENTITIES and data["entity_type"] not in data["entity_types"]:
             raise serializers.ValidationError(
                 {"entity_type": [_("Choose one of the entity types of the preview.")]},
-                code="invalid",
+                code="entity_type_outside",  # across two parameters, as entity_types_needed
             )
         return data
 
@@ -143,8 +158,11 @@ KIND_PARAMETERS = [
     OpenApiParameter("kind", OpenApiTypes.STR, enum=[*restore.KINDS], description="Default full."),
     OpenApiParameter(
         "entity_types",
-        OpenApiTypes.STR,
-        description="For kind=entities: comma-separated, e.g. company,contact.",
+        {"type": "array", "items": {"type": "string", "enum": [*restore.ENTITY_TABLES]}},
+        explode=False,
+        style="form",
+        description="Needed for kind=entities (entity_types_needed): comma-separated, e.g. "
+        "company,contact.",
     ),
 ]
 
@@ -167,8 +185,13 @@ class NewestSnapshotFirstPagination(NewestFirstCursorPagination):
 
 
 @extend_schema(tags=["backups"])
-class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The account's usable snapshots (account admins only)."""
+class SnapshotViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The account's snapshots (account admins only), and one taken on demand."""
 
     queryset = Snapshot.objects.none()  # for the schema; requests use get_queryset()
     serializer_class = SnapshotSerializer
@@ -195,6 +218,21 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return super().list(request, *args, **kwargs)
 
     @extend_schema(
+        summary="Take a snapshot now (professional admins; one an hour)",
+        description="A ``manual`` snapshot of the account, taken by a worker: answers at once "
+        "with the snapshot (status ``pending``); poll ``GET .../snapshots/{id}/`` until it is "
+        "``succeeded`` (or ``failed``); it is drilled like every snapshot. A second one within "
+        "the hour after the last answers ``429 snapshot_recent`` with ``Retry-After``.",
+        request=None,
+        responses={202: SnapshotSerializer, 403: ERROR, 429: ERROR},
+    )
+    def create(self, request, *args, **kwargs):
+        snapshot = snapshot_on_demand(user=request.user)
+        data = SnapshotSerializer(snapshot).data
+        location = reverse("snapshot-detail", args=[snapshot.pk], request=request)
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
         summary="Get a snapshot (admins only)",
         parameters=[ID_PARAMETER],
         responses={200: SnapshotSerializer, 403: ERROR, 404: ERROR},
@@ -212,7 +250,7 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             *KIND_PARAMETERS,
             OpenApiParameter(
                 "sample_size",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 0, "maximum": MAX_SAMPLE_SIZE},
                 description=f"Records named per entity type and bucket, by id: default "
                 f"{DEFAULT_SAMPLE_SIZE}, at most {MAX_SAMPLE_SIZE}; 0 leaves ``samples`` out.",
             ),
@@ -222,6 +260,7 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"], pagination_class=None)
     def preview(self, request, *args, **kwargs):
         snapshot = self.get_object()
+        refuse_blank(request, PreviewQuerySerializer().fields)  # a form's "" would mean absent
         query = PreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
@@ -252,15 +291,21 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             ID_PARAMETER,
             *KIND_PARAMETERS,
             OpenApiParameter(
-                "entity_type", OpenApiTypes.STR, enum=[*restore.ENTITY_TABLES], required=True
+                "entity_type",
+                OpenApiTypes.STR,
+                enum=[*restore.ENTITY_TABLES],
+                required=True,
+                description="With kind=entities, one of entity_types (entity_type_outside).",
             ),
             OpenApiParameter("bucket", OpenApiTypes.STR, enum=[*restore.BUCKETS], required=True),
             OpenApiParameter(
-                "after", OpenApiTypes.INT, description="Only ids above this one. Default 0."
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                description="Only ids above this one. Default 0.",
             ),
             OpenApiParameter(
                 "page_size",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": MAX_RECORDS_PAGE_SIZE},
                 description=f"Default {DEFAULT_RECORDS_PAGE_SIZE}, at most "
                 f"{MAX_RECORDS_PAGE_SIZE}.",
             ),
@@ -276,6 +321,7 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"], url_path="preview/records", pagination_class=None)
     def preview_records(self, request, *args, **kwargs):
         snapshot = self.get_object()
+        refuse_blank(request, PreviewRecordsQuerySerializer().fields)
         query = PreviewRecordsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data

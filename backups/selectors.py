@@ -7,12 +7,18 @@ from core.errors import RuleViolation
 
 
 def snapshots_for_account(*, account: Account) -> QuerySet[Snapshot]:
-    """The account's usable snapshots (finished ones), newest first."""
-    return Snapshot.objects.usable().for_account(account).order_by("-taken_at", "-id")
+    """The account's snapshots, newest first: finished ones, and the ones being taken (a
+    snapshot on demand is listed from the moment it is asked for); not the failed ones."""
+    return (
+        Snapshot.objects.for_account(account)
+        .exclude(status=Snapshot.Status.FAILED)
+        .order_by("-taken_at", "-id")
+    )
 
 
 def snapshot_get(*, account: Account, snapshot_id: int | str) -> Snapshot:
-    """One of the account's usable snapshots; another account's answers the same 404."""
+    """One of the account's snapshots (snapshots_for_account); another account's answers the
+    same 404."""
     try:
         return snapshots_for_account(account=account).get(pk=int(snapshot_id))
     except (Snapshot.DoesNotExist, ValueError, TypeError, OverflowError):

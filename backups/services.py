@@ -146,6 +146,14 @@ def snapshot_take(*, account: Account, kind: str, actor: User | None = None) -> 
             return snapshot_take(account=account, kind=kind, actor=actor)
         return existing
 
+    _snapshot_write_store(snapshot)
+    return snapshot
+
+
+def _snapshot_write_store(snapshot: Snapshot) -> None:
+    """Write the running ``snapshot``'s file and record it; a failure marks the row failed
+    with the reason and leaves no file behind (never raises for it)."""
+    account = snapshot.account
     try:
         with tempfile.TemporaryFile() as spool:
             result = snapshot_write(account=account, out=spool)
@@ -172,7 +180,6 @@ def snapshot_take(*, account: Account, kind: str, actor: User | None = None) -> 
             # The name stays in the row, so the expiry task retries the delete.
             logger.exception("snapshot %s: could not delete its partial file", snapshot.pk)
         snapshot.refresh_from_db()
-    return snapshot
 
 
 # What _snapshot_finish writes, and nothing else of the row.
@@ -255,6 +262,20 @@ def snapshot_verify(*, snapshot: Snapshot) -> dict[str, int]:
             f"{snapshot.counts}."
         )
     return counts
+
+
+def snapshot_pending_take(*, snapshot_id: int) -> Snapshot | None:
+    """Take a snapshot asked for on demand (backups.on_demand), as its task: claimed first
+    (pending -> running, one conditional UPDATE), so a second delivery does nothing. None when
+    there was nothing to take."""
+    claimed = Snapshot.objects.filter(pk=snapshot_id, status=Snapshot.Status.PENDING).update(
+        status=Snapshot.Status.RUNNING, taken_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    snapshot = Snapshot.objects.select_related("account").get(pk=snapshot_id)
+    _snapshot_write_store(snapshot)
+    return snapshot
 
 
 def snapshot_delete(*, snapshot: Snapshot) -> None:

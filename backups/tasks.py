@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from accounts.models import Account
-from backups import drill, services
+from backups import drill, on_demand, services
 from backups.integrity import integrity_check_report
 from backups.models import Snapshot
 
@@ -73,8 +73,10 @@ def integrity_check_nightly() -> int:
 @shared_task
 def drills_sweep() -> int:
     """Beat, every DRILL_SWEEP_MINUTES: send the drills due, DRILL_BATCH to a task (each
-    claims its snapshots, so a sweep that overlaps a slow batch sends nothing twice). Returns
-    how many snapshots were sent."""
+    claims its snapshots, so a sweep that overlaps a slow batch sends nothing twice), and again
+    the snapshots on demand whose task was lost. Returns how many drills were sent."""
+    for snapshot_id in on_demand.on_demand_lost():
+        snapshot_pending_take.delay(snapshot_id)
     due = drill.drills_due()
     size = max(1, settings.DRILL_BATCH)
     for start in range(0, len(due), size):
@@ -90,3 +92,11 @@ def snapshot_drill_batch(snapshot_ids: list[int]) -> dict[str, int]:
         result = drill.drill_run(snapshot_id=snapshot_id)
         results[result] = results.get(result, 0) + 1
     return results
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **LONG)
+def snapshot_pending_take(snapshot_id: int) -> int | None:
+    """Take a snapshot asked for on demand; a second delivery finds it claimed and does
+    nothing. Returns its id, or None."""
+    snapshot = services.snapshot_pending_take(snapshot_id=snapshot_id)
+    return None if snapshot is None else snapshot.pk

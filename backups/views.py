@@ -5,22 +5,26 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView, View
 
+from accounts.plans import Feature, plan_has
 from accounts.rules import admin_require
 from backups import restore
 from backups.export import export_file_name, snapshot_export
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
+from backups.on_demand import on_demand_next, snapshot_on_demand
 from backups.selectors import entity_counts, snapshots_for_account
 from backups.snapshot_format import SnapshotInvalid
 from core.api.filters import positive_int_or_none
+from core.errors import RuleViolation
 from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 
@@ -59,6 +63,8 @@ class SnapshotListView(MemberRequiredMixin, TemplateView):
         snapshots = list(snapshots_for_account(account=self.account)[:PAGE_LIMIT])
         context.update(
             nav="backups",
+            on_demand=plan_has(self.account.plan, Feature.SNAPSHOT_ON_DEMAND),
+            on_demand_next=on_demand_next(account=self.account),
             retention_days=settings.SNAPSHOT_RETENTION_DAYS,
             time_zone=self.account.time_zone,
             rows=[
@@ -245,6 +251,29 @@ class SnapshotPreviewView(MemberRequiredMixin, TemplateView):
     @staticmethod
     def _url(snapshot: Snapshot, params: dict) -> str:
         return f"{reverse('backups:preview', args=[snapshot.pk])}?{urlencode(params)}"
+
+
+class SnapshotTakeView(MemberRequiredMixin, View):
+    """``POST /backups/take/``: a snapshot on demand (professional admins, one an hour); back to
+    the Backups page, which says what happened."""
+
+    def member_checked(self) -> None:
+        admin_require(user=self.request.user)
+
+    def post(self, request, *args, **kwargs):
+        try:
+            snapshot_on_demand(user=request.user)
+        except RuleViolation as violation:
+            messages.error(request, violation.message)
+        else:
+            messages.success(
+                request,
+                _(
+                    "The snapshot is being taken. It appears below in a moment; reload the page "
+                    "to see it finished."
+                ),
+            )
+        return redirect("backups:list")
 
 
 class SnapshotExportView(MemberRequiredMixin, View):

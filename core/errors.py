@@ -13,6 +13,7 @@ RULE_STATUS = {
     "invalid_state": 409,
     "parent_in_bin": 409,
     "snapshot_invalid": 409,  # a snapshot file that does not read back whole
+    "snapshot_recent": 429,  # a snapshot on demand at most once an hour (Retry-After)
     "outside_retention": 400,
     "invalid": 400,
     "maintenance": 503,
@@ -24,12 +25,13 @@ MAINTENANCE_RETRY_AFTER_SECONDS = 60
 class RuleViolation(Exception):
     """A rule of DESIGN.md refused an action. Nothing was changed."""
 
-    def __init__(self, *, code: str, message: str) -> None:
+    def __init__(self, *, code: str, message: str, retry_after: int | None = None) -> None:
         if code not in RULE_STATUS:
             raise ValueError(f"unknown rule code {code!r}")
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
     @property
     def status(self) -> int:
@@ -39,4 +41,6 @@ class RuleViolation(Exception):
     def headers(self) -> dict[str, str]:
         if self.code == "maintenance":
             return {"Retry-After": str(MAINTENANCE_RETRY_AFTER_SECONDS)}
+        if self.retry_after is not None:
+            return {"Retry-After": str(self.retry_after)}
         return {}

@@ -261,3 +261,26 @@ def test_a_locked_out_login_says_why(page, admin_user):
         page.click("main form [type=submit]")
     assert "/login/" in page.url
     assert "Too many failed logins" in page.inner_text("[role=alert]")
+
+
+def test_an_admin_takes_a_snapshot_on_demand(page, admin_user, worker_start, snapshot_dir):
+    """Professional admin, Backups page, "Take a snapshot now": a real worker takes it, the page
+    shows it finished, and the button waits for the next hour."""
+    from backups.models import Snapshot
+    from conftest import wait_for
+
+    worker_start(SNAPSHOT_DIR=str(snapshot_dir))
+    browser_login(page, admin_user)
+    page.goto("/backups/")
+    with page.expect_navigation():
+        page.click("[data-action=take-snapshot]")
+
+    assert "The snapshot is being taken" in page.content()
+    assert page.locator("button[disabled]", has_text="Take a snapshot now").count() == 1
+    assert wait_for(lambda: Snapshot.objects.filter(status="succeeded").exists(), timeout=90)
+    page.reload()
+    row = page.locator("tr[data-snapshot]")
+    assert row.count() == 1
+    assert "Succeeded" in row.inner_text() and "on demand" in row.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "backups-on-demand.png"), full_page=True)

@@ -346,8 +346,12 @@ def test_api_records_of_a_bucket_recover_leaves_empty(api, many):
         (API, {"sample_size": "101"}, "sample_size", "max_value"),
         (API, {"sample_size": "ten"}, "sample_size", "invalid"),
         (API, {"kind": "sideways"}, "kind", "invalid_choice"),
-        (API, {"kind": "entities"}, "entity_types", "invalid"),
+        # A rule across two parameters gets a code of its own (tests/fuzz_checks.py).
+        (API, {"kind": "entities"}, "entity_types", "entity_types_needed"),
         (API, {"kind": "entities", "entity_types": "company,planet"}, "entity_types", "invalid"),
+        (API, {"kind": "full", "entity_types": "planet"}, "entity_types", "invalid"),
+        (API, {"entity_types": ""}, "entity_types", "blank"),
+        (API, {"sample_size": "5.0"}, "sample_size", "invalid"),
         (RECORDS, {"bucket": "removed"}, "entity_type", "required"),
         (RECORDS, {"entity_type": "company"}, "bucket", "required"),
         (RECORDS, {"entity_type": "planet", "bucket": "removed"}, "entity_type", None),
@@ -381,7 +385,7 @@ def test_api_records_of_a_bucket_recover_leaves_empty(api, many):
                 "bucket": "removed",
             },
             "entity_type",
-            "invalid",
+            "entity_type_outside",
         ),
     ],
 )
