@@ -2,8 +2,11 @@
 
 The quick drill reads the file back whole (checksum, format, every section) and compares each
 table's rows with the digests read from the database inside the snapshot's own transaction
-(backups.digests). Beat sends the drills due every few minutes (``drills_due``), so each
-snapshot is drilled within the hour it was taken; ``manage.py verify_snapshot`` runs one now.
+(backups.digests). The full drill restores the file through the real restore code into scratch
+tables and compares what it wrote with the same digests: for every ``pre_restore`` snapshot,
+and for each account's nightly one once a week (``drill_level``). Beat sends the drills due
+every few minutes (``drills_due``), so each snapshot is drilled within the hour it was taken;
+``manage.py verify_snapshot [--full]`` runs one now.
 
 A drill that fails marks the snapshot: it is never offered for a restore again and is refused
 for restores and exports (``snapshot_invalid``), the admin sees it on the Backups page and in
@@ -13,6 +16,7 @@ the API, and the operators get an ERROR log line and a mail (ADMINS). A drill th
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import mail_admins
@@ -78,6 +82,72 @@ def drill_quick(snapshot: Snapshot) -> DrillOutcome:
     return DrillOutcome(True, level)
 
 
+def drill_full(snapshot: Snapshot) -> DrillOutcome:
+    """Restore the snapshot through the real restore code into a scratch space, compare what
+    it wrote with the database's digests, and drop it. The scratch space is a set of TEMP
+    tables named like the real ones, with their columns and no rows: both databases look a
+    name up in the temporary schema first, so the restore (and the digests after it) read and
+    write them, never the account's data; the transaction is rolled back, which drops them."""
+    from backups.digests import database_digests
+    from backups.restore import RestoreKind
+    from backups.restore.postgresql import apply_postgresql
+    from backups.restore.sqlite import apply_sqlite
+
+    level = Snapshot.DrillLevel.FULL
+    expected = (snapshot.digests or {}).get("tables")
+    if not expected:
+        return drill_quick(snapshot)  # taken before drills: nothing to compare the rows with
+    storage = snapshot_storage()
+    if not snapshot.storage_name or not storage.exists(snapshot.storage_name):
+        return DrillOutcome(False, level, f"The file of snapshot #{snapshot.pk} is missing.")
+    try:
+        with storage.open(snapshot.storage_name, "rb") as fileobj, transaction.atomic():
+            reader = SnapshotReader(
+                fileobj, account_id=snapshot.account_id, checksum=snapshot.checksum
+            )
+            _scratch_tables()
+            apply = apply_postgresql if connection.vendor == "postgresql" else apply_sqlite
+            apply(
+                reader=reader,
+                account_id=snapshot.account_id,
+                kind=RestoreKind.FULL,
+                tables=set(TABLES_BY_NAME),
+            )
+            with connection.cursor() as cursor:
+                found = database_digests(cursor, connection, snapshot.account_id, snapshot.counts)
+            transaction.set_rollback(True)  # the scratch tables go with the transaction
+    except SnapshotInvalid as error:
+        return DrillOutcome(False, level, error.message)
+    for table, digest in expected.items():
+        if found["tables"].get(table) != digest:
+            return DrillOutcome(
+                False,
+                level,
+                f"{table}: the rows restored from the file differ from what the database held "
+                f"when the snapshot was taken (digest {found['tables'].get(table)}, expected "
+                f"{digest}).",
+            )
+    return DrillOutcome(True, level)
+
+
+def _scratch_tables() -> None:
+    """TEMP tables named like the snapshot's tables, same columns, no rows, no constraints."""
+    with connection.cursor() as cursor:
+        for table in TABLES_BY_NAME.values():
+            name = connection.ops.quote_name(table.name)
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"CREATE TEMP TABLE {name} (LIKE {_schema(cursor)}.{name}) ON COMMIT DROP"
+                )
+            else:
+                cursor.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM main.{name} WHERE 0")  # noqa: S608
+
+
+def _schema(cursor: Any) -> str:
+    cursor.execute("SELECT quote_ident(current_schema())")
+    return cursor.fetchone()[0]
+
+
 def _same_columns(section: Section) -> bool:
     table = TABLES_BY_NAME.get(section.table)
     return table is not None and section.columns == table.columns
@@ -99,10 +169,23 @@ def drill_claim(*, snapshot_id: int, now: datetime | None = None) -> bool:
 DRILL_FIELDS = ("drill_status", "drill_level", "drill_checked_at", "drill_error", "verified_at")
 
 
-def snapshot_drill(*, snapshot: Snapshot) -> DrillOutcome:
-    """Drill ``snapshot`` now and record what it found (on its row, locked and read again: it
-    may have expired meanwhile). A failure alerts the operators."""
-    outcome = drill_quick(snapshot)
+def drill_level(snapshot: Snapshot) -> str:
+    """The full drill for every ``pre_restore`` snapshot, and for each account's nightly one
+    on one day of the week (its id modulo 7: a seventh of the accounts a night, so the load is
+    spread and every account is fully drilled weekly); the quick one otherwise."""
+    if snapshot.kind == Snapshot.Kind.PRE_RESTORE:
+        return Snapshot.DrillLevel.FULL
+    if snapshot.kind == Snapshot.Kind.NIGHTLY and snapshot.account_id % 7 == snapshot.day.weekday():
+        return Snapshot.DrillLevel.FULL
+    return Snapshot.DrillLevel.QUICK
+
+
+def snapshot_drill(*, snapshot: Snapshot, level: str | None = None) -> DrillOutcome:
+    """Drill ``snapshot`` now (``level``: quick or full; default drill_level's choice) and
+    record what it found (on its row, locked and read again: it may have expired meanwhile). A
+    failure alerts the operators."""
+    level = level or drill_level(snapshot)
+    outcome = drill_full(snapshot) if level == Snapshot.DrillLevel.FULL else drill_quick(snapshot)
     now = timezone.now()
     with transaction.atomic():
         row = (

@@ -509,9 +509,9 @@ elif op == "verify":
     out["counts"] = snapshot_verify(snapshot=Snapshot.objects.get(pk=arg))
 elif op == "preview":
     out["preview"] = restore.preview(snapshot=Snapshot.objects.get(pk=arg), kind="full")
-elif op == "drill":
-    from backups.drill import drill_quick
-    outcome = drill_quick(Snapshot.objects.get(pk=arg))
+elif op in ("drill", "drill_full"):
+    from backups.drill import drill_full, drill_quick
+    outcome = (drill_full if op == "drill_full" else drill_quick)(Snapshot.objects.get(pk=arg))
     out.update(passed=outcome.passed, error=outcome.error)
 else:
     def progress(percent, name):
@@ -606,7 +606,10 @@ def measure(run: Run) -> None:
     step("quick drill of both snapshots (file read back, rows against the digests), child process")
     fig["drill_small"] = child(run, "drill", snap_small)
     fig["drill_big"] = child(run, "drill", snap_big)
-    for name in ("drill_small", "drill_big"):
+    step("full drill of both snapshots (restored into scratch tables, compared), child process")
+    fig["drill_full_small"] = child(run, "drill_full", snap_small)
+    fig["drill_full_big"] = child(run, "drill_full", snap_big)
+    for name in ("drill_small", "drill_big", "drill_full_small", "drill_full_big"):
         run.check(f"the {name} passes", fig[name]["passed"])
 
     # The second account: its restore's memory at a tenth of the size.
@@ -799,13 +802,20 @@ def report(run: Run) -> str:
         f"COPY text {mb(small.raw_bytes)}",
         snap_small["size"] / small.raw_bytes,
     )
-    for size, drilled, snap in (
-        (small, fig["drill_small"], snap_small),
-        (big, fig["drill_big"], snap_big),
+    for size, level, drilled, snap in (
+        (small, "quick", fig["drill_small"], snap_small),
+        (big, "quick", fig["drill_big"], snap_big),
+        (small, "full", fig["drill_full_small"], snap_small),
+        (big, "full", fig["drill_full_big"], snap_big),
     ):
         row(
-            f"quick drill, {size.snapshot_rows:,} rows: time (file read back, rows against the "
-            "database's digests)",
+            f"{level} drill, {size.snapshot_rows:,} rows: time ("
+            + (
+                "file read back, rows against the database's digests"
+                if level == "quick"
+                else "restored into scratch tables, compared with the digests"
+            )
+            + ")",
             seconds(drilled["seconds"]),
             f"its snapshot {seconds(snap['seconds'])}",
             drilled["seconds"] / snap["seconds"],
@@ -813,6 +823,7 @@ def report(run: Run) -> str:
     for label, at_small, at_big in (
         ("snapshot", snap_small, snap_big),
         ("quick drill", fig["drill_small"], fig["drill_big"]),
+        ("full drill", fig["drill_full_small"], fig["drill_full_big"]),
         ("full restore (1% changed)", fig["restore_small"], fig["restore_changed"]),
     ):
         for size, result in ((small, at_small), (big, at_big)):

@@ -213,7 +213,9 @@ def test_verify_snapshot_runs_the_drill_now(taken, capsys):
     call_command("verify_snapshot", str(taken.pk))
     taken.refresh_from_db()
     assert taken.drill_status == Snapshot.Drill.PASSED
-    assert "against the database's digests OK" in capsys.readouterr().out
+    assert "(quick drill)" in capsys.readouterr().out
+    call_command("verify_snapshot", str(taken.pk), "--full")
+    assert "(full drill)" in capsys.readouterr().out
 
     _rewrite(taken, _flip)
     with pytest.raises(CommandError, match="do NOT verify"):
@@ -232,3 +234,51 @@ def test_an_unchanged_account_shares_a_proven_file_and_its_drill_passes(taken):
 
     assert nightly.file_shared and nightly.storage_name == taken.storage_name
     assert drill.drill_run(snapshot_id=nightly.pk) == "passed"
+
+
+def test_the_full_drill_restores_into_scratch_tables_and_leaves_the_account_alone(
+    taken, account, admin_user
+):
+    from backups.tests.factories import live_rows
+
+    Company.objects.filter(account=account).update(title="Changed since the snapshot")
+    before = live_rows(account)
+    counts = Snapshot.objects.count()
+
+    outcome = drill.drill_full(taken)
+
+    assert outcome == drill.DrillOutcome(True, Snapshot.DrillLevel.FULL)
+    assert live_rows(account) == before  # the restore wrote only to its scratch tables
+    assert Snapshot.objects.count() == counts  # no safety snapshot, no maintenance
+    account.refresh_from_db()
+    assert account.maintenance is False
+
+
+def test_the_full_drill_fails_a_file_whose_rows_differ(taken):
+    _other_rows(taken)
+
+    outcome = drill.drill_full(taken)
+
+    assert not outcome.passed and outcome.level == Snapshot.DrillLevel.FULL
+    assert "restored from the file differ" in outcome.error
+
+
+def test_pre_restore_snapshots_and_a_seventh_of_the_nightly_ones_get_the_full_drill(account):
+    def level(**values) -> str:
+        return drill.drill_level(Snapshot(account=account, **values))
+
+    today = timezone.now().date()
+    assert level(kind=Snapshot.Kind.PRE_RESTORE, day=today) == Snapshot.DrillLevel.FULL
+    assert level(kind=Snapshot.Kind.MANUAL, day=today) == Snapshot.DrillLevel.QUICK
+    week = [today + timedelta(days=n) for n in range(7)]
+    full = [day for day in week if level(kind=Snapshot.Kind.NIGHTLY, day=day) == "full"]
+    assert len(full) == 1 and full[0].weekday() == account.pk % 7
+
+
+def test_a_restore_s_safety_snapshot_gets_the_full_drill(taken, admin_user):
+    outcome = snapshot_restore(snapshot=taken, kind="full", actor=admin_user)
+    pre = Snapshot.objects.get(pk=outcome.pre_restore_snapshot_id)
+
+    assert drill.drill_run(snapshot_id=pre.pk) == "passed"
+    pre.refresh_from_db()
+    assert pre.drill_level == Snapshot.DrillLevel.FULL
