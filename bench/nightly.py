@@ -69,6 +69,7 @@ def main() -> int:
             profile(run, args.profile)
             return 0
         nights(run, rng)
+        drills(run)
     print()
     print(report(run))
     return 1 if run.failures else 0
@@ -153,6 +154,7 @@ class Run:
     small_ids: list[int] = field(default_factory=list)
     large_ids: list[int] = field(default_factory=list)
     nights: list[Night] = field(default_factory=list)
+    drills: dict = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     seed_s: float = 0.0
     postgres_version: str = ""
@@ -327,6 +329,64 @@ def night(run: Run, result: Night, *, beats: int = 1) -> None:
     )
 
 
+def drills(run: Run) -> None:
+    """After the last night: the drills of every snapshot kept (the nights' snapshots, shared
+    files included), sent by the beat task itself (``drills_sweep``, again whenever the queue
+    are still due after a while), run by two worker processes; timed until none is due."""
+    from backups.tasks import drills_sweep
+    from config.celery import app
+
+    step("drills of every kept snapshot: 2 worker processes")
+    app.control.purge()
+    with run.db.cursor() as cursor:
+        cursor.execute("UPDATE backups_snapshot SET drill_started_at = NULL")
+    cpu_before = children_cpu()
+    with worker(run, 2):
+        started = time.perf_counter()
+        sent = drills_sweep()
+        deadline = time.monotonic() + NIGHT_TIMEOUT
+        swept = time.monotonic()
+        while time.monotonic() < deadline:
+            counts = drill_counts(run)
+            if not counts.get("pending"):
+                break
+            if time.monotonic() - swept > 20:
+                # What beat does every few minutes (each drill is claimed: a queued one sent
+                # again is skipped by whichever runs second).
+                drills_sweep()
+                swept = time.monotonic()
+            time.sleep(0.5)
+        wall = time.perf_counter() - started
+    counts = drill_counts(run)
+    with run.db.cursor() as cursor:
+        cursor.execute(
+            "SELECT drill_level, count(*) FROM backups_snapshot WHERE drill_status = 'passed' "
+            "GROUP BY drill_level"
+        )
+        levels = dict(cursor.fetchall())
+    run.drills = {
+        "sent": sent,
+        "wall_s": wall,
+        "counts": counts,
+        "levels": levels,
+        "cpu_s": children_cpu() - cpu_before,
+    }
+    done = counts.get("passed", 0)
+    run.check(f"drills: {counts.get('failed', 0)} failed", not counts.get("failed"))
+    run.check(f"drills: {counts.get('pending', 0)} still pending", not counts.get("pending"))
+    run.check(f"drills within the hour ({wall:.0f} s)", wall < 3600)
+    step(f"{done:,} drills in {wall:.1f} s ({done / wall:.1f}/s); levels {levels}")
+
+
+def drill_counts(run: Run) -> dict[str, int]:
+    with run.db.cursor() as cursor:
+        cursor.execute(
+            "SELECT drill_status, count(*) FROM backups_snapshot WHERE status = 'succeeded' "
+            "GROUP BY drill_status"
+        )
+        return dict(cursor.fetchall())
+
+
 def progress(run: Run) -> tuple[int, int, int]:
     """Tonight: small accounts done, accounts done, failed snapshots (no later success)."""
     with run.db.cursor() as cursor:
@@ -476,6 +536,21 @@ def report(run: Run) -> str:
         f"{GOAL_PER_WORKER} small accounts per second per worker: "
         + ", ".join(f"{r.small_per_worker(small):.1f} with {r.workers}" for r in run.nights[:2])
         + ".",
+        "",
+    ]
+    if run.drills:
+        d = run.drills
+        done = d["counts"].get("passed", 0)
+        lines += [
+            "",
+            f"Drills of every kept snapshot ({done:,}, {d['levels'].get('full', 0):,} of them "
+            f"full: the pre_restore ones and each account's nightly one day a week), 2 worker "
+            f"processes, sent by the beat task: {d['wall_s']:.1f} s ({done / d['wall_s']:.1f} "
+            f"drills/s, {d['cpu_s'] / max(done, 1) * 1000:.1f} ms worker CPU each); failed "
+            f"{d['counts'].get('failed', 0)}, still pending {d['counts'].get('pending', 0)}. "
+            "Goal: every snapshot drilled within the hour after the nightly finishes.",
+        ]
+    lines += [
         "",
         "Checks: " + ("all passed" if not run.failures else "; ".join(run.failures)),
     ]
