@@ -124,9 +124,11 @@ def test_a_failed_snapshot_is_not_found(api, snapshots):
     assert api.get(f"{LIST}abc/").status_code == 404
 
 
-def test_only_reads_are_offered(api, snapshots):
+def test_snapshots_are_not_changed_or_deleted_through_the_api(api, snapshots):
+    # POST takes a snapshot on demand (test_on_demand.py); nothing changes or deletes one.
     assert api.delete(f"{LIST}{snapshots['new'].pk}/").status_code == 405
-    assert api.post(LIST, {}).status_code == 405
+    assert api.patch(f"{LIST}{snapshots['new'].pk}/", {}).status_code == 405
+    assert api.put(f"{LIST}{snapshots['new'].pk}/", {}).status_code == 405
     assert Snapshot.objects.filter(pk=snapshots["new"].pk).exists()
 
 

@@ -21,6 +21,7 @@ def test_the_module_has_its_tasks():
         "backups.tasks.integrity_check_nightly",
         "backups.tasks.drills_sweep",
         "backups.tasks.snapshot_drill_batch",
+        "backups.tasks.snapshot_pending_take",
     }
 
 
