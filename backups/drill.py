@@ -24,9 +24,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backups.delta import snapshot_reader
 from backups.digests import METHOD_LINES, METHOD_ROWS, section_digest
 from backups.models import Snapshot
-from backups.snapshot_format import TABLES_BY_NAME, Section, SnapshotInvalid, SnapshotReader
+from backups.snapshot_format import TABLES_BY_NAME, Section, SnapshotInvalid
 from backups.storage import snapshot_storage
 
 logger = logging.getLogger(__name__)
@@ -52,10 +53,7 @@ def drill_quick(snapshot: Snapshot) -> DrillOutcome:
     if not snapshot.storage_name or not storage.exists(snapshot.storage_name):
         return DrillOutcome(False, level, f"The file of snapshot #{snapshot.pk} is missing.")
     try:
-        with storage.open(snapshot.storage_name, "rb") as fileobj, transaction.atomic():
-            reader = SnapshotReader(
-                fileobj, account_id=snapshot.account_id, checksum=snapshot.checksum
-            )
+        with snapshot_reader(snapshot) as reader, transaction.atomic():
             if reader.counts != snapshot.counts:
                 return DrillOutcome(
                     False,
@@ -101,10 +99,7 @@ def drill_full(snapshot: Snapshot) -> DrillOutcome:
     if not snapshot.storage_name or not storage.exists(snapshot.storage_name):
         return DrillOutcome(False, level, f"The file of snapshot #{snapshot.pk} is missing.")
     try:
-        with storage.open(snapshot.storage_name, "rb") as fileobj, transaction.atomic():
-            reader = SnapshotReader(
-                fileobj, account_id=snapshot.account_id, checksum=snapshot.checksum
-            )
+        with snapshot_reader(snapshot) as reader, transaction.atomic():
             _scratch_tables()
             apply = apply_postgresql if connection.vendor == "postgresql" else apply_sqlite
             apply(

@@ -16,10 +16,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from accounts.models import User
+from backups.delta import snapshot_reader
 from backups.models import Snapshot
 from backups.services import snapshot_verify
-from backups.snapshot_format import SnapshotReader
-from backups.storage import snapshot_storage
 from core.csv import spreadsheet_safe
 from crm.entities import ENTITIES
 from history.models import EventType
@@ -119,10 +118,9 @@ def export_stream(snapshot: Snapshot) -> Iterator[bytes]:
     stream with SnapshotInvalid, and the ZIP is incomplete, unreadable as a whole."""
     out = _Chunks()
     with (
-        snapshot_storage().open(snapshot.storage_name, "rb") as fileobj,
+        snapshot_reader(snapshot) as reader,
         zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf,
     ):
-        reader = SnapshotReader(fileobj, account_id=snapshot.account_id, checksum=snapshot.checksum)
         manifest = {
             "snapshot": snapshot.pk,
             "account": snapshot.account_id,

@@ -99,6 +99,16 @@ class Snapshot(models.Model):
         blank=True,
         help_text=_("When a drill last proved the snapshot restorable."),
     )
+    # A delta (backups.delta): this snapshot's file holds only what differs from ``base``'s,
+    # which is kept as long as this one (a restore's safety copy, written as it compares).
+    base = models.ForeignKey(
+        "self",
+        verbose_name=_("builds on"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deltas",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     objects = SnapshotQuerySet.as_manager()

@@ -27,13 +27,15 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from accounts.plans import Feature, plan_has
+from backups.delta import snapshot_reader
 from backups.models import Snapshot
-from backups.snapshot_format import SnapshotInvalid, SnapshotReader, WriteResult, snapshot_write
+from backups.snapshot_format import SnapshotInvalid, WriteResult, snapshot_write
 from backups.storage import snapshot_storage
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ FILES_LOCK_NAMESPACE = 0x534E4150  # "SNAP"
 SHARED_FILE_KINDS = frozenset({Snapshot.Kind.NIGHTLY})
 
 
-def _file_name(snapshot: Snapshot) -> str:
+def snapshot_file_name(snapshot: Snapshot) -> str:
     stamp = f"{snapshot.taken_at:%Y%m%dT%H%M%S}"
     return f"{snapshot.account_id}/{snapshot.pk}-{snapshot.kind}-{stamp}.crmsnap.zst"
 
@@ -224,7 +226,7 @@ def _snapshot_finish(*, snapshot: Snapshot, result: WriteResult, spool: IO[bytes
         else:
             # The name holds the row's id: unique, so a save that fails half-way is found (in
             # the row, see snapshot_take) and removed.
-            snapshot.storage_name = _file_name(snapshot)
+            snapshot.storage_name = snapshot_file_name(snapshot)
             spool.seek(0)
             snapshot.storage_name = snapshot_storage().save(snapshot.storage_name, File(spool))
             snapshot.size_bytes = result.size_bytes
@@ -242,6 +244,25 @@ def snapshot_drill_require(*, snapshot: Snapshot) -> None:
         )
 
 
+def snapshot_check(*, snapshot: Snapshot) -> None:
+    """What a restore checks before it changes anything, without reading the rows: a finished
+    snapshot whose drill did not fail, its file (and a delta's base) there and matching its
+    checksum, its header's rows per table the row's. The rows are read once, by the restore
+    itself, in its transaction: a section that does not read back (SnapshotInvalid) rolls it
+    back whole."""
+    if snapshot.status != Snapshot.Status.SUCCEEDED or not snapshot.storage_name:
+        raise SnapshotInvalid(f"Snapshot #{snapshot.pk} has no usable file ({snapshot.status}).")
+    snapshot_drill_require(snapshot=snapshot)
+    if not snapshot_storage().exists(snapshot.storage_name):
+        raise SnapshotInvalid(f"The file of snapshot #{snapshot.pk} is missing.")
+    with snapshot_reader(snapshot) as reader:
+        if reader.counts != snapshot.counts:
+            raise SnapshotInvalid(
+                f"Snapshot #{snapshot.pk}: the file's rows {reader.counts} differ from the "
+                f"record's {snapshot.counts}."
+            )
+
+
 def snapshot_verify(*, snapshot: Snapshot) -> dict[str, int]:
     """Re-read the whole file: checksum, format, account, every table's rows against the header
     and the row. Returns the rows per table; raises SnapshotInvalid otherwise."""
@@ -252,8 +273,7 @@ def snapshot_verify(*, snapshot: Snapshot) -> dict[str, int]:
     if not storage.exists(snapshot.storage_name):
         raise SnapshotInvalid(f"The file of snapshot #{snapshot.pk} is missing.")
     counts = {}
-    with storage.open(snapshot.storage_name, "rb") as fileobj:
-        reader = SnapshotReader(fileobj, account_id=snapshot.account_id, checksum=snapshot.checksum)
+    with snapshot_reader(snapshot) as reader:
         for section in reader.sections():
             counts[section.table] = sum(1 for _line in section.lines())
     if counts != snapshot.counts:
@@ -294,7 +314,11 @@ def snapshots_expire(*, now: datetime | None = None) -> int:
         created_at__lt=now - STALE_RUNNING,
     ).update(status=Snapshot.Status.FAILED, error="Interrupted: the snapshot never finished.")
     removed = 0
-    for snapshot in Snapshot.objects.filter(expires_at__lte=now).order_by("pk").iterator():
+    # Newest first, so a delta goes before its base (kept as long: backups.delta); a base that
+    # a kept delta still needs stays.
+    needed = Snapshot.objects.filter(base_id=OuterRef("pk"), expires_at__gt=now)
+    expired = Snapshot.objects.filter(expires_at__lte=now).exclude(Exists(needed))
+    for snapshot in expired.order_by("-pk").iterator():
         snapshot_delete(snapshot=snapshot)
         removed += 1
     for snapshot in Snapshot.objects.filter(status=Snapshot.Status.FAILED).exclude(storage_name=""):

@@ -48,7 +48,7 @@ from crm.entities import ENTITIES
 from recyclebin.models import BinEntry, HiddenLink
 
 FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})
+SUPPORTED_VERSIONS = frozenset({1, 2})  # 2: a delta (backups.delta)
 MAGIC = b"CRMSNAPSHOT\n"
 END_OF_SECTION = b"\\.\n"
 COMPRESSION_LEVEL = 3

@@ -197,6 +197,11 @@ def test_storage_full_during_the_safety_snapshot_refuses_the_restore(
     assert live_rows(account) == before
     assert _maintenance(account) is False
     assert _good_files(snapshot_dir) == files
+    if connection.vendor == "postgresql":
+        # The safety copy is written inside the restore's transaction (a delta): it went with
+        # the rollback, and nothing says a restore happened.
+        assert not Snapshot.objects.filter(account=account, kind=Snapshot.Kind.PRE_RESTORE)
+        return
     failed = Snapshot.objects.get(account=account, kind=Snapshot.Kind.PRE_RESTORE)
     assert failed.status == Snapshot.Status.FAILED and "No space left" in failed.error
     assert not snapshots_for_account(account=account).filter(pk=failed.pk).exists()

@@ -1,12 +1,17 @@
 """The restore's orchestration: an account's CRM data back to a snapshot (DESIGN.md, "Backups").
 
-``snapshot_restore`` verifies the snapshot, puts the account in maintenance (its own committed
+``snapshot_restore`` checks the snapshot (file, checksum, drill; its rows are checked as the
+apply reads them, inside its transaction), puts the account in maintenance (its own committed
 transaction, through accounts.maintenance: every write answers 503 ``maintenance`` meanwhile; a
 second restore is refused), takes a ``pre_restore`` snapshot (so the restore can be undone
 exactly), applies everything in ONE transaction (backups.restore.postgresql or .sqlite) and lifts
 maintenance whatever happens. History is never restored; one ``rollback`` (``recover``) event
 with the counts is written in the restore's transaction, and the maintenance owner writes its
-own ``maintenance_on`` and ``maintenance_off`` events around it."""
+own ``maintenance_on`` and ``maintenance_off`` events around it.
+
+The safety snapshot on PostgreSQL is a delta on the restored snapshot, written by the apply from
+what it compares anyway and recorded in the restore's transaction (backups.restore.safety): it
+costs what the restore changes. On SQLite it is a whole snapshot taken first."""
 
 from collections.abc import Callable
 
@@ -15,15 +20,16 @@ from django.utils.translation import gettext as _
 
 from accounts.maintenance import MaintenanceReason, maintenance_claim, maintenance_lift
 from accounts.models import Account, User
+from backups.delta import DeltaWriter, snapshot_reader
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.restore.outcome import Applied, RestoreOutcome, RestoreRefused
 from backups.restore.postgresql import apply_postgresql
+from backups.restore.safety import SafetyCopy, safety_delta_possible
 from backups.restore.scope import restore_kind, tables_for
 from backups.restore.sqlite import apply_sqlite
-from backups.services import snapshot_take, snapshot_verify
-from backups.snapshot_format import TABLES, SnapshotInvalid, SnapshotReader
-from backups.storage import snapshot_storage
+from backups.services import snapshot_check, snapshot_take
+from backups.snapshot_format import TABLES, SnapshotInvalid
 from history.models import EventType
 from history.services import history_record
 from recyclebin.models import BinEntry
@@ -60,7 +66,7 @@ def snapshot_restore(
         raise RestoreRefused("A restore runs its own transactions; do not call it inside one.")
     report(5, "verify")
     try:
-        snapshot_verify(snapshot=snapshot)
+        snapshot_check(snapshot=snapshot)  # the rows are checked as the apply reads them
     except SnapshotInvalid as error:
         raise RestoreRefused(error.message) from error
 
@@ -75,33 +81,58 @@ def snapshot_restore(
     target.maintenance = True
     try:
         report(15, "safety_snapshot")
-        pre = snapshot_take(account=target, kind=Snapshot.Kind.PRE_RESTORE, actor=actor)
-        if pre.status != Snapshot.Status.SUCCEEDED:
-            raise RestoreRefused(
-                _("The safety snapshot before the restore failed: %(error)s") % {"error": pre.error}
-            )
+        # PostgreSQL: the safety copy is a delta written by the apply as it compares
+        # (backups.restore.safety). Otherwise a whole snapshot, first.
+        safety = None
+        if safety_delta_possible(snapshot):
+            safety = SafetyCopy(base=snapshot, account=target, actor=actor)
+        else:
+            pre = snapshot_take(account=target, kind=Snapshot.Kind.PRE_RESTORE, actor=actor)
+            if pre.status != Snapshot.Status.SUCCEEDED:
+                raise RestoreRefused(
+                    _("The safety snapshot before the restore failed: %(error)s")
+                    % {"error": pre.error}
+                )
         report(40, "apply")
-        with transaction.atomic():
-            applied = _apply(
-                snapshot=snapshot, account_id=target.pk, kind=kind, tables=tables
-            ).ordered()
-            history_record(
-                account=target,
-                actor=actor,
-                event_type=EventType.RECOVER if kind == RestoreKind.RECOVER else EventType.ROLLBACK,
-                title=f"Snapshot #{snapshot.pk}",
-                details={
-                    "kind": kind.value,
-                    "entity_types": (
-                        sorted(entity_types or []) if kind == RestoreKind.ENTITIES else []
+        try:
+            with transaction.atomic():
+                applied = _apply(
+                    snapshot=snapshot,
+                    account_id=target.pk,
+                    kind=kind,
+                    tables=tables,
+                    safety=safety.begin() if safety else None,
+                ).ordered()
+                if safety is not None:
+                    pre = safety.store()
+                history_record(
+                    account=target,
+                    actor=actor,
+                    event_type=(
+                        EventType.RECOVER if kind == RestoreKind.RECOVER else EventType.ROLLBACK
                     ),
-                    "snapshot": snapshot.pk,
-                    "pre_restore_snapshot": pre.pk,
-                    "counts": applied.counts,
-                    "links_nulled": applied.links_nulled,
-                    "skipped": applied.skipped,
-                },
-            )
+                    title=f"Snapshot #{snapshot.pk}",
+                    details={
+                        "kind": kind.value,
+                        "entity_types": (
+                            sorted(entity_types or []) if kind == RestoreKind.ENTITIES else []
+                        ),
+                        "snapshot": snapshot.pk,
+                        "pre_restore_snapshot": pre.pk,
+                        "counts": applied.counts,
+                        "links_nulled": applied.links_nulled,
+                        "skipped": applied.skipped,
+                    },
+                )
+        except BaseException as error:
+            if safety is not None:
+                safety.discard()
+            if isinstance(error, SnapshotInvalid):  # read back wrong: all rolled back
+                raise RestoreRefused(error.message) from error
+            raise
+        finally:
+            if safety is not None:
+                safety.close()
     finally:
         maintenance_lift(
             account_id=target.pk,
@@ -121,12 +152,18 @@ def snapshot_restore(
     )
 
 
-def _apply(*, snapshot: Snapshot, account_id: int, kind: RestoreKind, tables: set[str]) -> Applied:
-    with snapshot_storage().open(snapshot.storage_name, "rb") as fileobj:
-        reader = SnapshotReader(fileobj, account_id=account_id, checksum=snapshot.checksum)
+def _apply(
+    *,
+    snapshot: Snapshot,
+    account_id: int,
+    kind: RestoreKind,
+    tables: set[str],
+    safety: DeltaWriter | None,
+) -> Applied:
+    with snapshot_reader(snapshot) as reader:
         if connection.vendor == "postgresql":
             applied = apply_postgresql(
-                reader=reader, account_id=account_id, kind=kind, tables=tables
+                reader=reader, account_id=account_id, kind=kind, tables=tables, safety=safety
             )
         else:
             applied = apply_sqlite(reader=reader, account_id=account_id, kind=kind, tables=tables)

@@ -18,17 +18,18 @@ from typing import IO, Any
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
+from backups.delta import DeltaWriter, Reader
 from backups.kinds import RestoreKind
 from backups.restore.columns import common_columns, defaults, quote
 from backups.restore.hooks import table_applied
 from backups.restore.links import dangling_fix, links, parent_columns
 from backups.restore.outcome import Applied
-from backups.snapshot_format import TABLES_BY_NAME, Section, SnapshotReader, Table
+from backups.snapshot_format import TABLES, TABLES_BY_NAME, Section, Table
 from recyclebin.models import BinEntry
 
 # The snapshot's COPY text is compared with the live rows this much at a time; what differs is
 # spooled to disk past SPOOL_BYTES (memory stays flat whatever the account's size).
-WINDOW_BYTES = 2 << 20
+WINDOW_BYTES = 512 << 10
 SPOOL_BYTES = 4 << 20
 COPY_CHUNK = 1 << 20
 DELETE_CHUNK = 10_000
@@ -54,52 +55,45 @@ class _LinesFile:
     readline = read
 
 
-def sections_stage(
-    *, cursor: CursorWrapper, reader: SnapshotReader, tables: set[str]
-) -> dict[str, list[str]]:
-    """COPY the sections of ``tables`` into TEMP tables ``stg_<table>`` (dropped at the end of
-    the transaction). Returns the columns of each that the live table has."""
-    staged: dict[str, list[str]] = {}
-    for section in reader.sections():
-        table = TABLES_BY_NAME[section.table]
-        if table.name not in tables:
-            continue  # the reader skips the section
-        common = common_columns(table, section.columns)
-        stage = quote(f"stg_{table.name}")
-        # Snapshot columns the table no longer has are loaded as text and ignored.
-        select = ", ".join(
-            quote(c) if c in common else f"NULL::text AS {quote(c)}" for c in section.columns
-        )
-        cursor.execute(
-            f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "  # noqa: S608 - model names
-            f"SELECT {select} FROM {quote(table.name)} WITH NO DATA"
-        )
-        columns = ", ".join(quote(c) for c in section.columns)
-        cursor.copy_expert(
-            f"COPY {stage} ({columns}) FROM STDIN", _LinesFile(section.lines()), 1 << 20
-        )
-        cursor.execute(f"CREATE UNIQUE INDEX ON {stage} (id)")
-        cursor.execute(f"ANALYZE {stage}")
-        staged[table.name] = common
-    return staged
-
-
 def apply_postgresql(
-    *, reader: SnapshotReader, account_id: int, kind: RestoreKind, tables: set[str]
+    *,
+    reader: Reader,
+    account_id: int,
+    kind: RestoreKind,
+    tables: set[str],
+    safety: DeltaWriter | None = None,
 ) -> Applied:
     """Table by table in the snapshot's order (parents first, so the links of a written row are
     checked against its parents as restored), in one transaction with deferred constraints:
-    only the rows that differ from the snapshot are written (_diff_table)."""
+    only the rows that differ from the snapshot are written (_diff_table). With ``safety``,
+    every table is compared (those the restore leaves alone too) and what differs goes into
+    that safety copy, a delta on this snapshot (backups.delta); a table the snapshot lacks goes
+    into it whole."""
     applied = Applied()
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        if safety is not None:
+            in_file = {t["name"] for t in reader.header["tables"]}
+            for table in TABLES:
+                if table.name not in in_file:
+                    live_copy(cursor, table, account_id, safety.full(table.name, table.columns))
         for section in reader.sections():
             table = TABLES_BY_NAME[section.table]
-            if table.name not in tables:
-                continue  # the reader skips the section
-            _diff_table(cursor, table, section, account_id, kind, applied)
-            _sequence_past_max(cursor, table)
-            table_applied(table.name)
+            applies = table.name in tables
+            if applies or safety is not None:
+                _diff_table(
+                    cursor,
+                    table,
+                    section,
+                    account_id,
+                    kind,
+                    applied,
+                    applies=applies,
+                    safety=safety,
+                )
+            if applies:
+                _sequence_past_max(cursor, table)
+                table_applied(table.name)
         if kind == RestoreKind.ENTITIES:
             dangling_fix(cursor=cursor, applied=applied, tables=tables, account_id=account_id)
     return applied
@@ -145,7 +139,7 @@ def _ours(table: Table, alias: str) -> str:
     return f"{alias}.account_id = %s"
 
 
-def _projected(lines: Iterator[bytes], positions: list[int]) -> Iterator[bytes]:
+def projected(lines: Iterator[bytes], positions: list[int]) -> Iterator[bytes]:
     """COPY lines cut down to the columns at ``positions`` (fields never hold a raw tab)."""
     for line in lines:
         fields = line.rstrip(b"\n").split(b"\t")
@@ -182,29 +176,40 @@ class _Diff:
         self.writes.close()
 
 
-def _id_of(id_at: int) -> Callable[[bytes], bytes]:
+def id_reader(id_at: int) -> Callable[[bytes], bytes]:
     """The id field of a COPY line (without its newline)."""
     if id_at == 0:
         return lambda line: line.partition(b"\t")[0]
     return lambda line: line.split(b"\t")[id_at]
 
 
-def _differences(
+@dataclass
+class WindowDiff:
+    """One window of ids where the snapshot's rows and the live ones differ: the snapshot's
+    lines that are not live as they are (changed or missing rows) and the live lines that are
+    not in the snapshot as they are (changed rows, or rows the snapshot lacks). Lines without
+    their newline. With ``ids_only`` the live side is ids, ``live_only`` is empty and
+    ``snap_only`` holds only the rows whose id is not live."""
+
+    snap_only: set[bytes]
+    live_only: set[bytes]
+
+
+def window_diffs(
     cursor: CursorWrapper,
     table: Table,
     common: list[str],
     lines: Iterator[bytes],
     account_id: int,
-    kind: RestoreKind,
-) -> _Diff:
+    *,
+    ids_only: bool = False,
+) -> Iterator[WindowDiff]:
     """Compare the snapshot's rows with the live rows of the account, window by window of ids
     (both in id order): the live rows of a window are COPYed out with the snapshot's columns in
     its order, so an unchanged row is the same bytes (PostgreSQL's text output is exact: 1.0 and
-    1.00 differ), and only what differs is kept. ``recover`` compares ids only."""
-    diff = _Diff()
-    id_of = _id_of(common.index("id"))
-    recover = kind == RestoreKind.RECOVER
-    select = "x.id" if recover else ", ".join(f"x.{quote(c)}" for c in common)
+    1.00 differ); a window where nothing differs yields nothing."""
+    id_of = id_reader(common.index("id"))
+    select = "x.id" if ids_only else ", ".join(f"x.{quote(c)}" for c in common)
     query = (
         f"SELECT {select} FROM {quote(table.name)} x WHERE {_ours(table, 'x')} "  # noqa: S608
         "AND x.id > %s AND x.id <= %s ORDER BY x.id"
@@ -226,19 +231,49 @@ def _differences(
         snap_lines.pop()  # after the last newline
         live_lines = live_text.split(b"\n")
         live_lines.pop()
-        if recover:
+        if ids_only:
             present = set(live_lines)
-            missing = [line for line in snap_lines if id_of(line) not in present]
-            _spool(diff, missing)
+            yield WindowDiff({line for line in snap_lines if id_of(line) not in present}, set())
             continue
         live_set, snap_set = set(live_lines), set(snap_lines)
-        snap_only = snap_set - live_set  # changed or missing rows
-        live_only = live_set - snap_set  # changed rows, or rows to delete
-        del live_set, snap_set
-        _spool(diff, snap_only)
-        if live_only:
-            kept = {id_of(line) for line in snap_only}
-            diff.deletes.extend(int(i) for i in map(id_of, live_only) if i not in kept)
+        yield WindowDiff(snap_set - live_set, live_set - snap_set)
+
+
+def _differences(
+    cursor: CursorWrapper,
+    table: Table,
+    common: list[str],
+    lines: Iterator[bytes],
+    account_id: int,
+    kind: RestoreKind,
+    *,
+    applies: bool,
+    safety: DeltaWriter | None,
+) -> _Diff:
+    """What the restore writes (``applies``): the snapshot's lines of the rows that differ or
+    are missing (``recover``: missing only) and the live ids to delete (not ``recover``). And
+    what the safety copy keeps (``safety``): every live row that differs from the snapshot, as
+    it is, and the ids of the snapshot's rows that are not live."""
+    diff = _Diff()
+    id_of = id_reader(common.index("id"))
+    for window in window_diffs(cursor, table, common, lines, account_id):
+        live = {id_of(line): line for line in window.live_only}
+        snap_ids = {id_of(line) for line in window.snap_only}
+        if safety is not None:
+            safety.window(
+                table.name,
+                [
+                    *((int(i), b"+" + line + b"\n") for i, line in live.items()),
+                    *((int(i), b"-" + i + b"\n") for i in snap_ids if i not in live),
+                ],
+            )
+        if not applies:
+            continue
+        if kind == RestoreKind.RECOVER:
+            _spool(diff, (line for line in window.snap_only if id_of(line) not in live))
+            continue
+        _spool(diff, window.snap_only)
+        diff.deletes.extend(int(i) for i in live if i not in snap_ids)
     return diff
 
 
@@ -255,26 +290,48 @@ def _diff_table(
     account_id: int,
     kind: RestoreKind,
     applied: Applied,
+    *,
+    applies: bool = True,
+    safety: DeltaWriter | None = None,
 ) -> None:
-    """One table back to the snapshot: ``full``/``entities`` delete the account's rows that
-    are not in the snapshot, update those that differ, insert those that are missing (ids
-    kept); ``recover`` only inserts the missing ones. ``entities`` and ``recover`` check the
-    links of what they write (_link_sql). A table where the account has no live rows is
-    COPYed straight in (``full``)."""
+    """One table back to the snapshot (``applies``): ``full``/``entities`` delete the
+    account's rows that are not in the snapshot, update those that differ, insert those that
+    are missing (ids kept); ``recover`` only inserts the missing ones. ``entities`` and
+    ``recover`` check the links of what they write (_link_sql). A table where the account has
+    no live rows is COPYed straight in (``full``). The ``safety`` copy gets what differs (or
+    the live rows whole, when the table has columns the snapshot lacks)."""
     common = common_columns(table, section.columns)
     new_columns, new_values = defaults(table, common)
     lines = section.lines()
     if common != section.columns:  # snapshot columns the table no longer has are dropped
-        lines = _projected(lines, [section.columns.index(c) for c in common])
+        lines = projected(lines, [section.columns.index(c) for c in common])
     name = quote(table.name)
     columns = ", ".join(quote(c) for c in common)
-    if kind == RestoreKind.FULL and not new_columns and not _has_live(cursor, table, account_id):
+    if (
+        applies
+        and kind == RestoreKind.FULL
+        and not new_columns
+        and not _has_live(cursor, table, account_id)
+    ):
+        if safety is not None:
+            safety.full(table.name, table.columns)  # nothing live: an empty section
         # Nothing to compare with or delete. (An id another account's row holds fails the
         # restore on the primary key, rather than leaving the row out.)
         cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", _LinesFile(lines), COPY_CHUNK)
         applied.counts[table.name] = {"deleted": 0, "updated": 0, "inserted": cursor.rowcount}
         return
-    diff = _differences(cursor, table, common, lines, account_id, kind)
+    if safety is not None:
+        if new_columns:  # the live rows have values the snapshot has no column for
+            live_copy(cursor, table, account_id, safety.full(table.name, table.columns))
+            safety = None
+        else:
+            safety.delta(table.name, common)
+    diff = _differences(
+        cursor, table, common, lines, account_id, kind, applies=applies, safety=safety
+    )
+    if not applies:
+        diff.close()
+        return
     try:
         deleted = _delete_ids(cursor, table, diff.deletes, account_id)
         if kind == RestoreKind.RECOVER:
@@ -298,6 +355,17 @@ def _diff_table(
         cursor.execute(f"DROP TABLE {stage}")
     finally:
         diff.close()
+
+
+def live_copy(cursor: CursorWrapper, table: Table, account_id: int, out: IO[bytes]) -> None:
+    """The account's live rows of ``table``, every column, in id order, COPYed into ``out``."""
+    columns = ", ".join(f"x.{quote(c)}" for c in table.columns)
+    sql = cursor.mogrify(
+        f"SELECT {columns} FROM {quote(table.name)} x WHERE {_ours(table, 'x')} "  # noqa: S608
+        "ORDER BY x.id",
+        [int(account_id)],
+    ).decode()
+    cursor.copy_expert(f"COPY ({sql}) TO STDOUT", out, COPY_CHUNK)
 
 
 def _has_live(cursor: CursorWrapper, table: Table, account_id: int) -> bool:

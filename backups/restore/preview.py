@@ -1,6 +1,8 @@
 """The preview of a restore: what it would do now, per entity type, changing nothing, and the
-records behind each number (sampled by id, keyset-paged). PostgreSQL compares the snapshot's
-rows staged in TEMP tables with the live ones in SQL; SQLite merges both by id in one pass."""
+records behind each number (sampled by id, keyset-paged). PostgreSQL compares them with the
+restore's own windowed diff (backups.restore.postgresql.window_diffs: the live rows COPYed out
+window by window of ids, only what differs kept), so the preview costs what the restore's
+comparison costs and no more; SQLite merges both by id in one pass."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,11 +12,12 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils.translation import gettext as _
 
+from backups.delta import snapshot_reader
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
-from backups.restore.columns import canonical, common_columns, quote, row_id
+from backups.restore.columns import canonical, common_columns, row_id
 from backups.restore.outcome import RestoreRefused
-from backups.restore.postgresql import sections_stage
+from backups.restore.postgresql import WindowDiff, id_reader, projected, window_diffs
 from backups.restore.scope import ENTITY_TABLES, restore_kind, tables_for
 from backups.services import snapshot_drill_require
 from backups.snapshot_format import (
@@ -22,11 +25,9 @@ from backups.snapshot_format import (
     TABLES_BY_NAME,
     Section,
     SnapshotInvalid,
-    SnapshotReader,
     Table,
     copy_fields,
 )
-from backups.storage import snapshot_storage
 from crm.entities import ENTITIES
 
 BUCKETS = ("removed", "restored", "reverted")
@@ -103,24 +104,20 @@ def preview(
         raise RestoreRefused(error.message) from error
     result: dict[str, dict[str, Any]] = {}
     try:
-        with snapshot_storage().open(snapshot.storage_name, "rb") as fileobj:
-            reader = SnapshotReader(
-                fileobj, account_id=snapshot.account_id, checksum=snapshot.checksum
-            )
+        with snapshot_reader(snapshot) as reader:
             if connection.vendor == "postgresql":
                 with transaction.atomic(), connection.cursor() as cursor:
-                    staged = sections_stage(cursor=cursor, reader=reader, tables=tables)
-                    for table in TABLES:
-                        if table.name in staged:
+                    for section in reader.sections():
+                        if section.table in tables:
+                            table = TABLES_BY_NAME[section.table]
                             result[table.name] = _preview_postgresql(
                                 cursor,
                                 table,
-                                staged[table.name],
+                                section,
                                 snapshot.account_id,
                                 kind=kind,
                                 sampling=sampling,
                             )
-                    transaction.set_rollback(True)
             else:
                 for section in reader.sections():
                     if section.table in tables:
@@ -143,122 +140,92 @@ def preview(
     return {names[t.name]: result[t.name] for t in TABLES if t.name in result}
 
 
-def _preview_sql(table: Table, common: list[str]) -> dict[str, str]:
-    """SQL pieces of the preview over the staged snapshot rows ``s`` and the live rows ``x``:
-    the tables, both rows as text (to compare them) and "in the bin now, not then"."""
-    return {
-        "name": quote(table.name),
-        "stage": quote(f"stg_{table.name}"),
-        "live": ", ".join(f"x.{quote(c)}" for c in common),
-        "snap": ", ".join(f"s.{quote(c)}" for c in common),
-        "binned": "(x.bin_entry_id IS NOT NULL AND s.bin_entry_id IS NULL)",
-    }
-
-
 def _preview_postgresql(
     cursor: CursorWrapper,
     table: Table,
-    common: list[str],
+    section: Section,
     account_id: int,
     *,
     kind: RestoreKind,
     sampling: Sampling | None,
 ) -> dict[str, Any]:
-    sql = _preview_sql(table, common)
-    name, stage, binned = sql["name"], sql["stage"], sql["binned"]
-    cursor.execute(
-        f"SELECT count(*) FROM {name} x WHERE x.account_id = %s "  # noqa: S608 - model names
-        f"AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.id = x.id)",
-        [account_id],
-    )
-    removed = cursor.fetchone()[0]
-    cursor.execute(
-        f"SELECT count(*) FROM {stage} s "  # noqa: S608
-        f"WHERE NOT EXISTS (SELECT 1 FROM {name} x WHERE x.id = s.id)"
-    )
-    gone = cursor.fetchone()[0]
-    cursor.execute(
-        f"SELECT count(*) FILTER (WHERE {binned}), "  # noqa: S608
-        f"count(*) FILTER (WHERE NOT {binned} "
-        f"AND ROW({sql['live']})::text IS DISTINCT FROM ROW({sql['snap']})::text) "
-        f"FROM {stage} s JOIN {name} x ON x.id = s.id AND x.account_id = %s",
-        [account_id],
-    )
-    binned_count, reverted = cursor.fetchone()
-    counts: dict[str, Any] = {
-        "removed": removed,
-        "restored": gone + binned_count,
-        "reverted": reverted,
-        "binned": binned_count,
-    }
-    if sampling is not None:
-        counted = {
-            "removed": removed,
-            "restored": gone if kind == RestoreKind.RECOVER else gone + binned_count,
-            "reverted": reverted,
-        }
-        counts["samples"] = _samples_postgresql(
-            cursor, table, common, account_id, kind=kind, sampling=sampling, counted=counted
-        )
+    """Counts (and samples) from the windows where the snapshot and the live rows differ: a
+    snapshot row not live as it is was changed (``reverted``), or is gone or in the bin now
+    (``restored``); a live row not in the snapshot as it is and not changed is ``removed``.
+    ``recover`` compares ids only: what is gone."""
+    common = common_columns(table, section.columns)
+    lines = section.lines()
+    if common != section.columns:
+        lines = projected(lines, [section.columns.index(c) for c in common])
+    id_of = id_reader(common.index("id"))
+    bin_at = common.index("bin_entry_id")
+    counts: dict[str, Any] = {"removed": 0, "restored": 0, "reverted": 0, "binned": 0}
+    samples = _Samples(table, common, sampling) if sampling else None
+    recover = kind == RestoreKind.RECOVER
+    for window in window_diffs(cursor, table, common, lines, account_id, ids_only=recover):
+        found = _classified(window, id_of, bin_at, recover=recover)
+        counts["binned"] += len(found.pop("binned"))
+        for bucket, rows in found.items():
+            counts[bucket] += len(rows)
+            if samples is not None:
+                samples.take(bucket, rows)
+    if samples is not None:
+        counts["samples"] = samples.records
     return counts
 
 
-def _samples_postgresql(
-    cursor: CursorWrapper,
-    table: Table,
-    common: list[str],
-    account_id: int,
-    *,
-    kind: RestoreKind,
-    sampling: Sampling,
-    counted: dict[str, int],
-) -> dict[str, list[PreviewRecord]]:
-    """The records _preview_postgresql counts (``counted``), per bucket: one query each, in
-    id order from ``sampling.after`` with a LIMIT (the primary keys serve the order, nothing
-    is sorted whole); none for an empty bucket, which would read the whole table to find
-    nothing. ``recover`` only restores what is gone."""
-    sql = _preview_sql(table, common)
-    name, stage, binned = sql["name"], sql["stage"], sql["binned"]
-    titles = TITLE_COLUMNS[table.name]
-    live_title = ", ".join(f"x.{quote(c)}" for c in titles)
-    # A title column the (older) snapshot lacks is empty.
-    snap_title = ", ".join(f"s.{quote(c)}" if c in common else "NULL" for c in titles)
-    restored = "x.id IS NULL"
-    if kind != RestoreKind.RECOVER:
-        restored = f"({restored} OR (x.account_id = %(account)s AND {binned}))"
-    queries = {
-        "removed": (
-            f"SELECT x.id, {live_title} FROM {name} x "  # noqa: S608 - model names
-            f"WHERE x.account_id = %(account)s AND x.id > %(after)s "
-            f"AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.id = x.id) "
-            "ORDER BY x.id LIMIT %(limit)s"
-        ),
-        "restored": (
-            f"SELECT s.id, {snap_title} FROM {stage} s "  # noqa: S608
-            f"LEFT JOIN {name} x ON x.id = s.id "
-            f"WHERE s.id > %(after)s AND {restored} ORDER BY s.id LIMIT %(limit)s"
-        ),
-        "reverted": (
-            f"SELECT x.id, {live_title} FROM {stage} s "  # noqa: S608
-            f"JOIN {name} x ON x.id = s.id AND x.account_id = %(account)s "
-            f"WHERE x.id > %(after)s AND NOT {binned} "
-            f"AND ROW({sql['live']})::text IS DISTINCT FROM ROW({sql['snap']})::text "
-            "ORDER BY x.id LIMIT %(limit)s"
-        ),
+def _classified(
+    window: WindowDiff, id_of: Callable[[bytes], bytes], bin_at: int, *, recover: bool
+) -> dict[str, list[tuple[int, bytes]]]:
+    """A window's differing rows by bucket, ``(id, line)``, the line a title is read from
+    (the live row's, or the snapshot's for a record that comes back). ``binned``: in the bin
+    now, not then (also in ``restored``, except for ``recover``)."""
+    found: dict[str, list[tuple[int, bytes]]] = {
+        "removed": [],
+        "restored": [],
+        "reverted": [],
+        "binned": [],
     }
-    params = {"account": account_id, "after": sampling.after, "limit": sampling.size}
-    samples: dict[str, list[PreviewRecord]] = {}
-    for bucket in sampling.buckets:
-        samples[bucket] = []
-        if kind == RestoreKind.RECOVER and bucket != "restored":
-            continue  # recover removes and reverts nothing
-        if not counted[bucket]:
-            continue
-        cursor.execute(queries[bucket], params)
-        samples[bucket] = [
-            PreviewRecord(id=row[0], title=_title(table, row[1:])) for row in cursor.fetchall()
+    if recover:
+        found["restored"] = [(int(id_of(line)), line) for line in window.snap_only]
+        return found
+    live = {id_of(line): line for line in window.live_only}
+    for line in window.snap_only:
+        key = id_of(line)
+        now = live.pop(key, None)
+        if now is None:
+            found["restored"].append((int(key), line))
+        elif now.split(b"\t")[bin_at] != b"\\N" and line.split(b"\t")[bin_at] == b"\\N":
+            found["restored"].append((int(key), line))
+            found["binned"].append((int(key), line))
+        else:
+            found["reverted"].append((int(key), now))
+    found["removed"] = [(int(key), line) for key, line in live.items()]
+    return found
+
+
+class _Samples:
+    """The first ``sampling.size`` records of each bucket after ``sampling.after``, by id,
+    from windows that come in id order."""
+
+    def __init__(self, table: Table, common: list[str], sampling: Sampling) -> None:
+        self.table = table
+        self.sampling = sampling
+        self.records: dict[str, list[PreviewRecord]] = {b: [] for b in sampling.buckets}
+        self.title_at = [
+            common.index(c) if c in common else None for c in TITLE_COLUMNS[table.name]
         ]
-    return samples
+
+    def take(self, bucket: str, rows: list[tuple[int, bytes]]) -> None:
+        records = self.records.get(bucket)
+        if records is None or len(records) >= self.sampling.size:
+            return
+        for record_id, line in sorted(r for r in rows if r[0] > self.sampling.after):
+            fields = copy_fields(line)
+            values = [None if at is None else fields[at] for at in self.title_at]
+            records.append(PreviewRecord(id=record_id, title=_title(self.table, values)))
+            if len(records) >= self.sampling.size:
+                return
 
 
 def _title(table: Table, values: Sequence[Any]) -> str:

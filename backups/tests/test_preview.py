@@ -232,11 +232,9 @@ def test_counting_alone_reads_no_sample(changed):
     assert all(set(numbers) == set(restore.BUCKETS) for numbers in counts.values())
     assert counts == {t: {b: numbers[b] for b in restore.BUCKETS} for t, numbers in sampled.items()}
     assert not any("LIMIT" in query["sql"] for query in counting.captured_queries)
-    if connection.vendor == "postgresql":  # one LIMIT query per table and bucket
-        extra = len(sampling.captured_queries) - len(counting.captured_queries)
-        assert extra == len(TYPES) * len(restore.BUCKETS)
-    else:  # the same merge walk names them
-        assert len(sampling.captured_queries) == len(counting.captured_queries)
+    # The samples come from the same walk that counts (the windowed diff on PostgreSQL, the
+    # merge on SQLite): not one query more.
+    assert len(sampling.captured_queries) == len(counting.captured_queries)
     # Asking for no sample is counting alone.
     assert restore.preview(snapshot=snapshot, kind="full", sampling=Sampling(size=0)) == counts
 
@@ -253,18 +251,32 @@ def test_a_bad_sampling_is_a_programming_error():
 
 
 @pytest.mark.postgres
-def test_postgres_samples_in_sql_against_the_staged_tables(changed):
+def test_postgres_preview_stages_nothing(changed, monkeypatch):
+    """The preview compares window by window like the restore: no TEMP table of the whole
+    snapshot, and only the asked type's table is read."""
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only")
+    import importlib
+
+    from backups.restore import postgresql
+
+    read = []
+    real = postgresql.window_diffs
+
+    def spy(cursor, table, *args, **kwargs):
+        read.append(table.name)
+        return real(cursor, table, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.import_module("backups.restore.preview"), "window_diffs", spy)
     with CaptureQueriesContext(connection) as queries:
-        restore.preview(
+        records = restore.preview(
             snapshot=changed["snapshot"],
             kind="full",
             sampling=Sampling(size=3, entity_type="lead", bucket="reverted"),
-        )
-    limited = [q["sql"] for q in queries.captured_queries if "LIMIT" in q["sql"]]
-    assert len(limited) == 1
-    assert '"stg_crm_lead"' in limited[0] and "ORDER BY x.id" in limited[0]
+        )["lead"]["samples"]["reverted"]
+    assert not any("TEMP" in q["sql"] for q in queries.captured_queries)
+    assert read == ["crm_lead"]
+    assert [(r.id, r.title) for r in records] == changed["expected"]["lead"]["full"]["reverted"][:3]
 
 
 # --- The API --------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_round_trip_gives_back_every_row_exactly(account, other_account, admin_u
     assert result.counts == {name: len(table_rows) for name, table_rows in live.items()}
     assert header["format_version"] == FORMAT_VERSION
     assert header["account"] == {"id": account.pk, "name": account.name}
-    assert header["migration_state"]["backups"] == "0003_snapshot_drill"
+    assert header["migration_state"]["backups"] == "0004_snapshot_base"
     assert header["migration_state"]["crm"]
     assert [t["name"] for t in header["tables"]] == [t.name for t in TABLES]
     assert header["tables"][1]["columns"] == [f.column for f in Company._meta.concrete_fields]
