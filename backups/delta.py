@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, Protocol
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 import zstandard
 from django.utils.translation import gettext as _
@@ -237,7 +237,7 @@ class DeltaWriter:
 
     def write(
         self,
-        out: IO[bytes],
+        out: BinaryIO,
         *,
         account: dict[str, Any],
         taken_at: datetime,
@@ -252,7 +252,7 @@ class DeltaWriter:
                 part.spool.seek(0)
                 part.lines = sum(chunk.count(b"\n") for chunk in _chunks(part.spool))
         sink = _HashingSink(out)
-        header = {
+        header: dict[str, Any] = {
             "format_version": DELTA_VERSION,
             "account": account,
             "taken_at": taken_at.isoformat(),
@@ -274,7 +274,7 @@ class DeltaWriter:
         )
         compressor = zstandard.ZstdCompressor(compression_params=params)
         with (
-            encryption.encrypting(sink) as target,
+            encryption.encrypting(cast(BinaryIO, sink)) as target,
             compressor.stream_writer(target, closefd=False) as stream,
         ):
             stream.write(MAGIC)

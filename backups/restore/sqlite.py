@@ -7,19 +7,20 @@ from typing import Any
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
+from backups.delta import Reader
 from backups.kinds import RestoreKind
 from backups.restore.columns import canonical, common_columns, defaults, quote, row_id
 from backups.restore.hooks import table_applied
 from backups.restore.links import dangling_fix, links, parent_columns
 from backups.restore.outcome import Applied
-from backups.snapshot_format import TABLES_BY_NAME, Section, SnapshotReader, Table, copy_fields
+from backups.snapshot_format import TABLES_BY_NAME, Section, Table, copy_fields
 from recyclebin.models import BinEntry
 
 CHUNK = 1000
 
 
 def apply_sqlite(
-    *, reader: SnapshotReader, account_id: int, kind: RestoreKind, tables: set[str]
+    *, reader: Reader, account_id: int, kind: RestoreKind, tables: set[str]
 ) -> Applied:
     applied = Applied()
     with connection.cursor() as cursor:
