@@ -326,6 +326,8 @@ def _diff_table(
             safety = None
         else:
             safety.delta(table.name, common)
+    if not applies and safety is None:
+        return  # copied whole above: nothing to compare (the reader skips the rest)
     diff = _differences(
         cursor, table, common, lines, account_id, kind, applies=applies, safety=safety
     )
