@@ -6,7 +6,9 @@ listed before its own), the order a snapshot writes and a restore loads them. ``
 is the other way round: children first, the order in which records can be deleted."""
 
 import builtins
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -69,6 +71,29 @@ class Entity:
             and isinstance(f.related_model, builtins.type)
             and issubclass(f.related_model, CrmRecord)
         )
+
+    @property
+    def value_fields(self) -> tuple[str, ...]:
+        """The fields the change log keeps a record's values of (a create's initial values, a
+        purge's last image, an update's changes): what a person edits, links included; not
+        the id, the account, who created it, when, or its bin entry."""
+        return tuple(
+            f.name
+            for f in self.model._meta.concrete_fields
+            if f.editable and not f.primary_key and f.name != "account"
+        )
+
+    def image(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A record's set values by field name, links by id, from ``values`` keyed by field
+        name or attname (a record's ``__dict__``, a ``.values()`` row). Empty ones are left
+        out: a create's ``changes`` maps each set field -> ``[null, value]``."""
+        image = {}
+        for name in self.value_fields:
+            attname = self.model._meta.get_field(name).attname
+            value = values.get(attname, values.get(name))
+            if value is not None and value != "":
+                image[name] = value
+        return image
 
     @property
     def verbose_name(self) -> str:

@@ -81,6 +81,9 @@ def record_create(
         entity_type=entity.type,
         entity_id=record.pk,
         title=record.title_text,
+        # Every initial value (the change log: a revert of the create, a rebuild of the
+        # account at a moment, need them).
+        changes={name: [None, value] for name, value in entity.image(record.__dict__).items()},
     )
     return record
 

@@ -111,7 +111,7 @@ def _link_titles(*, account: Account, events: list[Event]) -> dict[tuple[type, i
     """Names of the records that changed links point at (a deal's new company), bin or not."""
     wanted: dict[type, set[int]] = defaultdict(set)
     for event in events:
-        if event.event_type != EventType.UPDATE or not isinstance(event.changes, dict):
+        if event.event_type not in VALUE_EVENTS or not isinstance(event.changes, dict):
             continue
         for name, values in event.changes.items():
             model_field = _model_field(event.entity_type, name)
@@ -131,8 +131,13 @@ def _pair(values) -> bool:
     return isinstance(values, list | tuple) and len(values) == 2
 
 
+# The events whose ``changes`` are shown: an update's fields, a create's initial values, a
+# purge's last image.
+VALUE_EVENTS = frozenset({EventType.CREATE, EventType.UPDATE, EventType.PURGE})
+
+
 def _changes(event: Event, link_titles) -> list[Change]:
-    if event.event_type != EventType.UPDATE or not isinstance(event.changes, dict):
+    if event.event_type not in VALUE_EVENTS or not isinstance(event.changes, dict):
         return []
     changes = []
     for name, values in event.changes.items():

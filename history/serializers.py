@@ -31,7 +31,9 @@ class EventSerializer(serializers.ModelSerializer):
     changes = serializers.DictField(
         child=serializers.ListField(child=serializers.JSONField(), min_length=2, max_length=2),
         read_only=True,
-        help_text="For updates: field -> [old, new] (links by id, decimals and times as strings).",
+        help_text="field -> [old, new], links by id, decimals and times as strings: an "
+        "update's changed fields, a create's every initial value ([null, value]), a purge's "
+        "last image of the record ([value, null]).",
     )
     details = serializers.DictField(
         child=serializers.JSONField(),

@@ -4,6 +4,7 @@ back where they are still empty; purging forgets them (with their entry). Called
 recyclebin.services inside the transaction of the delete or restore, on locked entries."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import OuterRef, Q, Subquery
 
@@ -13,6 +14,18 @@ from recyclebin.models import BinEntry, HiddenLink
 
 # The rows some entries hold, per entity type: ``{row id: its entry id}``.
 Items = dict[str, dict[int, int]]
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """A live record's link cleared (a delete hid it) or put back (a restore), for its own
+    history: ``field`` from ``old`` to ``new`` (ids, None for no link)."""
+
+    entity: Entity
+    record_id: int
+    field: str
+    old: int | None
+    new: int | None
 
 
 def links_into(entity: Entity) -> list[tuple[Entity, str]]:
@@ -30,9 +43,9 @@ def links_to(target: Entity) -> list[tuple[Entity, str]]:
     ]
 
 
-def links_hide(*, account: Account, entry: BinEntry, target: Entity) -> int:
-    """Clear live records' links to the entry's item, remembering each. Returns how many."""
-    hidden = 0
+def links_hide(*, account: Account, entry: BinEntry, target: Entity) -> list[LinkChange]:
+    """Clear live records' links to the entry's item, remembering each. Returns them."""
+    hidden: list[LinkChange] = []
     for entity, name in links_to(target):
         ids = list(
             entity.model.objects.for_account(account)
@@ -45,7 +58,7 @@ def links_hide(*, account: Account, entry: BinEntry, target: Entity) -> int:
             HiddenLink(entry=entry, entity_type=entity.type, record_id=pk, field=name) for pk in ids
         )
         entity.model.objects.filter(pk__in=ids).update(**{name: None})
-        hidden += len(ids)
+        hidden += [LinkChange(entity, pk, name, entry.entity_id, None) for pk in ids]
     return hidden
 
 
@@ -128,10 +141,12 @@ def links_to_bin_hide(*, items: Items) -> set[int]:
     return entries
 
 
-def hidden_links_restore(*, account: Account, entries: Iterable[BinEntry]) -> None:
+def hidden_links_restore(*, account: Account, entries: Iterable[BinEntry]) -> list[LinkChange]:
     """Put back the links these entries hid, where the record still exists and its link is
     still empty (a record linked elsewhere meanwhile keeps its new link). One UPDATE per link
-    field, however many entries (a record hidden from two of them gets the newer link)."""
+    field, however many entries (a record hidden from two of them gets the newer link), after
+    the rows it changes are locked and read (returned, for their history)."""
+    restored: list[LinkChange] = []
     hidden = HiddenLink.objects.filter(entry_id__in=[entry.pk for entry in entries])
     for entity_type, name in set(hidden.values_list("entity_type", "field")):
         links = hidden.filter(entity_type=entity_type, field=name)
@@ -140,6 +155,17 @@ def hidden_links_restore(*, account: Account, entries: Iterable[BinEntry]) -> No
             .order_by("-entry_id")
             .values("entry__entity_id")[:1]
         )
-        ENTITIES[entity_type].model.objects.filter(
+        entity = ENTITIES[entity_type]
+        rows = entity.model.objects.filter(
             account=account, pk__in=links.values("record_id"), **{name: None}
-        ).update(**{name: Subquery(target)})
+        )
+        put_back = list(
+            rows.select_for_update()
+            .annotate(target=Subquery(target))
+            .order_by("pk")
+            .values_list("pk", "target")
+        )
+        if put_back:
+            rows.filter(pk__in=[pk for pk, _target in put_back]).update(**{name: Subquery(target)})
+            restored += [LinkChange(entity, pk, name, None, to) for pk, to in put_back]
+    return restored

@@ -14,7 +14,8 @@ created here, its rules checked and its entries captured; a worker then runs it
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -30,11 +31,12 @@ from core.errors import RuleViolation
 from core.jobs import task_send
 from crm.entities import ENTITIES, PURGE_ORDER, EntityType, entity_for_model
 from crm.models import Activity, CrmRecord
-from history.models import EventType
+from history.models import Event, EventType
 from history.services import history_event, history_record_many
 from recyclebin.conf import restore_job_threshold
 from recyclebin.links import (
     Items,
+    LinkChange,
     entries_linked,
     hidden_links_restore,
     link_targets_lock,
@@ -100,7 +102,11 @@ def bin_delete(*, record: CrmRecord, actor: User | None) -> BinEntry:
             entity_id=record.pk,
             title=entry.title,
             occurred_at=now,
-            details={"bin_entry": entry.pk, "item_count": entry.item_count, "unlinked": hidden},
+            details={
+                "bin_entry": entry.pk,
+                "item_count": entry.item_count,
+                "unlinked": len(hidden),
+            },
         )
     ]
     events += [
@@ -116,8 +122,51 @@ def bin_delete(*, record: CrmRecord, actor: User | None) -> BinEntry:
         )
         for pk, subject in activities
     ]
+    cause = {"event": EventType.DELETE.value, "entity_type": entity.type.value, "id": record.pk}
+    events += _link_events(
+        account=account,
+        actor=actor,
+        changes=hidden,
+        occurred_at=now,
+        details={"cause": cause, "bin_entry": entry.pk},
+    )
     history_record_many(events)
     return entry
+
+
+def _link_events(
+    *,
+    account: Account,
+    actor: User | None,
+    changes: list[LinkChange],
+    occurred_at: datetime,
+    details: dict[str, Any],
+) -> list[Event]:
+    """An ``update`` event on each live record whose link a delete cleared or a restore put
+    back, with the link's old and new value, so the record's own history shows it."""
+    titles: dict[tuple[str, int], str] = {}
+    by_type: dict[str, set[int]] = defaultdict(set)
+    for change in changes:
+        by_type[change.entity.type.value].add(change.record_id)
+    for entity_type, ids in by_type.items():
+        entity = ENTITIES[entity_type]
+        for row in entity.model.objects.filter(pk__in=ids).values("id", *entity.title_fields):
+            pk = row.pop("id")
+            titles[(entity_type, pk)] = _title(entity.model(pk=pk, **row))
+    return [
+        history_event(
+            account=account,
+            actor=actor,
+            event_type=EventType.UPDATE,
+            entity_type=change.entity.type,
+            entity_id=change.record_id,
+            title=titles.get((change.entity.type.value, change.record_id), ""),
+            occurred_at=occurred_at,
+            changes={change.field: [change.old, change.new]},
+            details=details,
+        )
+        for change in changes
+    ]
 
 
 def _lock(*, account: Account, entry_ids: Iterable[int]) -> dict[int, BinEntry]:
@@ -175,7 +224,7 @@ def bin_restore(
         ENTITIES[entity_type].model.objects.filter(pk__in=ids).update(bin_entry=None)
         result.restored += [(entity_type, pk) for pk in ids]
     result.linked_in_bin = sorted(links_to_bin_hide(items=items) | linked)
-    hidden_links_restore(account=account, entries=entries.values())
+    relinked = hidden_links_restore(account=account, entries=entries.values())
 
     subjects = dict(Activity.objects.filter(pk__in=items["activity"]).values_list("id", "subject"))
     main = {(e.entity_type, e.entity_id): e for e in entries.values()}
@@ -194,6 +243,15 @@ def bin_restore(
             details={"bin_entries": [items[entity_type][pk]]},
         )
         for entity_type, pk in result.restored
+    )
+    history_record_many(
+        _link_events(
+            account=account,
+            actor=actor,
+            changes=relinked,
+            occurred_at=now,
+            details={"cause": {"event": EventType.RESTORE.value}, "bin_entries": sorted(entries)},
+        )
     )
     BinEntry.objects.filter(pk__in=entries).delete()  # their hidden links go with them
     return result
@@ -241,8 +299,16 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
         items = _items(account=account, entry_ids=set(entries))
 
     subjects = dict(Activity.objects.filter(pk__in=items["activity"]).values_list("id", "subject"))
+    # The records' last images, kept in their purge events (the change log: a purged record
+    # can be brought back by a revert, and the account rebuilt as it was before).
+    images: dict[str, dict[int, dict[str, Any]]] = {}
     for entity_type in PURGE_ORDER:
-        ENTITIES[entity_type].model.objects.filter(pk__in=items[entity_type]).delete()
+        entity = ENTITIES[entity_type]
+        rows = entity.model.objects.filter(pk__in=items[entity_type])
+        images[entity_type] = {
+            row["id"]: entity.image(row) for row in rows.values("id", *entity.value_fields)
+        }
+        rows.delete()
 
     main = {(e.entity_type, e.entity_id): e for e in entries.values()}
     now = timezone.now()
@@ -256,6 +322,7 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
             title=main[(entity_type, pk)].title if (entity_type, pk) in main else subjects[pk],
             occurred_at=now,
             details={"bin_entries": [items[entity_type][pk]]},  # as bin_restore's events
+            changes={name: [value, None] for name, value in images[entity_type][pk].items()},
         )
         for entity_type in PURGE_ORDER
         for pk in items[entity_type]

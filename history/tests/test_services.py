@@ -2,10 +2,12 @@
 restore, purge), events outlive what they describe and who did it, and on PostgreSQL the
 database itself refuses to change or remove an event."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -64,7 +66,46 @@ def test_create_writes_a_create_event(account, employee, entity_type):
     assert event.entity_title == record.title_text
     assert (event.actor_id, event.actor_username) == (employee.id, employee.username)
     assert before <= event.occurred_at <= timezone.now()
-    assert event.changes == {}
+    # Every initial value, links by id (the change log, API.md): what was given, and the
+    # defaults the record got; nothing empty.
+    record.refresh_from_db()
+    entity = ENTITIES[entity_type]
+    given = {k: (v.pk if hasattr(v, "pk") else v) for k, v in data.items()}
+    assert {k: event.changes[k] for k in given} == {k: [None, v] for k, v in given.items()}
+    fields = {f.name: f for f in entity.model._meta.concrete_fields}
+    assert event.changes == {
+        name: [None, json_value(getattr(record, fields[name].attname))]
+        for name in entity.value_fields
+        if getattr(record, fields[name].attname) not in (None, "")
+    }
+    assert not {"id", "account", "created_by", "created_at", "updated_at", "bin_entry"} & set(
+        event.changes
+    )
+
+
+def json_value(value):
+    """A value as the history's JSON keeps it (Decimal and dates as text)."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def test_a_purge_keeps_the_records_last_image(account, admin_user):
+    company = crm_services.record_create(
+        account=account,
+        actor=admin_user,
+        entity=ENTITIES["company"],
+        data={"title": "Initech", "phone": "+1 555 0100", "industry": "Software"},
+    )
+    crm_services.record_update(record=company, actor=admin_user, data={"title": "Initrode"})
+    entry = crm_services.record_delete(record=company, actor=admin_user)
+
+    bin_services.bin_purge(account=account, entry_ids=[entry.pk], actor=admin_user)
+
+    (purge,) = events(event_type=EventType.PURGE)
+    assert purge.changes == {
+        "title": ["Initrode", None],
+        "phone": ["+1 555 0100", None],
+        "industry": ["Software", None],
+    }
 
 
 def test_create_by_the_system_has_no_actor(account):
@@ -386,3 +427,40 @@ def test_deletions_per_day_counts_every_day(account, admin_user):
     assert [d for d, _ in days] == sorted(d for d, _ in days)
     assert days[-1][1] == 3
     assert sum(count for _, count in days) == 4
+
+
+def test_links_cleared_by_a_delete_and_put_back_by_a_restore_show_on_the_linked_records(
+    account, admin_user
+):
+    company = CompanyFactory(account=account, title="Initech")
+    peter = ContactFactory(account=account, first_name="Peter", last_name="G", company=company)
+    moved = ContactFactory(account=account, first_name="Milton", last_name="W", company=company)
+    elsewhere = CompanyFactory(account=account, title="Initrode")
+
+    entry = crm_services.record_delete(record=company, actor=admin_user)
+
+    cleared = events(event_type=EventType.UPDATE)
+    assert sorted((e.entity_type, e.entity_id, e.entity_title) for e in cleared) == sorted(
+        [("contact", peter.pk, "Peter G"), ("contact", moved.pk, "Milton W")]
+    )
+    assert all(e.changes == {"company": [company.pk, None]} for e in cleared)
+    assert all(e.actor_id == admin_user.pk for e in cleared)
+    assert cleared[0].details["cause"] == {
+        "event": "delete",
+        "entity_type": "company",
+        "id": company.pk,
+    }
+
+    # Milton is linked elsewhere meanwhile: his link is not put back, and nothing is said.
+    moved.refresh_from_db()
+    crm_services.record_update(record=moved, actor=admin_user, data={"company": elsewhere})
+    since = Event.objects.order_by("-pk").first().pk
+    bin_services.bin_restore(account=account, entry_ids=[entry.pk], actor=admin_user)
+
+    put_back = list(Event.objects.filter(pk__gt=since, event_type=EventType.UPDATE).order_by("pk"))
+    assert [(e.entity_type, e.entity_id, e.changes) for e in put_back] == [
+        ("contact", peter.pk, {"company": [None, company.pk]})
+    ]
+    assert put_back[0].details["cause"] == {"event": "restore"}
+    trail = Event.objects.filter(entity_type="contact", entity_id=peter.pk).order_by("pk")
+    assert [e.event_type for e in trail] == ["update", "update"]  # its create was a factory's
