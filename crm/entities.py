@@ -87,10 +87,10 @@ class Entity:
         """A record's set values by field name, links by id, from ``values`` keyed by field
         name or attname (a record's ``__dict__``, a ``.values()`` row). Empty ones are left
         out: a create's ``changes`` maps each set field -> ``[null, value]``."""
+        attnames = {f.name: f.attname for f in self.model._meta.concrete_fields}
         image = {}
         for name in self.value_fields:
-            attname = self.model._meta.get_field(name).attname
-            value = values.get(attname, values.get(name))
+            value = values.get(attnames[name], values.get(name))
             if value is not None and value != "":
                 image[name] = value
         return image

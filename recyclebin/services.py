@@ -151,8 +151,8 @@ def _link_events(
     for entity_type, ids in by_type.items():
         entity = ENTITIES[entity_type]
         for row in entity.model.objects.filter(pk__in=ids).values("id", *entity.title_fields):
-            pk = row.pop("id")
-            titles[(entity_type, pk)] = _title(entity.model(pk=pk, **row))
+            record = entity.model(**row)  # its title fields and id: enough to name it
+            titles[(entity_type, record.pk)] = _title(record)
     return [
         history_event(
             account=account,
