@@ -16,6 +16,7 @@ costs what the restore changes. On SQLite it is a whole snapshot taken first."""
 from collections.abc import Callable
 
 from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.maintenance import MaintenanceReason, maintenance_claim, maintenance_lift
@@ -25,6 +26,7 @@ from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.restore.outcome import Applied, RestoreOutcome, RestoreRefused
 from backups.restore.postgresql import apply_postgresql
+from backups.restore.record_log import RecordLog
 from backups.restore.safety import SafetyCopy, safety_delta_possible
 from backups.restore.scope import restore_kind, tables_for
 from backups.restore.sqlite import apply_sqlite
@@ -96,21 +98,30 @@ def snapshot_restore(
         report(40, "apply")
         try:
             with transaction.atomic():
+                log = RecordLog(
+                    account=target,
+                    actor=actor,
+                    event_type=(
+                        EventType.RECOVER if kind == RestoreKind.RECOVER else EventType.ROLLBACK
+                    ),
+                    snapshot_id=snapshot.pk,
+                    occurred_at=timezone.now(),
+                )
                 applied = _apply(
                     snapshot=snapshot,
                     account_id=target.pk,
                     kind=kind,
                     tables=tables,
                     safety=safety.begin() if safety else None,
+                    log=log,
                 ).ordered()
                 if safety is not None:
                     pre = safety.store()
                 history_record(
                     account=target,
                     actor=actor,
-                    event_type=(
-                        EventType.RECOVER if kind == RestoreKind.RECOVER else EventType.ROLLBACK
-                    ),
+                    event_type=log.event_type,
+                    occurred_at=log.occurred_at,
                     title=f"Snapshot #{snapshot.pk}",
                     details={
                         "kind": kind.value,
@@ -159,14 +170,22 @@ def _apply(
     kind: RestoreKind,
     tables: set[str],
     safety: DeltaWriter | None,
+    log: RecordLog,
 ) -> Applied:
     with snapshot_reader(snapshot) as reader:
         if connection.vendor == "postgresql":
             applied = apply_postgresql(
-                reader=reader, account_id=account_id, kind=kind, tables=tables, safety=safety
+                reader=reader,
+                account_id=account_id,
+                kind=kind,
+                tables=tables,
+                safety=safety,
+                log=log,
             )
         else:
-            applied = apply_sqlite(reader=reader, account_id=account_id, kind=kind, tables=tables)
+            applied = apply_sqlite(
+                reader=reader, account_id=account_id, kind=kind, tables=tables, log=log
+            )
     if kind == RestoreKind.ENTITIES:
         _empty_entries_remove(applied, account_id)
     return applied

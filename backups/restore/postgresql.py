@@ -24,7 +24,19 @@ from backups.restore.columns import common_columns, defaults, quote
 from backups.restore.hooks import table_applied
 from backups.restore.links import dangling_fix, links, parent_columns
 from backups.restore.outcome import Applied
+from backups.restore.record_log import (
+    BROUGHT_BACK,
+    ENTITY_BY_TABLE,
+    REMOVED,
+    REVERTED,
+    RecordLog,
+    diff_sql,
+    image_sql,
+    insert_events_sql,
+    title_sql,
+)
 from backups.snapshot_format import TABLES, TABLES_BY_NAME, Section, Table
+from crm.entities import Entity
 from recyclebin.models import BinEntry
 
 # The snapshot's COPY text is compared with the live rows this much at a time; what differs is
@@ -62,13 +74,15 @@ def apply_postgresql(
     kind: RestoreKind,
     tables: set[str],
     safety: DeltaWriter | None = None,
+    log: RecordLog | None = None,
 ) -> Applied:
     """Table by table in the snapshot's order (parents first, so the links of a written row are
     checked against its parents as restored), in one transaction with deferred constraints:
     only the rows that differ from the snapshot are written (_diff_table). With ``safety``,
     every table is compared (those the restore leaves alone too) and what differs goes into
     that safety copy, a delta on this snapshot (backups.delta); a table the snapshot lacks goes
-    into it whole."""
+    into it whole. With ``log``, every CRM record the restore changes gets its event
+    (backups.restore.record_log), set-based beside each statement."""
     applied = Applied()
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
@@ -90,6 +104,7 @@ def apply_postgresql(
                     applied,
                     applies=applies,
                     safety=safety,
+                    log=log,
                 )
             if applies:
                 _sequence_past_max(cursor, table)
@@ -293,6 +308,7 @@ def _diff_table(
     *,
     applies: bool = True,
     safety: DeltaWriter | None = None,
+    log: RecordLog | None = None,
 ) -> None:
     """One table back to the snapshot (``applies``): ``full``/``entities`` delete the
     account's rows that are not in the snapshot, update those that differ, insert those that
@@ -307,6 +323,8 @@ def _diff_table(
         lines = projected(lines, [section.columns.index(c) for c in common])
     name = quote(table.name)
     columns = ", ".join(quote(c) for c in common)
+    entity = ENTITY_BY_TABLE.get(table.name)
+    logged = _Logged(log, entity, common) if log is not None and entity is not None else None
     if (
         applies
         and kind == RestoreKind.FULL
@@ -319,6 +337,14 @@ def _diff_table(
         # restore on the primary key, rather than leaving the row out.)
         cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", _LinesFile(lines), COPY_CHUNK)
         applied.counts[table.name] = {"deleted": 0, "updated": 0, "inserted": cursor.rowcount}
+        if logged is not None:  # every row of the account here came back
+            sql, params = logged.insert(
+                source=f"{name} x WHERE x.account_id = %s",
+                title=logged.title("x"),
+                changes="'{}'::jsonb",
+                action=f"'{BROUGHT_BACK}'",
+            )
+            cursor.execute(sql, [*params, account_id])
         return
     if safety is not None:
         if new_columns:  # the live rows have values the snapshot has no column for
@@ -335,7 +361,7 @@ def _diff_table(
         diff.close()
         return
     try:
-        deleted = _delete_ids(cursor, table, diff.deletes, account_id)
+        deleted = _delete_ids(cursor, table, diff.deletes, account_id, logged)
         if kind == RestoreKind.RECOVER:
             applied.counts[table.name] = {"inserted": 0}
             applied.links_nulled[table.name] = {}
@@ -353,7 +379,9 @@ def _diff_table(
         diff.writes.seek(0)
         cursor.copy_expert(f"COPY {stage} ({columns}) FROM STDIN", diff.writes, COPY_CHUNK)
         cursor.execute(f"ANALYZE {stage}")  # no statistics otherwise: joins planned blind
-        _write_staged(cursor, table, common, account_id, kind, applied, new_columns, new_values)
+        _write_staged(
+            cursor, table, common, account_id, kind, applied, new_columns, new_values, logged
+        )
         cursor.execute(f"DROP TABLE {stage}")
     finally:
         diff.close()
@@ -378,16 +406,53 @@ def _has_live(cursor: CursorWrapper, table: Table, account_id: int) -> bool:
     return cursor.fetchone()[0]
 
 
-def _delete_ids(cursor: CursorWrapper, table: Table, ids: "array[int]", account_id: int) -> int:
+def _delete_ids(
+    cursor: CursorWrapper,
+    table: Table,
+    ids: "array[int]",
+    account_id: int,
+    logged: "_Logged | None",
+) -> int:
     deleted = 0
     for start in range(0, len(ids), DELETE_CHUNK):
-        cursor.execute(
+        sql = (
             f"DELETE FROM {quote(table.name)} x WHERE {_ours(table, 'x')} "  # noqa: S608
-            "AND x.id = ANY(%s)",
-            [account_id, ids[start : start + DELETE_CHUNK].tolist()],
+            "AND x.id = ANY(%s)"
         )
+        params: list[Any] = [account_id, ids[start : start + DELETE_CHUNK].tolist()]
+        if logged is not None:  # each deleted row's event, with its last image
+            events, event_params = logged.insert(
+                source="gone x",
+                title=logged.title("x"),
+                changes=logged.image("x", gone=True),
+                action=f"'{REMOVED}'",
+            )
+            sql = f"WITH gone AS ({sql} RETURNING x.*) {events}"
+            params += event_params
+        cursor.execute(sql, params)
         deleted += cursor.rowcount
     return deleted
+
+
+@dataclass
+class _Logged:
+    """The per-record events of one CRM table's restore (backups.restore.record_log)."""
+
+    log: RecordLog
+    entity: Entity
+    common: list[str]
+
+    def insert(self, **parts: str) -> tuple[str, list[Any]]:
+        return insert_events_sql(log=self.log, entity=self.entity, **parts)
+
+    def title(self, alias: str) -> str:
+        return title_sql(self.entity, self.common, alias)
+
+    def image(self, alias: str, *, gone: bool) -> str:
+        return image_sql(self.entity, self.common, alias, gone=gone)
+
+    def diff(self, before: str, after: dict[str, str]) -> str:
+        return diff_sql(self.entity, self.common, before, after)
 
 
 def _write_staged(
@@ -399,6 +464,7 @@ def _write_staged(
     applied: Applied,
     new_columns: list[str],
     new_values: list[Any],
+    logged: _Logged | None = None,
 ) -> None:
     """Write the staged rows ``s`` (the snapshot's rows that differ from the live ones or are
     missing): update the account's rows of the same id (not ``recover``), insert those whose id
@@ -443,6 +509,24 @@ def _write_staged(
     if kind != RestoreKind.RECOVER and rest:
         sets = ", ".join(f"{quote(c)} = {values[c]}" for c in rest)
         live = ", ".join(f"x.{quote(c)}" for c in common)
+        changed = (
+            f"{stage} s JOIN {name} x ON x.id = s.id "  # noqa: S608
+            f"WHERE {_ours(table, 'x')} AND {kept} "
+            f"AND ROW({live})::text IS DISTINCT FROM ROW({snap})::text"
+        )
+        if logged is not None:  # first the events, from the rows as they are before
+            binned = values["bin_entry_id"]
+            sql, params = logged.insert(
+                source=changed,
+                title=logged.title("s"),
+                changes=logged.diff("x", values),
+                action=(
+                    f"CASE WHEN x.bin_entry_id IS NOT NULL AND {binned} IS NULL "
+                    f"THEN '{BROUGHT_BACK}' WHEN x.bin_entry_id IS NULL AND {binned} IS NOT NULL "
+                    f"THEN '{REMOVED}' ELSE '{REVERTED}' END"
+                ),
+            )
+            cursor.execute(sql, [*params, account_id])
         cursor.execute(
             f"UPDATE {name} x SET {sets} FROM {stage} s "  # noqa: S608
             f"WHERE x.id = s.id AND {_ours(table, 'x')} AND {kept} "
@@ -450,13 +534,23 @@ def _write_staged(
             [account_id],
         )
         counts["updated"] = cursor.rowcount
-    cursor.execute(
+    insert = (
         f"INSERT INTO {name} "  # noqa: S608
         f"({', '.join(quote(c) for c in [*common, *new_columns])}) "
         f"SELECT {', '.join([snap, *('%s' for _v in new_values)])} FROM {stage} s "
-        f"WHERE {kept}{'' if kind == RestoreKind.RECOVER else f' AND {missing}'}",
-        new_values,
+        f"WHERE {kept}{'' if kind == RestoreKind.RECOVER else f' AND {missing}'}"
     )
+    params = list(new_values)
+    if logged is not None:  # each row brought back gets its event
+        events, event_params = logged.insert(
+            source="back x",
+            title=logged.title("x"),
+            changes="'{}'::jsonb",
+            action=f"'{BROUGHT_BACK}'",
+        )
+        insert = f"WITH back AS ({insert} RETURNING *) {events}"
+        params += event_params
+    cursor.execute(insert, params)
     counts["inserted"] = cursor.rowcount
 
 

@@ -13,22 +13,31 @@ from backups.restore.columns import canonical, common_columns, defaults, quote, 
 from backups.restore.hooks import table_applied
 from backups.restore.links import dangling_fix, links, parent_columns
 from backups.restore.outcome import Applied
+from backups.restore.record_log import ENTITY_BY_TABLE, RecordLog, events_python
 from backups.snapshot_format import TABLES_BY_NAME, Section, Table, copy_fields
+from history.models import Event
 from recyclebin.models import BinEntry
 
 CHUNK = 1000
 
 
 def apply_sqlite(
-    *, reader: Reader, account_id: int, kind: RestoreKind, tables: set[str]
+    *,
+    reader: Reader,
+    account_id: int,
+    kind: RestoreKind,
+    tables: set[str],
+    log: RecordLog | None = None,
 ) -> Applied:
+    """With ``log``, every CRM record the restore changes gets its event
+    (backups.restore.record_log)."""
     applied = Applied()
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA defer_foreign_keys = ON")
         for section in reader.sections():
             table = TABLES_BY_NAME[section.table]
             if table.name in tables:
-                _sqlite_table(cursor, table, section, account_id, kind, applied)
+                _sqlite_table(cursor, table, section, account_id, kind, applied, log)
                 table_applied(table.name)
         if kind == RestoreKind.ENTITIES:
             dangling_fix(cursor=cursor, applied=applied, tables=tables, account_id=account_id)
@@ -53,6 +62,7 @@ def _sqlite_table(
     account_id: int,
     kind: RestoreKind,
     applied: Applied,
+    log: RecordLog | None = None,
 ) -> None:
     """Merge the snapshot's rows with the live ones, both by id. ``full``/``entities`` delete,
     update and insert; ``recover`` only inserts. ``entities`` and ``recover`` check the links of
@@ -82,7 +92,16 @@ def _sqlite_table(
     inserts: list[list[Any]] = []
     updates: list[tuple[list[Any], list[Any]]] = []
     deletes: list[int] = []
+    deleted_rows: list[list[str | None]] = []  # for their events
     counts = {"deleted": 0, "updated": 0, "inserted": 0}
+    entity = ENTITY_BY_TABLE.get(table.name)
+    logged = log if entity is not None else None
+
+    def logged_events(**rows: Any) -> None:
+        if logged is not None and entity is not None:
+            Event.objects.bulk_create(
+                events_python(log=logged, entity=entity, common=common, **rows)
+            )
 
     def prepared(values: list[str | None]) -> list[Any]:
         return [
@@ -123,25 +142,28 @@ def _sqlite_table(
             marks = ", ".join("%s" for _d in deletes)
             cursor.execute(f"DELETE FROM {name} WHERE id IN ({marks})", deletes)  # noqa: S608
             counts["deleted"] += len(deletes)
+            logged_events(removed=deleted_rows)
             deletes.clear()
+            deleted_rows.clear()
         if updates and (force or len(updates) >= CHUNK):
             keep = links_check([snap for _live, snap in updates]) if checked else None
             rows = []
+            reverted = []
             for index, (live, snap) in enumerate(updates):
                 if (keep is None or keep[index]) and live != snap:
                     values = prepared(snap)
                     rows.append([values[i] for i in rest] + [values[id_at]])
+                    reverted.append((live, snap))
+            logged_events(reverted=reverted)
             cursor.executemany(update_sql, rows)
             counts["updated"] += len(rows)
             updates.clear()
         if inserts and (force or len(inserts) >= CHUNK):
             keep = links_check(inserts) if checked else [True] * len(inserts)
-            rows = [
-                prepared(snap) + new_values
-                for snap, kept in zip(inserts, keep, strict=True)
-                if kept
-            ]
+            back = [snap for snap, kept in zip(inserts, keep, strict=True) if kept]
+            rows = [prepared(snap) + new_values for snap in back]
             cursor.executemany(insert_sql, rows)
+            logged_events(brought_back=back)
             counts["inserted"] += len(rows)
             inserts.clear()
 
@@ -163,6 +185,8 @@ def _sqlite_table(
         if live is not None and (snap is None or row_id(live, id_at) < row_id(snap, id_at)):
             if not recover:
                 deletes.append(row_id(live, id_at))
+                if logged is not None:
+                    deleted_rows.append(live)
             live = next(live_rows, None)
         elif snap is not None and (live is None or row_id(snap, id_at) < row_id(live, id_at)):
             inserts.append(snap)

@@ -77,7 +77,7 @@ def test_full_restore_brings_back_the_snapshot_exactly(filled, admin_user, other
     assert sum(c["inserted"] for c in outcome.counts.values()) >= 4
     # History is kept, and the rollback is in it with the counts.
     assert older_events <= set(Event.objects.filter(account=account).values_list("pk", flat=True))
-    event = Event.objects.get(account=account, event_type=EventType.ROLLBACK)
+    event = Event.objects.get(account=account, event_type=EventType.ROLLBACK, entity_id=None)
     assert event.details["snapshot"] == snapshot.pk
     assert event.details["pre_restore_snapshot"] == outcome.pre_restore_snapshot_id
     assert event.details["counts"] == outcome.counts
@@ -334,7 +334,7 @@ def test_recover_brings_back_purged_records_and_keeps_newer_ones(filled, admin_u
     assert outcome.counts["recyclebin_hiddenlink"] == {"inserted": 1}
     assert outcome.links_nulled == {"crm_company": {"created_by_id": 1}}
     assert outcome.skipped == {}
-    event = Event.objects.get(account=account, event_type=EventType.RECOVER)
+    event = Event.objects.get(account=account, event_type=EventType.RECOVER, entity_id=None)
     assert event.details["counts"] == outcome.counts
     assert event.details["links_nulled"] == outcome.links_nulled
     assert older_events <= set(Event.objects.filter(account=account).values_list("pk", flat=True))
@@ -388,7 +388,7 @@ def test_entities_restores_only_the_chosen_types(filled, admin_user, other_accou
     assert outcome.counts["crm_activity"]["deleted"] == 1
     assert outcome.links_nulled == {"crm_contact": {"company_id": 1}}
     assert live_rows(other_account) == other_before
-    event = Event.objects.get(account=account, event_type=EventType.ROLLBACK)
+    event = Event.objects.get(account=account, event_type=EventType.ROLLBACK, entity_id=None)
     assert event.details["entity_types"] == ["company"]
 
 

@@ -197,6 +197,7 @@ def _restore_event(request: RestoreRequest) -> Event | None:
         return None
     events = Event.objects.for_account(request.account).filter(
         event_type__in=[EventType.ROLLBACK, EventType.RECOVER],
+        entity_id__isnull=True,  # the account-wide one, not those on each record
         occurred_at__gte=request.started_at,
     )
     if request.snapshot_id is not None:

@@ -91,7 +91,7 @@ def test_a_run_restores_the_account_and_completes(
     assert reported[-1] == (100, "done")
     assert [p for p, _s in reported] == sorted(p for p, _s in reported)
     # History: the rollback and the request's steps, none erased.
-    rollback = Event.objects.get(account=account, event_type=EventType.ROLLBACK)
+    rollback = Event.objects.get(account=account, event_type=EventType.ROLLBACK, entity_id=None)
     assert rollback.actor_id == support_user.pk
     assert rollback.details["snapshot"] == approved["snapshot"].pk
     steps = Event.objects.filter(account=account, entity_type=RESTORE_REQUEST).order_by("id")
@@ -127,7 +127,10 @@ def test_a_task_delivered_twice_runs_the_restore_once(approved, account, monkeyp
     assert tasks.restore_request_run.apply(args=[request.pk]).get() == "skipped"
 
     assert len(calls) == 1
-    assert Event.objects.filter(account=account, event_type=EventType.ROLLBACK).count() == 1
+    assert (
+        Event.objects.filter(account=account, event_type=EventType.ROLLBACK, entity_id=None).count()
+        == 1
+    )
     assert Event.objects.filter(event_type=RequestEvent.REQUEST_COMPLETED).count() == 1
 
 

@@ -103,7 +103,10 @@ def test_a_worker_runs_an_approved_request_end_to_end(
     assert live_rows(account) == scenario["before"]
     account.refresh_from_db()
     assert account.maintenance is False
-    assert Event.objects.filter(account=account, event_type=EventType.ROLLBACK).count() == 1
+    assert (
+        Event.objects.filter(account=account, event_type=EventType.ROLLBACK, entity_id=None).count()
+        == 1
+    )
     assert list(
         Event.objects.filter(account=account, entity_type=RESTORE_REQUEST)
         .order_by("id")
