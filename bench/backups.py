@@ -553,6 +553,26 @@ def wal_position(run: Run) -> str:
         return cursor.fetchone()[0]
 
 
+def record_events(run: Run, pre_restore_id: int) -> dict[str, float]:
+    """The per-record events a restore wrote (its history, API.md "Change log"): how many,
+    and their bytes as stored (pg_column_size of the whole row), found by its safety copy's
+    id in the account-wide event's details."""
+    with run.db.cursor() as cursor:
+        cursor.execute(
+            "SELECT occurred_at, account_id FROM history_event "
+            "WHERE details->>'pre_restore_snapshot' = %s",
+            [str(pre_restore_id)],
+        )
+        occurred_at, account_id = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(pg_column_size(e.*)), 0) FROM history_event e "
+            "WHERE account_id = %s AND occurred_at = %s AND entity_id IS NOT NULL",
+            [account_id, occurred_at],
+        )
+        count, size = cursor.fetchone()
+    return {"count": count, "bytes": size}
+
+
 def wal_since(run: Run, position: str) -> int:
     with run.db.cursor() as cursor:
         cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [position])
@@ -642,6 +662,7 @@ def measure(run: Run) -> None:
     fig["restore_changed"] = child(run, "full", snap_big)
     fig["restore_changed_wal"] = wal_since(run, position)
     restored(big, "the full restore (1% changed)", small)
+    fig["restore_changed_events"] = record_events(run, fig["restore_changed"]["pre"])
     vacuum(run)
     # The safety copy undoes the restore exactly, and passes its drill.
     pre = fig["restore_changed"]["pre"]
@@ -675,6 +696,7 @@ def measure(run: Run) -> None:
     fig["restore_deleted"] = child(run, "full", snap_big)
     fig["restore_deleted_wal"] = wal_since(run, position)
     restored(big, "the full restore (100% deleted)", small)
+    fig["restore_deleted_events"] = record_events(run, fig["restore_deleted"]["pre"])
     vacuum(run)
 
     # 10,000 deleted, recover
@@ -928,6 +950,16 @@ def report(run: Run) -> str:
         fig["reload_changed_wal"],
         None,
     )
+    for label, events in (
+        ("1% changed", fig["restore_changed_events"]),
+        ("100% deleted", fig["restore_deleted_events"]),
+    ):
+        row(
+            f"history: events the full restore ({label}) wrote on the records it changed",
+            f"{events['count']:,}",
+            f"{events['bytes'] / max(events['count'], 1):.0f} bytes each",
+            None,
+        )
     changed_result = fig["restore_changed"]
     row(
         "safety copy of the 1% restore ("
