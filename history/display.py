@@ -132,8 +132,10 @@ def _pair(values) -> bool:
 
 
 # The events whose ``changes`` are shown: an update's fields, a create's initial values, a
-# purge's last image.
-VALUE_EVENTS = frozenset({EventType.CREATE, EventType.UPDATE, EventType.PURGE})
+# purge's last image, what a restore did to a record (its fields before and after).
+VALUE_EVENTS = frozenset(
+    {EventType.CREATE, EventType.UPDATE, EventType.PURGE, EventType.ROLLBACK, EventType.RECOVER}
+)
 
 
 def _changes(event: Event, link_titles) -> list[Change]:

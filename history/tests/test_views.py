@@ -188,6 +188,35 @@ def test_updates_show_readable_changes(admin_client, account, admin_user):
     assert "Stage:" in content and "Won" in content
 
 
+def test_creates_purges_and_restores_show_their_values(admin_client, account, admin_user):
+    deal = crm_services.record_create(
+        account=account,
+        actor=admin_user,
+        entity=ENTITIES["deal"],
+        data={"title": "Licence", "amount": "2300.00"},
+    )
+    # What a restore writes on a record it reverted (backups.restore.record_log).
+    history_record(
+        account=account,
+        actor=admin_user,
+        event_type="rollback",
+        entity_type="deal",
+        entity_id=deal.pk,
+        title="Licence",
+        changes={"amount": ["99999.00", "2300.00"]},
+        details={"snapshot": 1, "action": "reverted"},
+    )
+
+    rows = admin_client.get(LIST, {"entity_type": "deal"}).context["rows"]
+
+    shown = {
+        row.event.event_type: {c.field: (c.old, c.new) for c in row.changes} for row in rows
+    }
+    assert shown["rollback"] == {"Amount": ("99,999.00", "2,300.00")}
+    assert shown["create"]["Title"] == (None, "Licence")
+    assert shown["create"]["Amount"] == (None, "2,300.00")
+
+
 def test_deletes_say_what_went_with_them(admin_client, account, admin_user):
     deal = DealFactory(account=account, title="Licence")
     ActivityFactory.create_batch(2, account=account, company=None, deal=deal)
