@@ -9,6 +9,7 @@ from django.db.backends.utils import CursorWrapper
 
 from backups.restore.columns import quote
 from backups.restore.outcome import Applied
+from backups.restore.record_log import RecordLog, dangling_log
 from backups.snapshot_format import TABLES, Table
 from crm.entities import entity_for_table
 
@@ -34,10 +35,16 @@ def parent_columns(table: Table) -> tuple[str, ...]:
 
 
 def dangling_fix(
-    *, cursor: CursorWrapper, applied: Applied, tables: set[str], account_id: int
+    *,
+    cursor: CursorWrapper,
+    applied: Applied,
+    tables: set[str],
+    account_id: int,
+    log: RecordLog | None = None,
 ) -> None:
     """entities: live rows of the account that link to a row this restore removed. A nullable
-    link becomes NULL; an activity whose parent is gone is deleted (it cannot exist alone)."""
+    link becomes NULL; an activity whose parent is gone is deleted (it cannot exist alone).
+    With ``log``, each of those records gets its event (backups.restore.record_log)."""
     for table in TABLES:
         if table.via_entry:
             continue
@@ -58,18 +65,30 @@ def dangling_fix(
                     (f.column, target_table(f)) for f in table.fields if f.column in parents
                 )
             ]
-            cursor.execute(
-                f"DELETE FROM {name} WHERE account_id = %s "  # noqa: S608
-                f"AND NOT ({' OR '.join(alive)})",
-                [account_id],
-            )
+            orphaned = f"account_id = %s AND NOT ({' OR '.join(alive)})"
+            if log is not None:
+                dangling_log(
+                    cursor=cursor, log=log, table=table, where=orphaned, account_id=account_id
+                )
+            cursor.execute(f"DELETE FROM {name} WHERE {orphaned}", [account_id])  # noqa: S608
             applied.deleted_add(table.name, cursor.rowcount)
             nullable = [(c, t) for c, t in nullable if c not in parents]
         for column, target in nullable:
+            dangling = (
+                f"account_id = %s AND {quote(column)} IS NOT NULL AND NOT EXISTS "  # noqa: S608
+                f"(SELECT 1 FROM {quote(target)} p WHERE p.id = {name}.{quote(column)})"
+            )
+            if log is not None:
+                dangling_log(
+                    cursor=cursor,
+                    log=log,
+                    table=table,
+                    where=dangling,
+                    account_id=account_id,
+                    column=column,
+                )
             cursor.execute(
-                f"UPDATE {name} SET {quote(column)} = NULL WHERE account_id = %s "  # noqa: S608
-                f"AND {quote(column)} IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM {quote(target)} p WHERE p.id = {name}.{quote(column)})",
+                f"UPDATE {name} SET {quote(column)} = NULL WHERE {dangling}",  # noqa: S608
                 [account_id],
             )
             if cursor.rowcount:

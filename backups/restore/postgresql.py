@@ -110,7 +110,9 @@ def apply_postgresql(
                 _sequence_past_max(cursor, table)
                 table_applied(table.name)
         if kind == RestoreKind.ENTITIES:
-            dangling_fix(cursor=cursor, applied=applied, tables=tables, account_id=account_id)
+            dangling_fix(
+                cursor=cursor, applied=applied, tables=tables, account_id=account_id, log=log
+            )
     return applied
 
 

@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models
+from django.db.backends.utils import CursorWrapper
 
 from accounts.models import Account, User
 from backups.restore.columns import quote
+from backups.snapshot_format import Table
 from crm.entities import ENTITIES, Entity
 from history.models import Event
 from history.services import history_event
@@ -214,3 +216,56 @@ def events_python(
         events.append(event(after, action, changes))
     events += [event(row, BROUGHT_BACK, {}) for row in brought_back]
     return events
+
+
+# --- Both: the ``entities`` fix-up of dangling links ---------------------------------------
+
+
+def dangling_log(
+    *,
+    cursor: CursorWrapper,
+    log: RecordLog,
+    table: Table,
+    where: str,
+    account_id: int,
+    column: str | None = None,
+) -> None:
+    """The events of the live records the ``entities`` fix-up is about to change: the rows
+    matching ``where`` (SQL over the table, one ``%s``: the account), removed (``column``
+    None: an activity left without a parent) or with ``column`` cleared. Read by the ORM, so
+    values are typed as everywhere else; these are the few records that linked to a record
+    the restore removed."""
+    entity = ENTITY_BY_TABLE.get(table.name)
+    if entity is None:
+        return
+    cursor.execute(f"SELECT id FROM {quote(table.name)} WHERE {where}", [account_id])  # noqa: S608
+    ids = [row[0] for row in cursor.fetchall()]
+    by_column = {f.column: f for f in entity.model._meta.concrete_fields}
+    events = []
+    for start in range(0, len(ids), 1000):
+        rows = entity.model._base_manager.filter(pk__in=ids[start : start + 1000]).values(
+            "id", *entity.value_fields
+        )
+        for row in rows:
+            title = entity.model(**{name: row[name] for name in entity.title_fields}).title_text
+            if column is None:
+                changes = {name: [value, None] for name, value in entity.image(row).items()}
+                action = REMOVED
+            else:
+                name = by_column[column].name
+                changes = {name: [row[name], None]}
+                action = REVERTED
+            events.append(
+                history_event(
+                    account=log.account,
+                    actor=log.actor,
+                    event_type=log.event_type,
+                    entity_type=entity.type.value,
+                    entity_id=row["id"],
+                    title=title,
+                    changes=changes,
+                    details=log.details(action),
+                    occurred_at=log.occurred_at,
+                )
+            )
+    Event.objects.bulk_create(events, batch_size=1000)

@@ -40,7 +40,9 @@ def apply_sqlite(
                 _sqlite_table(cursor, table, section, account_id, kind, applied, log)
                 table_applied(table.name)
         if kind == RestoreKind.ENTITIES:
-            dangling_fix(cursor=cursor, applied=applied, tables=tables, account_id=account_id)
+            dangling_fix(
+                cursor=cursor, applied=applied, tables=tables, account_id=account_id, log=log
+            )
     return applied
 
 

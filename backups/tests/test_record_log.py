@@ -158,3 +158,45 @@ def test_the_api_shows_a_records_restore_on_its_history(filled, admin_user, api_
     assert newest["event_type"] == "rollback"
     assert newest["changes"] == {"title": ["Renamed", old_title]}
     assert newest["entity_title"] == old_title
+
+
+def test_entities_writes_the_links_it_clears_and_the_activities_it_removes(filled, admin_user):
+    """A company made after the snapshot goes with an ``entities`` restore of companies: the
+    contact that linked to it keeps living without the link, its activity cannot."""
+    account = filled
+    snapshot = _take(account, admin_user)
+    newer = crm_services.record_create(
+        account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Newer"}
+    )
+    contact = crm_services.record_create(
+        account=account,
+        actor=admin_user,
+        entity=ENTITIES["contact"],
+        data={"first_name": "Linked", "company": newer},
+    )
+    activity = crm_services.record_create(
+        account=account,
+        actor=admin_user,
+        entity=ENTITIES["activity"],
+        data={"subject": "Call Newer", "type": "call", "company": newer},
+    )
+    since = _last_event_id()
+
+    snapshot_restore(snapshot=snapshot, kind="entities", entity_types=["company"], actor=admin_user)
+
+    records = {
+        (e.entity_type, e.entity_id): e
+        for e in _since(since, event_type=EventType.ROLLBACK)
+        if e.entity_id
+    }
+    assert records[("company", newer.pk)].details["action"] == "removed"
+    unlinked = records[("contact", contact.pk)]
+    assert (unlinked.details["action"], unlinked.changes) == (
+        "reverted",
+        {"company": [newer.pk, None]},
+    )
+    assert unlinked.entity_title == "Linked"
+    orphan = records[("activity", activity.pk)]
+    assert orphan.details["action"] == "removed"
+    assert orphan.changes["subject"] == ["Call Newer", None]
+    assert orphan.changes["company"] == [newer.pk, None]
