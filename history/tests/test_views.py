@@ -209,9 +209,7 @@ def test_creates_purges_and_restores_show_their_values(admin_client, account, ad
 
     rows = admin_client.get(LIST, {"entity_type": "deal"}).context["rows"]
 
-    shown = {
-        row.event.event_type: {c.field: (c.old, c.new) for c in row.changes} for row in rows
-    }
+    shown = {row.event.event_type: {c.field: (c.old, c.new) for c in row.changes} for row in rows}
     assert shown["rollback"] == {"Amount": ("99,999.00", "2,300.00")}
     assert shown["create"]["Title"] == (None, "Licence")
     assert shown["create"]["Amount"] == (None, "2,300.00")
