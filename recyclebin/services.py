@@ -150,7 +150,8 @@ def _link_events(
         by_type[change.entity.type.value].add(change.record_id)
     for entity_type, ids in by_type.items():
         entity = ENTITIES[entity_type]
-        for row in entity.model.objects.filter(pk__in=ids).values("id", *entity.title_fields):
+        named = entity.model.objects.filter(account=account, pk__in=ids)
+        for row in named.values("id", *entity.title_fields):
             record = entity.model(**row)  # its title fields and id: enough to name it
             titles[(entity_type, record.pk)] = _title(record)
     return [
@@ -304,7 +305,7 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
     images: dict[str, dict[int, dict[str, Any]]] = {}
     for entity_type in PURGE_ORDER:
         entity = ENTITIES[entity_type]
-        rows = entity.model.objects.filter(pk__in=items[entity_type])
+        rows = entity.model.objects.filter(account=account, pk__in=items[entity_type])
         images[entity_type] = {
             row["id"]: entity.image(row) for row in rows.values("id", *entity.value_fields)
         }

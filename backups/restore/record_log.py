@@ -243,9 +243,9 @@ def dangling_log(
     by_column = {f.column: f for f in entity.model._meta.concrete_fields}
     events = []
     for start in range(0, len(ids), 1000):
-        rows = entity.model._base_manager.filter(pk__in=ids[start : start + 1000]).values(
-            "id", *entity.value_fields
-        )
+        rows = entity.model._base_manager.filter(
+            account_id=account_id, pk__in=ids[start : start + 1000]
+        ).values("id", *entity.value_fields)
         for row in rows:
             title = entity.model(**{name: row[name] for name in entity.title_fields}).title_text
             if column is None:
