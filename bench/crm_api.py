@@ -3,8 +3,8 @@
 Two accounts with 100,000 contacts and 5,000 companies each, their rows interleaved in the same
 tables as in a live multi-tenant database. gunicorn serves the production settings; one keep-alive
 client, one request at a time, measures the contacts list (first page, a page 1,000 pages deep by
-cursor, a search), the detail GET and create. How to run it and the latest results: README.md
-beside this file.
+cursor, a search), the detail GET, create and update (PATCH). How to run it and the latest
+results: README.md beside this file.
 """
 
 import argparse
@@ -328,12 +328,19 @@ def contact_calls(*, dataset: Dataset, deep_page: str, rng: random.Random) -> li
             "company": rng.choice(dataset.company_ids),
         }
 
+    def update(number: int) -> tuple[str, dict]:
+        return f"{CONTACTS_URL}{rng.choice(dataset.contact_ids)}/", {
+            "position": rng.choice(POSITIONS),
+            "phone": phone_number(rng),
+        }
+
     return [
         Call("list, first page", "GET", 200, True, lambda _: (CONTACTS_URL, None)),
         Call(f"list, page {DEEP_PAGES:,} (cursor)", "GET", 200, True, lambda _: (deep_page, None)),
         Call(f"list, search ({len(terms)} surnames)", "GET", 200, True, search),
         Call("detail", "GET", 200, False, detail),
         Call("create", "POST", 201, False, create),
+        Call("update (PATCH of two fields)", "PATCH", 200, False, update),
     ]
 
 
