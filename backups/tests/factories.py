@@ -97,3 +97,12 @@ def snapshot_row(account, **kwargs) -> Snapshot:
     }
     values.update(kwargs)
     return Snapshot.objects.create(account=account, **values)
+
+
+def snapshot_taken(account, actor=None) -> Snapshot:
+    """A manual snapshot of the account, taken now (and checked to have succeeded)."""
+    from backups import services
+
+    snapshot = services.snapshot_take(account=account, kind="manual", actor=actor)
+    assert snapshot.status == Snapshot.Status.SUCCEEDED, snapshot.error
+    return snapshot

@@ -19,7 +19,7 @@ from backups.models import Snapshot
 from backups.restore import snapshot_restore
 from backups.snapshot_format import SnapshotInvalid, Table
 from backups.storage import snapshot_storage
-from backups.tests.factories import account_fill, live_rows
+from backups.tests.factories import live_rows, snapshot_taken
 from crm import services as crm_services
 from crm.entities import ENTITIES
 from crm.models import Company, Contact, Lead
@@ -33,19 +33,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("the safety copy is a delta on PostgreSQL (a whole snapshot on SQLite)")
-
-
-@pytest.fixture
-def filled(account, admin_user, other_account, other_admin):
-    account_fill(account, actor=admin_user)
-    account_fill(other_account, actor=other_admin, prefix="other ")
-    return account
-
-
-def _take(account, actor=None) -> Snapshot:
-    snapshot = services.snapshot_take(account=account, kind="manual", actor=actor)
-    assert snapshot.status == Snapshot.Status.SUCCEEDED, snapshot.error
-    return snapshot
 
 
 def _drift(account, actor) -> None:
@@ -72,7 +59,7 @@ def test_the_safety_copy_is_a_delta_that_undoes_the_restore_exactly(
     postgres_only, filled, admin_user, other_account, kind
 ):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     _drift(account, admin_user)
     before = live_rows(account)
     other = live_rows(other_account)
@@ -103,7 +90,7 @@ def test_the_safety_copy_is_a_delta_that_undoes_the_restore_exactly(
 
 def test_the_delta_holds_only_what_differs(postgres_only, filled, admin_user):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     company = Company.objects.filter(account=account).order_by("pk").first()
     crm_services.record_update(record=company, actor=admin_user, data={"title": "Renamed"})
 
@@ -125,7 +112,7 @@ def test_the_delta_holds_only_what_differs(postgres_only, filled, admin_user):
 
 def test_after_total_loss_the_safety_copy_is_empty_and_undoes(postgres_only, filled, admin_user):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     for table in reversed(_tables()):
         table.queryset(account.pk).delete()
     assert not any(live_rows(account).values())
@@ -155,7 +142,7 @@ def test_a_table_with_a_column_the_snapshot_lacks_is_kept_whole(
     )
     with monkeypatch.context() as patch:
         patch.setattr(Table, "fields", without_website)
-        snapshot = _take(account, admin_user)
+        snapshot = snapshot_taken(account, admin_user)
     Company.objects.filter(account=account).update(website="https://new.example")
     before = live_rows(account)
 
@@ -170,7 +157,7 @@ def test_a_table_with_a_column_the_snapshot_lacks_is_kept_whole(
 
 def test_a_damaged_delta_or_a_changed_base_fails_its_drill(postgres_only, filled, admin_user):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     _drift(account, admin_user)
     pre = _pre(snapshot_restore(snapshot=snapshot, kind="full", actor=admin_user))
 
@@ -193,7 +180,7 @@ def test_a_damaged_delta_or_a_changed_base_fails_its_drill(postgres_only, filled
 
 def test_the_base_is_kept_as_long_as_its_delta(postgres_only, filled, admin_user):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     Snapshot.objects.filter(pk=snapshot.pk).update(expires_at=timezone.now() + timedelta(hours=1))
     _drift(account, admin_user)
     pre = _pre(snapshot_restore(snapshot=snapshot, kind="full", actor=admin_user))
@@ -214,7 +201,7 @@ def test_the_base_is_kept_as_long_as_its_delta(postgres_only, filled, admin_user
 
 def test_a_delta_exports_the_account_as_it_was(postgres_only, filled, admin_user):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     before = Company.objects.filter(account=account).count()
     crm_services.record_create(
         account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Newer"}
@@ -232,7 +219,7 @@ def test_a_delta_exports_the_account_as_it_was(postgres_only, filled, admin_user
 
 def test_a_failed_restore_leaves_no_safety_copy(postgres_only, filled, admin_user, monkeypatch):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     _drift(account, admin_user)
     before = live_rows(account)
     files = sorted(p.name for p in _snapshot_files(account))

@@ -14,11 +14,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from backups import restore, services, views
+from backups import restore, views
 from backups.models import Snapshot
 from backups.restore import PreviewRecord, Sampling
 from backups.storage import snapshot_storage
-from backups.tests.factories import account_fill, live_rows, snapshot_row
+from backups.tests.factories import account_fill, live_rows, snapshot_row, snapshot_taken
 from conftest import PASSWORD, login_client
 from crm import services as crm_services
 from crm.models import Activity, Company, Contact, Deal, Lead
@@ -41,12 +41,6 @@ ENTITIES_CHOSEN = ["company", "contact", "activity"]
 API = "/api/v1/backups/snapshots/{}/preview/"
 RECORDS = "/api/v1/backups/snapshots/{}/preview/records/"
 SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshots" / "preview.png"
-
-
-def _take(account, actor) -> Snapshot:
-    snapshot = services.snapshot_take(account=account, kind="manual", actor=actor)
-    assert snapshot.status == Snapshot.Status.SUCCEEDED, snapshot.error
-    return snapshot
 
 
 def _make(account, entity_type: str, name: str, holder: Company):
@@ -90,7 +84,7 @@ def changed(account, admin_user, other_account, other_admin) -> dict:
         }
         for t in TYPES
     }
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     expected = {}
     for t in TYPES:
         records = made[t]
@@ -121,7 +115,7 @@ def changed(account, admin_user, other_account, other_admin) -> dict:
 def many(account, admin_user) -> dict:
     """Companies: 12 created, 12 renamed and 12 purged since the snapshot, for paging."""
     before = [CompanyFactory(account=account, title=f"Co {i:02d}") for i in range(24)]
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     for company in before[:12]:
         _rename(company, f"{company.title} renamed")
     Company.objects.filter(pk__in=[c.pk for c in before[12:]]).delete()
@@ -589,7 +583,7 @@ def test_page_of_one_bucket_renders_its_titles(admin_user, many):
 
 def test_page_says_when_nothing_would_change(admin_user, account):
     CompanyFactory(account=account, title="Steady")
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
 
     for kind in ("full", "recover"):
         response = _client(admin_user).get(_page(snapshot), {"kind": kind})
@@ -734,7 +728,7 @@ def _a_realistic_week(account, admin_user) -> Snapshot:
     }
     holder = CompanyFactory(account=account, title="Holder AG")
     made = {t: [_make(account, t, name, holder) for name in names[t]] for t in TYPES}
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     _rename(made["company"][0], "Müller & Söhne KG")
     _rename(made["lead"][1], "ERP migration (phase 2)")
     _rename(made["deal"][0], "Annual licence 2031 – discounted")

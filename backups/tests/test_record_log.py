@@ -3,10 +3,8 @@ databases, in the restore's transaction."""
 
 import pytest
 
-from backups import services
-from backups.models import Snapshot
 from backups.restore import snapshot_restore
-from backups.tests.factories import account_fill
+from backups.tests.factories import snapshot_taken
 from crm import services as crm_services
 from crm.entities import ENTITIES
 from crm.models import Company, Deal, Lead
@@ -16,19 +14,6 @@ from recyclebin.models import BinEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CRM_TABLES = {entity.table for entity in ENTITIES.values()}
-
-
-@pytest.fixture
-def filled(account, admin_user, other_account, other_admin):
-    account_fill(account, actor=admin_user)
-    account_fill(other_account, actor=other_admin, prefix="other ")
-    return account
-
-
-def _take(account, actor) -> Snapshot:
-    snapshot = services.snapshot_take(account=account, kind="manual", actor=actor)
-    assert snapshot.status == Snapshot.Status.SUCCEEDED, snapshot.error
-    return snapshot
 
 
 def _since(event_id: int, **filters) -> list[Event]:
@@ -44,7 +29,7 @@ def test_a_full_restore_writes_an_event_on_every_record_it_changed(
     filled, admin_user, other_account
 ):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     company = Company.objects.filter(account=account).order_by("pk").first()
     old_title = company.title
     crm_services.record_update(record=company, actor=admin_user, data={"title": "Renamed"})
@@ -101,7 +86,7 @@ def test_a_full_restore_writes_an_event_on_every_record_it_changed(
 def test_reverted_links_and_amounts_are_written_as_the_history_writes_them(filled, admin_user):
     account = filled
     lead = Lead.objects.filter(account=account, bin_entry__isnull=True, amount__isnull=False)[0]
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     amount = lead.amount
     Lead.objects.filter(pk=lead.pk).update(amount="99999.00", title="bulk")
     since = _last_event_id()
@@ -115,7 +100,7 @@ def test_reverted_links_and_amounts_are_written_as_the_history_writes_them(fille
 
 def test_recover_writes_only_what_it_brought_back(filled, admin_user):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     company = Company.objects.filter(account=account).order_by("pk").first()
     crm_services.record_update(record=company, actor=admin_user, data={"title": "Kept"})
     binned = BinEntry.objects.filter(account=account, title__endswith="binned").get()
@@ -132,7 +117,7 @@ def test_recover_writes_only_what_it_brought_back(filled, admin_user):
 
 
 def test_a_restore_that_changes_nothing_writes_only_its_own_event(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     since = _last_event_id()
 
     snapshot_restore(snapshot=snapshot, kind="full", actor=admin_user)
@@ -142,7 +127,7 @@ def test_a_restore_that_changes_nothing_writes_only_its_own_event(filled, admin_
 
 def test_the_api_shows_a_records_restore_on_its_history(filled, admin_user, api_as):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     company = Company.objects.filter(account=account).order_by("pk").first()
     old_title = company.title
     crm_services.record_update(record=company, actor=admin_user, data={"title": "Renamed"})
@@ -164,7 +149,7 @@ def test_entities_writes_the_links_it_clears_and_the_activities_it_removes(fille
     """A company made after the snapshot goes with an ``entities`` restore of companies: the
     contact that linked to it keeps living without the link, its activity cannot."""
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     newer = crm_services.record_create(
         account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Newer"}
     )

@@ -7,13 +7,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.models import Account, User
-from backups import restore, services
+from backups import restore
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
 from backups.snapshot_format import TABLES, SnapshotReader, Table
 from backups.storage import snapshot_storage
-from backups.tests.factories import account_fill, live_rows
+from backups.tests.factories import live_rows, snapshot_taken
 from core.errors import RuleViolation
 from crm import services as crm_services
 from crm.entities import ENTITIES
@@ -41,23 +41,10 @@ def _change_everything(account, actor) -> None:
     bin_services.bin_purge(account=account, entry_ids=[binned.pk], actor=actor)
 
 
-def _take(account, actor) -> Snapshot:
-    snapshot = services.snapshot_take(account=account, kind="manual", actor=actor)
-    assert snapshot.status == Snapshot.Status.SUCCEEDED, snapshot.error
-    return snapshot
-
-
-@pytest.fixture
-def filled(account, admin_user, other_account, other_admin):
-    account_fill(account, actor=admin_user)
-    account_fill(other_account, actor=other_admin, prefix="other ")
-    return account
-
-
 def test_full_restore_brings_back_the_snapshot_exactly(filled, admin_user, other_account):
     account = filled
     before = live_rows(account)
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     older_events = set(Event.objects.filter(account=account).values_list("pk", flat=True))
     _change_everything(account, admin_user)
     changed = live_rows(account)
@@ -95,7 +82,7 @@ def test_full_restore_brings_back_the_snapshot_exactly(filled, admin_user, other
 
 
 def test_a_restore_with_nothing_changed_writes_nothing(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
 
     outcome = snapshot_restore(snapshot=snapshot, kind="full", actor=admin_user)
 
@@ -105,7 +92,7 @@ def test_a_restore_with_nothing_changed_writes_nothing(filled, admin_user):
 
 def test_an_error_midway_leaves_the_account_as_it_was(filled, admin_user, monkeypatch):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     _change_everything(account, admin_user)
     before = live_rows(account)
     applied = []
@@ -129,7 +116,7 @@ def test_an_error_midway_leaves_the_account_as_it_was(filled, admin_user, monkey
 
 def test_writes_during_the_restore_answer_maintenance(filled, admin_user, api_as, monkeypatch):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     seen = {}
 
     def write_attempt(table_name):
@@ -163,7 +150,7 @@ def test_writes_during_the_restore_answer_maintenance(filled, admin_user, api_as
 
 def test_refusals_change_nothing(filled, admin_user, other_account):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     _change_everything(account, admin_user)
     before = live_rows(account)
     count = Snapshot.objects.count()
@@ -193,7 +180,7 @@ def test_refusals_change_nothing(filled, admin_user, other_account):
 
 
 def test_a_second_restore_while_one_runs_is_refused(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     Account.objects.filter(pk=filled.pk).update(maintenance=True)  # another restore runs
     count = Snapshot.objects.count()
 
@@ -212,7 +199,7 @@ def _events_since(account, event_id: int) -> list[Event]:
 def test_maintenance_is_claimed_and_lifted_through_its_owner_with_events(filled, admin_user):
     """accounts.maintenance puts the account in maintenance and lifts it, each with its history
     event (reason, snapshot, kind), committed before the restore's own event and after it."""
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     last = Event.objects.filter(account=filled).latest("pk").pk
     seen = {}
 
@@ -239,7 +226,7 @@ def test_maintenance_is_claimed_and_lifted_through_its_owner_with_events(filled,
 
 
 def test_maintenance_is_lifted_with_its_event_when_the_restore_fails(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     last = Event.objects.filter(account=filled).latest("pk").pk
 
     def fail(table_name):
@@ -265,7 +252,7 @@ def test_maintenance_is_lifted_with_its_event_when_the_restore_fails(filled, adm
 
 
 def test_a_refused_second_restore_writes_no_maintenance_event(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     Account.objects.filter(pk=filled.pk).update(maintenance=True)  # another restore runs
     last = Event.objects.filter(account=filled).latest("pk").pk
 
@@ -280,7 +267,7 @@ def test_postgres_sequences_are_past_the_restored_ids(filled, admin_user):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only")
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     ids = sorted(Contact.objects.filter(account=account).values_list("pk", flat=True))
     Contact.objects.filter(account=account).delete()
     with connection.cursor() as cursor:
@@ -301,7 +288,7 @@ def test_recover_brings_back_purged_records_and_keeps_newer_ones(filled, admin_u
         account=account, actor=employee, entity=ENTITIES["company"], data={"title": "Employee's"}
     )
     before = live_rows(account)
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     older_events = set(Event.objects.filter(account=account).values_list("pk", flat=True))
     company = Company.objects.filter(account=account).order_by("pk").first()
     crm_services.record_update(record=company, actor=admin_user, data={"title": "Renamed"})
@@ -343,7 +330,7 @@ def test_recover_brings_back_purged_records_and_keeps_newer_ones(filled, admin_u
 
 
 def test_recover_with_nothing_gone_inserts_nothing(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     Company.objects.filter(account=filled).update(title="changed later")
     after = live_rows(filled)
 
@@ -359,7 +346,7 @@ def test_recover_with_nothing_gone_inserts_nothing(filled, admin_user):
 def test_entities_restores_only_the_chosen_types(filled, admin_user, other_account):
     account = filled
     before = live_rows(account)
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     company = Company.objects.filter(account=account).order_by("pk").first()
     crm_services.record_update(record=company, actor=admin_user, data={"title": "Renamed"})
     Lead.objects.filter(account=account).update(title="edited later")
@@ -394,7 +381,7 @@ def test_entities_restores_only_the_chosen_types(filled, admin_user, other_accou
 
 def test_entities_nulls_links_to_missing_records_and_skips_orphan_activities(filled, admin_user):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     companies = list(Company.objects.filter(account=account).order_by("pk"))
     entries = [crm_services.record_delete(record=companies[i], actor=admin_user).pk for i in (0, 2)]
     bin_services.bin_purge(account=account, entry_ids=entries, actor=admin_user)
@@ -416,7 +403,7 @@ def test_entities_leaves_no_empty_bin_entry_behind(filled, admin_user):
     """A lead live in the snapshot and in the bin now comes back live: its bin entry, which
     then holds nothing, leaves the bin (restoring or purging it would do nothing or harm)."""
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     lead = Lead.objects.filter(account=account, bin_entry__isnull=True).order_by("pk").first()
     entry = crm_services.record_delete(record=lead, actor=admin_user)
     kept = BinEntry.objects.filter(account=account).exclude(pk=entry.pk)
@@ -438,7 +425,7 @@ def test_entities_brings_back_a_binned_row_whose_entry_is_gone_as_live(filled, a
     account = filled
     lead = Lead.objects.filter(account=account, bin_entry__isnull=True).order_by("pk").first()
     entry = crm_services.record_delete(record=lead, actor=admin_user)
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     bin_services.bin_restore(account=account, entry_ids=[entry.pk], actor=admin_user)
     again = crm_services.record_delete(record=Lead.objects.get(pk=lead.pk), actor=admin_user)
     bin_services.bin_purge(account=account, entry_ids=[again.pk], actor=admin_user)
@@ -453,7 +440,7 @@ def test_entities_brings_back_a_binned_row_whose_entry_is_gone_as_live(filled, a
 
 
 def test_entities_needs_known_types(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     for types in (None, [], ["bin_entry"], ["company", "planet"]):
         with pytest.raises(RestoreRefused, match="Choose"):
             snapshot_restore(snapshot=snapshot, kind="entities", entity_types=types)
@@ -465,7 +452,7 @@ def test_entities_needs_known_types(filled, admin_user):
 @pytest.mark.parametrize("kind", ["full", "recover", "entities"])
 def test_preview_matches_what_the_restore_then_does(filled, admin_user, kind):
     account = filled
-    snapshot = _take(account, admin_user)
+    snapshot = snapshot_taken(account, admin_user)
     _change_everything(account, admin_user)
     crm_services.record_delete(
         record=Contact.objects.filter(account=account).order_by("pk").first(), actor=admin_user
@@ -494,13 +481,13 @@ def test_preview_matches_what_the_restore_then_does(filled, admin_user, kind):
 
 
 def test_preview_refuses_unknown_kinds(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     with pytest.raises(RestoreRefused):
         restore.preview(snapshot=snapshot, kind="sideways")
 
 
 def test_preview_api(filled, admin_user, employee, other_admin, api_as):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     Lead.objects.filter(account=filled).update(title="edited later")
     path = f"/api/v1/backups/snapshots/{snapshot.pk}/preview/"
 
@@ -530,7 +517,7 @@ def test_preview_api(filled, admin_user, employee, other_admin, api_as):
 
 
 def test_restore_snapshot_command(filled, admin_user):
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
     before = live_rows(filled)
     Lead.objects.filter(account=filled).update(title="edited later")
     out = io.StringIO()
@@ -561,7 +548,7 @@ def test_an_older_snapshot_restores_by_column_name(filled, admin_user, monkeypat
     )
     with monkeypatch.context() as patch:
         patch.setattr(Table, "fields", without_website)
-        snapshot = _take(account, admin_user)
+        snapshot = snapshot_taken(account, admin_user)
     assert "website" not in SnapshotReader_columns(snapshot, "crm_company")
     companies = list(Company.objects.filter(account=account).order_by("pk"))
     Company.objects.filter(pk=companies[0].pk).update(website="https://new.example", title="x")
@@ -586,7 +573,7 @@ def test_the_kinds_of_restore_are_one_enum(filled, admin_user):
     assert restore.KINDS == ("full", "entities", "recover")
     assert all(type(kind) is str for kind in restore.KINDS)  # the API's and schema's choices
     assert tuple(RestoreKind.values) == restore.KINDS
-    snapshot = _take(filled, admin_user)
+    snapshot = snapshot_taken(filled, admin_user)
 
     outcome = snapshot_restore(snapshot=snapshot, kind="recover", actor=admin_user)
 
