@@ -116,10 +116,11 @@ def link_targets_lock(*, items: Items) -> None:
             )
 
 
-def links_to_bin_hide(*, items: Items) -> set[int]:
+def links_to_bin_hide(*, items: Items) -> tuple[set[int], list[LinkChange]]:
     """Restored records that still point at an item in the bin: clear the link and remember
-    it in that item's entry. Returns those entries."""
+    it in that item's entry. Returns those entries, and the links cleared."""
     entries: set[int] = set()
+    cleared: list[LinkChange] = []
     for entity_type, ids in items.items():
         entity = ENTITIES[entity_type]
         if not ids or entity.type == EntityType.ACTIVITY:
@@ -128,17 +129,18 @@ def links_to_bin_hide(*, items: Items) -> set[int]:
             rows = list(
                 entity.model.objects.filter(
                     pk__in=ids, **{f"{name}__bin_entry__isnull": False}
-                ).values_list("id", f"{name}__bin_entry")
+                ).values_list("id", f"{name}__bin_entry", f"{name}_id")
             )
             if not rows:
                 continue
             HiddenLink.objects.bulk_create(
                 HiddenLink(entry_id=entry, entity_type=entity_type, record_id=pk, field=name)
-                for pk, entry in rows
+                for pk, entry, _target in rows
             )
-            entity.model.objects.filter(pk__in=[pk for pk, _ in rows]).update(**{name: None})
-            entries.update(entry for _, entry in rows)
-    return entries
+            entity.model.objects.filter(pk__in=[pk for pk, _e, _t in rows]).update(**{name: None})
+            entries.update(entry for _pk, entry, _target in rows)
+            cleared += [LinkChange(entity, pk, name, target, None) for pk, _e, target in rows]
+    return entries, cleared
 
 
 def hidden_links_restore(*, account: Account, entries: Iterable[BinEntry]) -> list[LinkChange]:

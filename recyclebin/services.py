@@ -224,7 +224,8 @@ def bin_restore(
     for entity_type, ids in items.items():
         ENTITIES[entity_type].model.objects.filter(pk__in=ids).update(bin_entry=None)
         result.restored += [(entity_type, pk) for pk in ids]
-    result.linked_in_bin = sorted(links_to_bin_hide(items=items) | linked)
+    still_in_bin, cleared = links_to_bin_hide(items=items)
+    result.linked_in_bin = sorted(still_in_bin | linked)
     relinked = hidden_links_restore(account=account, entries=entries.values())
 
     subjects = dict(Activity.objects.filter(pk__in=items["activity"]).values_list("id", "subject"))
@@ -249,7 +250,7 @@ def bin_restore(
         _link_events(
             account=account,
             actor=actor,
-            changes=relinked,
+            changes=[*cleared, *relinked],
             occurred_at=now,
             details={"cause": {"event": EventType.RESTORE.value}, "bin_entries": sorted(entries)},
         )

@@ -464,3 +464,19 @@ def test_links_cleared_by_a_delete_and_put_back_by_a_restore_show_on_the_linked_
     assert put_back[0].details["cause"] == {"event": "restore"}
     trail = Event.objects.filter(entity_type="contact", entity_id=peter.pk).order_by("pk")
     assert [e.event_type for e in trail] == ["update", "update"]  # its create was a factory's
+
+
+def test_a_record_restored_while_its_link_is_in_the_bin_shows_the_link_cleared(account, admin_user):
+    company = CompanyFactory(account=account, title="Initech")
+    peter = ContactFactory(account=account, first_name="Peter", last_name="G", company=company)
+    contact_entry = crm_services.record_delete(record=peter, actor=admin_user)
+    crm_services.record_delete(record=company, actor=admin_user)
+    since = Event.objects.order_by("-pk").first().pk
+
+    bin_services.bin_restore(account=account, entry_ids=[contact_entry.pk], actor=admin_user)
+
+    trail = Event.objects.filter(pk__gt=since, entity_type="contact", entity_id=peter.pk)
+    assert [(e.event_type, e.changes) for e in trail.order_by("pk")] == [
+        ("restore", {}),
+        ("update", {"company": [company.pk, None]}),
+    ]
