@@ -24,6 +24,7 @@ class Feature(StrEnum):
     HISTORY = "history"
     NIGHTLY_SNAPSHOTS = "nightly_snapshots"
     BIN_RESTORE = "bin_restore"
+    REVERT = "revert"
     RESTORE_REQUESTS = "restore_requests"
     SNAPSHOT_ON_DEMAND = "snapshot_on_demand"
 
@@ -34,6 +35,7 @@ FEATURE_LABELS = {
     Feature.HISTORY: _("History of every change, filterable"),
     Feature.NIGHTLY_SNAPSHOTS: _("Nightly snapshots of the whole account, kept 7 days"),
     Feature.BIN_RESTORE: _("Restore deleted items from the recycle bin"),
+    Feature.REVERT: _("Undo any change from the history: one edit, or a whole import"),
     Feature.RESTORE_REQUESTS: _("Restore requests: support rolls the account back from a snapshot"),
     Feature.SNAPSHOT_ON_DEMAND: _("A snapshot on demand, before a risky import (one an hour)"),
 }
@@ -44,10 +46,10 @@ _EVERY_PLAN = frozenset(
 
 PLAN_FEATURES: dict[str, frozenset[Feature]] = {
     Plan.FREE: _EVERY_PLAN,
-    Plan.BASIC: _EVERY_PLAN | {Feature.BIN_RESTORE},
-    Plan.STANDARD: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.RESTORE_REQUESTS},
+    Plan.BASIC: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.REVERT},
+    Plan.STANDARD: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.REVERT, Feature.RESTORE_REQUESTS},
     Plan.PROFESSIONAL: _EVERY_PLAN
-    | {Feature.BIN_RESTORE, Feature.RESTORE_REQUESTS, Feature.SNAPSHOT_ON_DEMAND},
+    | {Feature.BIN_RESTORE, Feature.REVERT, Feature.RESTORE_REQUESTS, Feature.SNAPSHOT_ON_DEMAND},
 }
 
 

@@ -14,6 +14,11 @@ BEAT_SCHEDULE = {
         "task": "recyclebin.tasks.restore_jobs_watchdog",
         "schedule": crontab(),
     },
+    "changelog-revert-jobs-watchdog": {
+        # Every minute, as the restore jobs': a revert job whose worker died is failed.
+        "task": "changelog.tasks.revert_jobs_watchdog",
+        "schedule": crontab(),
+    },
     "sessions-clear-expired": {
         "task": "accounts.tasks.sessions_clear_expired",
         "schedule": crontab(hour=3, minute=30),

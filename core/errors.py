@@ -6,6 +6,7 @@ RULE_STATUS = {
     "not_found": 404,  # missing, another account's, or gone meanwhile (lost a race): all alike
     "plan_not_eligible": 403,
     "admin_only": 403,
+    "own_only": 403,  # employees undo only their own changes
     "support_only": 403,
     "account_required": 403,
     "weekly_limit": 409,

@@ -96,11 +96,14 @@ def job_heartbeat_thread(
     interval: float,
     label: str = "job",
     field: str = "heartbeat_at",
+    values: Callable[[], dict[str, Any]] | None = None,
 ) -> Iterator[None]:
     """While the block runs, a thread beats every ``interval`` seconds on its own database
     connection: one long step (a restore in one transaction) stays visibly alive, and a killed
-    worker stops beating. ``interval`` 0 or less: no thread. A beat that cannot be written
-    (SQLite: the step holds the write lock) is logged and skipped."""
+    worker stops beating. ``values``: what else each beat writes (the step's progress, which
+    its own transaction cannot show before it commits). ``interval`` 0 or less: no thread. A
+    beat that cannot be written (SQLite: the step holds the write lock) is logged and
+    skipped."""
     if interval <= 0:
         yield
         return
@@ -110,7 +113,8 @@ def job_heartbeat_thread(
         try:
             while not stop.wait(interval):
                 try:
-                    job_heartbeat(jobs=jobs, pk=pk, status=status, field=field)
+                    extra = values() if values is not None else {}
+                    job_heartbeat(jobs=jobs, pk=pk, status=status, field=field, **extra)
                 except DatabaseError:
                     logger.warning("%s %s: heartbeat not written", label, pk)
         finally:

@@ -17,6 +17,8 @@ class EventType(models.TextChoices):
     PURGE = "purge", _("Purge")
     ROLLBACK = "rollback", _("Rollback")
     RECOVER = "recover", _("Recover")
+    # Chosen changes undone (changelog.revert): one per record it changed.
+    REVERT = "revert", _("Revert")
     EXPORT = "export", _("Snapshot exported")
     # Writes paused while a restore runs, and resumed (accounts.maintenance): who, why.
     MAINTENANCE_ON = "maintenance_on", _("Maintenance started")

@@ -12,7 +12,7 @@ created here, its rules checked and its entries captured; a worker then runs it
 (recyclebin.job_worker)."""
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,8 +62,16 @@ def _not_found(message: str) -> RuleViolation:
 
 
 @transaction.atomic
-def bin_delete(*, record: CrmRecord, actor: User | None) -> BinEntry:
-    """Move ``record`` and its activities into the bin as one entry."""
+def bin_delete(
+    *,
+    record: CrmRecord,
+    actor: User | None,
+    event_type: str = EventType.DELETE,
+    details: Mapping[str, Any] | None = None,
+) -> BinEntry:
+    """Move ``record`` and its activities into the bin as one entry. ``event_type`` and
+    ``details``: what the history calls it (a revert sending a created record back writes
+    ``revert`` events, ``details`` added to each)."""
     account = record.account
     account_writable_require(account=account)
     entity = entity_for_model(type(record))
@@ -93,16 +101,18 @@ def bin_delete(*, record: CrmRecord, actor: User | None) -> BinEntry:
     Activity.objects.filter(pk__in=[pk for pk, _ in activities]).update(bin_entry=entry)
     hidden = links_hide(account=account, entry=entry, target=entity)
 
+    extra = dict(details or {})
     events = [
         history_event(
             account=account,
             actor=actor,
-            event_type=EventType.DELETE,
+            event_type=event_type,
             entity_type=entity.type,
             entity_id=record.pk,
             title=entry.title,
             occurred_at=now,
             details={
+                **extra,
                 "bin_entry": entry.pk,
                 "item_count": entry.item_count,
                 "unlinked": len(hidden),
@@ -113,16 +123,16 @@ def bin_delete(*, record: CrmRecord, actor: User | None) -> BinEntry:
         history_event(
             account=account,
             actor=actor,
-            event_type=EventType.DELETE,
+            event_type=event_type,
             entity_type=EntityType.ACTIVITY,
             entity_id=pk,
             title=subject,
             occurred_at=now,
-            details={"bin_entry": entry.pk, "with": [entity.type.value, record.pk]},
+            details={**extra, "bin_entry": entry.pk, "with": [entity.type.value, record.pk]},
         )
         for pk, subject in activities
     ]
-    cause = {"event": EventType.DELETE.value, "entity_type": entity.type.value, "id": record.pk}
+    cause = {"event": str(event_type), "entity_type": entity.type.value, "id": record.pk}
     events += _link_events(
         account=account,
         actor=actor,
@@ -190,10 +200,20 @@ def _items(*, account: Account, entry_ids: Collection[int]) -> Items:
 
 @transaction.atomic
 def bin_restore(
-    *, account: Account, entry_ids: Collection[int], actor: User, together: bool = False
+    *,
+    account: Account,
+    entry_ids: Collection[int],
+    actor: User,
+    together: bool = False,
+    event_type: str = EventType.RESTORE,
+    details: Mapping[str, Any] | None = None,
+    changes: Mapping[tuple[str, int], Mapping[str, list[Any]]] | None = None,
 ) -> RestoreResult:
     """Bring the entries' items back, with the same ids. ``together``: also restore the entries
-    holding items they link to (a contact's company), and theirs, and so on."""
+    holding items they link to (a contact's company), and theirs, and so on. ``event_type``,
+    ``details`` (added to each event) and ``changes`` (by ``(entity_type, id)``): what the
+    history says (a revert bringing a record back writes ``revert`` events, with the fields it
+    set back while the record was in the bin)."""
     account_writable_require(account=account)
     plan_require(account=account, feature=Feature.BIN_RESTORE)
     entries = _lock(account=account, entry_ids=entry_ids)
@@ -231,18 +251,21 @@ def bin_restore(
     subjects = dict(Activity.objects.filter(pk__in=items["activity"]).values_list("id", "subject"))
     main = {(e.entity_type, e.entity_id): e for e in entries.values()}
     now = timezone.now()
+    extra = dict(details or {})
+    changes = changes or {}
     history_record_many(
         history_event(
             account=account,
             actor=actor,
-            event_type=EventType.RESTORE,
+            event_type=event_type,
             entity_type=entity_type,
             entity_id=pk,
             title=main[(entity_type, pk)].title if (entity_type, pk) in main else subjects[pk],
             occurred_at=now,
             # The entry this row came from, not all of them: a thousand entries restored
             # together would write a thousand ids into each of a thousand events.
-            details={"bin_entries": [items[entity_type][pk]]},
+            details={**extra, "bin_entries": [items[entity_type][pk]]},
+            changes=changes.get((entity_type, pk)),
         )
         for entity_type, pk in result.restored
     )
@@ -252,7 +275,7 @@ def bin_restore(
             actor=actor,
             changes=[*cleared, *relinked],
             occurred_at=now,
-            details={"cause": {"event": EventType.RESTORE.value}, "bin_entries": sorted(entries)},
+            details={"cause": {"event": str(event_type)}, "bin_entries": sorted(entries)},
         )
     )
     BinEntry.objects.filter(pk__in=entries).delete()  # their hidden links go with them

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "crm",
     "recyclebin",
     "history",
+    "changelog",
     "backups",
     "support",
 ]
@@ -299,6 +300,8 @@ BIN_RETENTION_DAYS = env.int("BIN_RETENTION_DAYS", default=30)
 # A bulk restore of more entries than this runs as a Celery job with a progress bar (RestoreJob)
 # instead of inside the request. Same default as recyclebin/conf.py.
 BIN_RESTORE_JOB_THRESHOLD = env.int("BIN_RESTORE_JOB_THRESHOLD", default=1000)
+# A revert (history -> undo) of more records than this runs as a Celery job with a progress bar.
+REVERT_JOB_THRESHOLD = env.int("REVERT_JOB_THRESHOLD", default=1000)
 
 # --- Backups --------------------------------------------------------------------------------
 # Snapshot files go to the "snapshots" storage, never served by URL (no MEDIA_URL, no url
