@@ -46,23 +46,12 @@ from crm.entities import ENTITIES, Entity
 from crm.models import CrmRecord
 from history.filters import EventFilter
 from history.models import Event, EventType
+from history.selectors import RECORD_CHANGES, record_changes
 from history.services import history_event, history_record_many
 from recyclebin.services import bin_delete, bin_restore
 
 # The states of a record.
 LIVE, BIN, GONE = "live", "bin", "gone"
-
-# The events a revert can undo: those that changed a CRM record.
-REVERTABLE = (
-    EventType.CREATE,
-    EventType.UPDATE,
-    EventType.DELETE,
-    EventType.RESTORE,
-    EventType.PURGE,
-    EventType.ROLLBACK,
-    EventType.RECOVER,
-    EventType.REVERT,
-)
 
 # A selection of more events than this is refused: narrow the filter.
 MAX_EVENTS = 200_000
@@ -83,14 +72,8 @@ def revert_job_threshold() -> int:
 
 
 def _revertable(events: models.QuerySet) -> models.QuerySet:
-    """The events a revert acts on: changes of CRM records. A link that a delete or restore
-    cleared or put back on another record (an ``update`` with ``details.cause``) follows its
-    cause and is not undone on its own."""
-    return events.filter(
-        entity_type__in=list(ENTITIES),
-        entity_id__isnull=False,
-        event_type__in=[str(kind) for kind in REVERTABLE],
-    ).exclude(details__has_key="cause")
+    """The events a revert acts on: changes of CRM records (history.selectors)."""
+    return record_changes(events).filter(entity_type__in=list(ENTITIES))
 
 
 def revert_selection(
@@ -352,7 +335,7 @@ def _record_events(
         rows = (
             Event.objects.for_account(account)
             .filter(entity_type=entity_type, entity_id__in=batch)
-            .filter(event_type__in=[str(kind) for kind in REVERTABLE])
+            .filter(event_type__in=[str(kind) for kind in RECORD_CHANGES])
             .order_by("id")
             .values(*EVENT_COLUMNS)
         )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("crm.urls")),
     path("", include("recyclebin.urls")),
+    path("", include("changelog.urls")),
     path("", include("history.urls")),
     path("", include("backups.urls")),
     path("", include("support.urls")),

@@ -17,10 +17,11 @@ from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.models import Account
+from accounts.models import Account, User
 from crm.entities import ENTITIES, entity_for_model
 from crm.models import CrmRecord
 from history.models import Event, EventType
+from history.selectors import is_record_change
 from history.subjects import event_type_label, subject_get
 
 VALUE_MAX_CHARS = 80
@@ -43,16 +44,21 @@ class EventRow:
     note: str = ""
     subject: str = ""  # what the event is about, in words ("Company"), from its owner
     event_label: str = ""  # the kind of event, in words ("Delete", "Restore proposed")
+    # "Undo this change" is offered (a change of a record, by the one who may undo it).
+    undoable: bool = False
 
 
 def actor_label(event: Event) -> str:
     return event.actor_username if event.actor_id is not None else _("System")
 
 
-def event_rows(*, account: Account, events, request_links: bool = False) -> list[EventRow]:
+def event_rows(
+    *, account: Account, events, request_links: bool = False, undo_by: User | None = None
+) -> list[EventRow]:
     """``events`` (one page) as rows for a template; times are rendered by the template in
     the active time zone. ``request_links``: link the events of other subjects (a restore
-    request's steps) to their page, for the account's admins, who may open them."""
+    request's steps) to their page, for the account's admins, who may open them.
+    ``undo_by``: the user who may undo changes here (admins any, employees their own)."""
     events = list(events)
     live = _live_ids(account=account, events=events)
     link_titles = _link_titles(account=account, events=events)
@@ -66,6 +72,10 @@ def event_rows(*, account: Account, events, request_links: bool = False) -> list
             note=_note(event),
             subject=_subject_label(event.entity_type),
             event_label=event_type_label(event.event_type),
+            undoable=undo_by is not None
+            and event.entity_type in ENTITIES
+            and is_record_change(event)
+            and (undo_by.is_account_admin or event.actor_id == undo_by.pk),
         )
         if event.entity_id in live.get(event.entity_type, ()):
             row.record_url = reverse(f"crm:{event.entity_type}_detail", args=[event.entity_id])

@@ -9,6 +9,37 @@ from django.utils import timezone
 from accounts.models import Account
 from history.models import Event, EventType
 
+# The events that changed a record's data: a revert (changelog) can undo them.
+RECORD_CHANGES = (
+    EventType.CREATE,
+    EventType.UPDATE,
+    EventType.DELETE,
+    EventType.RESTORE,
+    EventType.PURGE,
+    EventType.ROLLBACK,
+    EventType.RECOVER,
+    EventType.REVERT,
+)
+
+
+def record_changes(events: QuerySet) -> QuerySet:
+    """The events among ``events`` that changed a record, each undoable on its own: not the
+    account-wide event of a restore (no record), not a link that a delete or restore cleared
+    or put back on another record (an ``update`` with ``details.cause``: it follows its
+    cause)."""
+    return events.filter(
+        entity_id__isnull=False, event_type__in=[str(kind) for kind in RECORD_CHANGES]
+    ).exclude(details__has_key="cause")
+
+
+def is_record_change(event: Event) -> bool:
+    """``record_changes`` for one event."""
+    return (
+        event.entity_id is not None
+        and event.event_type in RECORD_CHANGES
+        and "cause" not in (event.details or {})
+    )
+
 
 def events_for_account(*, account: Account) -> QuerySet:
     return Event.objects.for_account(account)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 
+from accounts.plans import Feature, plan_has
 from core.api.filters import positive_int_or_none
 from core.csv import spreadsheet_safe
 from core.filter_chips import date_display, date_input, filter_chips, filter_values
@@ -26,10 +27,12 @@ from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 from history.display import event_rows
 from history.filters import EventFilter
-from history.selectors import deletions_per_day, events_for_account
+from history.selectors import deletions_per_day, events_for_account, record_changes
 from history.subjects import event_type_choices, event_type_label, subject_choices
 
 PAGE_SIZE = 50
+# "Undo these N changes…" counts up to this many ("more than N" beyond).
+UNDO_COUNT_MAX = 100_000
 EXPORT_CHUNK = 2000
 CHART_DAYS = 30
 
@@ -68,12 +71,17 @@ class HistoryView(MemberRequiredMixin, TemplateView):
             comma_lists=("event_type",),
         )
         query = {key: values for key, values in params.lists() if key not in ("before", "after")}
+        user = self.request.user
+        can_undo = plan_has(self.account.plan, Feature.REVERT)
         return super().get_context_data(
+            can_undo=can_undo,
+            undo_all=self._undo_all(events, query) if can_undo and valid and chips else None,
             nav="history",
             rows=event_rows(
                 account=self.account,
                 events=page,
-                request_links=self.request.user.is_account_admin,
+                request_links=user.is_account_admin,
+                undo_by=user if can_undo else None,
             ),
             has_newer=has_newer,
             has_older=has_older,
@@ -89,6 +97,21 @@ class HistoryView(MemberRequiredMixin, TemplateView):
             page_size=PAGE_SIZE,
             **kwargs,
         )
+
+    def _undo_all(self, events, query: dict) -> dict | None:
+        """ "Undo these N changes…": the changes of records among the filtered events, for
+        admins, and for employees once the list shows only their own."""
+        user = self.request.user
+        if not user.is_account_admin and self.request.GET.get("actor") != str(user.pk):
+            return None
+        count = record_changes(events)[: UNDO_COUNT_MAX + 1].count()
+        if not count:
+            return None
+        return {
+            "count": count,
+            "more": count > UNDO_COUNT_MAX,
+            "url": f"{reverse('changelog:revert')}?{urlencode(query, doseq=True)}",
+        }
 
     def _keyset_page(self, events):
         """``(events, has_newer, has_older)``: PAGE_SIZE events newest first, around the
