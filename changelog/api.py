@@ -55,7 +55,7 @@ class RevertView(APIView):
         )
         if data["dry_run"]:
             plan = revert.revert_preview(account=user.account, actor=user, event_ids=event_ids)
-            return Response(RevertResultSerializer(plan.summary()).data)
+            return Response(RevertResultSerializer(plan.summary(force=data["force"])).data)
         started = jobs.revert_start(
             account=user.account, actor=user, event_ids=event_ids, force=data["force"]
         )
@@ -64,7 +64,7 @@ class RevertView(APIView):
             return Response(
                 {"job": job}, status=http.HTTP_202_ACCEPTED, headers={"Location": job["url"]}
             )
-        return Response(RevertResultSerializer(started.summary()).data)
+        return Response(RevertResultSerializer(started.summary(force=data["force"])).data)
 
 
 class RevertJobView(APIView):

@@ -137,7 +137,7 @@ def revert_job_run(*, job_id: int) -> str:
             % {"error": f"{type(error).__name__}: {error}"[:300]},
         )
         return "failed"
-    summary = plan.summary(listed=0)
+    summary = plan.summary(force=job.force, listed=0)
     summary.pop("changes")
     job_claim(
         jobs=RevertJob,

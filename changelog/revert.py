@@ -244,12 +244,13 @@ class RevertPlan:
                         "conflict": each.conflict,
                     }
 
-    def summary(self, *, listed: int = CHANGES_LISTED) -> dict[str, Any]:
-        """API.md's answer: counts and the first ``listed`` changes."""
+    def summary(self, *, force: bool = False, listed: int = CHANGES_LISTED) -> dict[str, Any]:
+        """API.md's answer: counts (``records``: those that change, with or without
+        ``force``) and the first ``listed`` changes."""
         changes = list(self.changes())
         return {
             "events": self.events,
-            "records": sum(1 for record in self.records if record.action is not None),
+            "records": sum(1 for record in self.records if record.applied(force=force)),
             "fields": sum(len(record.fields) for record in self.records if record.action != "bin"),
             "conflicts": sum(1 for change in changes if change["conflict"]),
             "changes": changes[:listed],

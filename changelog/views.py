@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.formats import number_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
@@ -71,8 +72,13 @@ class RevertView(MemberRequiredMixin, TemplateView):
         summary = plan.summary()
         changes = summary["changes"]
         for change in changes:
-            change["type_label"] = ENTITIES[change["entity_type"]].verbose_name
+            entity = ENTITIES[change["entity_type"]]
+            change["type_label"] = capfirst(entity.verbose_name)
             change["is_record"] = change["field"] == revert.RECORD
+            if not change["is_record"]:
+                field = entity.model._meta.get_field(change["field"])
+                change["field_label"] = capfirst(str(getattr(field, "verbose_name", field.name)))
+        changes.sort(key=lambda change: not change["conflict"])  # conflicts first
         return self.render_to_response(
             {
                 **context,
@@ -101,13 +107,14 @@ class RevertView(MemberRequiredMixin, TemplateView):
             return redirect(f"{reverse('changelog:revert')}?{urlencode(query, doseq=True)}")
         if isinstance(started, RevertJob):
             return redirect("changelog:job", pk=started.pk)
-        summary = started.summary(listed=0)
+        force = request.POST.get("force") == "1"
+        summary = started.summary(force=force, listed=0)
         message = ngettext(
             "Undone: %(records)s record changed.",
             "Undone: %(records)s records changed.",
             summary["records"],
         ) % {"records": _number(summary["records"])}
-        if summary["conflicts"] and request.POST.get("force") != "1":
+        if summary["conflicts"] and not force:
             message += " " + ngettext(
                 "%(count)s change was left as it is: someone changed it again later.",
                 "%(count)s changes were left as they are: someone changed them again later.",
