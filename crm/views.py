@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.generic import FormView, TemplateView
 
+from accounts.plans import Feature, plan_has
 from core.api.filters import positive_int_or_none
 from core.errors import RuleViolation
 from core.views import MemberRequiredMixin
@@ -196,9 +197,17 @@ class RecordDetailView(EntityViewMixin, TemplateView):
                 account=self.account, entity_type=self.entity.type.value, entity_id=record.pk
             ).order_by("-id")[: HISTORY_LIMIT + 1]
         )
+        user = self.request.user
+        can_undo = plan_has(self.account.plan, Feature.REVERT)
         return super().get_context_data(
             record=record,
-            history=event_rows(account=self.account, events=events[:HISTORY_LIMIT]),
+            history=event_rows(
+                account=self.account,
+                events=events[:HISTORY_LIMIT],
+                undo_by=user if can_undo else None,
+            ),
+            can_undo=can_undo and bool(events),
+            undo_own_only=not user.is_account_admin,
             history_more=len(events) > HISTORY_LIMIT,
             history_url=record_history_url(record),
             history_limit=HISTORY_LIMIT,

@@ -3,8 +3,10 @@ history page, the preview with its conflicts, the confirmation, a big one's prog
 every refusal as a page that changes nothing (plan, someone else's change, another account)."""
 
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Account
 from changelog import jobs
@@ -125,3 +127,24 @@ def test_a_big_undo_shows_its_progress(account, admin_user, settings):
     jobs.revert_job_run(job_id=job.pk)
     assert "The changes are undone" in browser.get(answer["Location"]).text
     assert amounts(deals) == {Decimal("10.00")}
+
+
+def test_a_record_goes_back_to_how_it_was_at_a_moment(account, admin_user):
+    deal = crm_services.record_create(
+        account=account,
+        actor=admin_user,
+        entity=ENTITIES["deal"],
+        data={"title": "Before", "amount": Decimal("10.00")},
+    )
+    moment = timezone.now()
+    for title in ("Second", "Third"):
+        crm_services.record_update(record=deal, actor=admin_user, data={"title": title})
+    browser = login_client(admin_user)
+    page = browser.get(f"/deals/{deal.pk}/")
+    assert "Restore this record as it was at" in page.text
+    local = moment.astimezone(ZoneInfo(account.time_zone)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    query = {"entity_type": "deal", "entity_id": deal.pk, "occurred_after": local}
+    preview = browser.get("/history/revert/", query)
+    assert preview.context["summary"]["events"] == 2  # the create is before the moment
+    browser.post("/history/revert/", query)
+    assert Deal.objects.get(pk=deal.pk).title == "Before"
