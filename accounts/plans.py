@@ -27,6 +27,7 @@ class Feature(StrEnum):
     REVERT = "revert"
     RESTORE_REQUESTS = "restore_requests"
     SNAPSHOT_ON_DEMAND = "snapshot_on_demand"
+    CHANGE_ALERTS = "change_alerts"
 
 
 FEATURE_LABELS = {
@@ -38,6 +39,7 @@ FEATURE_LABELS = {
     Feature.REVERT: _("Undo any change from the history: one edit, or a whole import"),
     Feature.RESTORE_REQUESTS: _("Restore requests: support rolls the account back from a snapshot"),
     Feature.SNAPSHOT_ON_DEMAND: _("A snapshot on demand, before a risky import (one an hour)"),
+    Feature.CHANGE_ALERTS: _("Alerts when someone deletes or changes many records at once"),
 }
 
 _EVERY_PLAN = frozenset(
@@ -49,7 +51,13 @@ PLAN_FEATURES: dict[str, frozenset[Feature]] = {
     Plan.BASIC: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.REVERT},
     Plan.STANDARD: _EVERY_PLAN | {Feature.BIN_RESTORE, Feature.REVERT, Feature.RESTORE_REQUESTS},
     Plan.PROFESSIONAL: _EVERY_PLAN
-    | {Feature.BIN_RESTORE, Feature.REVERT, Feature.RESTORE_REQUESTS, Feature.SNAPSHOT_ON_DEMAND},
+    | {
+        Feature.BIN_RESTORE,
+        Feature.REVERT,
+        Feature.RESTORE_REQUESTS,
+        Feature.SNAPSHOT_ON_DEMAND,
+        Feature.CHANGE_ALERTS,
+    },
 }
 
 

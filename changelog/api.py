@@ -3,13 +3,18 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, viewsets
 from rest_framework import status as http
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from changelog import jobs, revert, selectors
-from changelog.models import RevertJob
+from accounts.rules import admin_require
+from changelog import alerts, jobs, revert, selectors
+from changelog.models import Alert, RevertJob
 from changelog.serializers import (
+    AlertSerializer,
+    AlertSettingsSerializer,
     RevertJobSerializer,
     RevertResultSerializer,
     RevertSerializer,
@@ -78,3 +83,71 @@ class RevertJobView(APIView):
     def get(self, request, job_id: int):
         job = selectors.revert_job_get(user=request.user, job_id=job_id)
         return Response(RevertJobSerializer(job, context={"request": request}).data)
+
+
+@extend_schema(tags=["alerts"])
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Mass deletions and changes detected in the account (account admins; professional)."""
+
+    queryset = Alert.objects.none()  # for the schema; requests use get_queryset()
+    serializer_class = AlertSerializer
+    filter_backends: list = []
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        admin_require(user=request.user)
+
+    def get_queryset(self):
+        return selectors.alerts_for_account(account=self.request.user.account)
+
+    @extend_schema(
+        summary="List the alerts, newest first",
+        responses={200: AlertSerializer(many=True), 403: ERROR},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Get an alert",
+        parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={200: AlertSerializer, 403: ERROR, 404: ERROR},
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Acknowledge an alert (it leaves the banner; the history keeps it)",
+        operation_id="alerts_acknowledge",
+        parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        request=None,
+        responses={200: AlertSerializer, 403: ERROR, 404: ERROR},
+    )
+    @action(detail=True, methods=["post"], url_path="acknowledge", url_name="acknowledge")
+    def acknowledge(self, request, pk=None):
+        alert = alerts.alert_acknowledge(alert=self.get_object(), user=request.user)
+        return Response(AlertSerializer(alert).data)
+
+    @extend_schema(
+        summary="The account's alert thresholds",
+        operation_id="alerts_settings",
+        methods=["GET"],
+        responses={200: AlertSettingsSerializer, 403: ERROR},
+    )
+    @extend_schema(
+        summary="Change the account's alert thresholds",
+        operation_id="alerts_settings_update",
+        methods=["PUT"],
+        request=AlertSettingsSerializer,
+        responses={200: AlertSettingsSerializer, 400: ERROR, 403: ERROR},
+    )
+    @action(detail=False, methods=["get", "put"], url_path="settings", url_name="settings")
+    def thresholds(self, request):
+        current = alerts.alert_settings(request.user.account)
+        if request.method == "GET":
+            return Response(AlertSettingsSerializer(current).data)
+        body = AlertSettingsSerializer(current, data=request.data)
+        body.is_valid(raise_exception=True)
+        saved = alerts.alert_settings_save(
+            account=request.user.account, user=request.user, **body.validated_data
+        )
+        return Response(AlertSettingsSerializer(saved).data)

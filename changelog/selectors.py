@@ -1,5 +1,7 @@
-from accounts.models import User
-from changelog.models import RevertJob
+from django.db.models import QuerySet
+
+from accounts.models import Account, User
+from changelog.models import Alert, RevertJob
 from core.errors import RuleViolation
 
 
@@ -12,3 +14,23 @@ def revert_job_get(*, user: User, job_id: int) -> RevertJob:
     if job is None:
         raise RuleViolation(code="not_found", message=f"No revert job {job_id}.")
     return job
+
+
+def alerts_open(*, account: Account, most: int) -> list[Alert]:
+    """The account's alerts not acknowledged yet, newest first."""
+    return list(
+        Alert.objects.for_account(account)
+        .filter(acknowledged_at__isnull=True)
+        .order_by("-id")[:most]
+    )
+
+
+def alerts_for_account(*, account: Account) -> QuerySet[Alert]:
+    return Alert.objects.for_account(account).order_by("-id")
+
+
+def alert_get(*, account: Account, alert_id: int | None) -> Alert:
+    alert = Alert.objects.for_account(account).filter(pk=alert_id or 0).first()
+    if alert is None:
+        raise RuleViolation(code="not_found", message=f"No alert {alert_id}.")
+    return alert

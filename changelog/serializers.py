@@ -5,10 +5,11 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from changelog.models import RevertJob
+from changelog.alerts import history_filter
+from changelog.models import Alert, AlertSettings, RevertJob
 from changelog.revert import MAX_EVENTS
 from core.api.filters import MAX_ID
-from core.api.serializers import BodySerializer, UserRefSerializer
+from core.api.serializers import BodyModelSerializer, BodySerializer, UserRefSerializer
 from history.filters import EventFilter
 
 
@@ -131,3 +132,55 @@ class RevertJobSerializer(serializers.ModelSerializer):
 
 class RevertStartedSerializer(serializers.Serializer):
     job = RevertJobSerializer()
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+    history_filter = serializers.SerializerMethodField(
+        help_text="The history's filters that select exactly these events (GET /history/ "
+        "with them; POST /history/revert/ with {filter: ...} undoes them)."
+    )
+
+    class Meta:
+        model = Alert
+        fields = (
+            "id",
+            "kind",
+            "actor",
+            "started_at",
+            "ended_at",
+            "count",
+            "history_filter",
+            "created_at",
+            "acknowledged_at",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_actor(self, alert: Alert) -> dict | None:
+        if alert.actor_id is None:
+            return None
+        return {"id": alert.actor_id, "username": alert.actor_username}
+
+    @extend_schema_field(HistoryFilterSerializer)
+    def get_history_filter(self, alert: Alert) -> dict:
+        return history_filter(alert)
+
+
+class AlertSettingsSerializer(BodyModelSerializer):
+    class Meta:
+        model = AlertSettings
+        fields = ("enabled", "threshold", "factor")
+        extra_kwargs = {
+            "threshold": {
+                "min_value": 1,
+                "max_value": 1_000_000,
+                "help_text": "An alert when one user deletes or changes more than this many "
+                "records within 10 minutes...",
+            },
+            "factor": {
+                "min_value": 1,
+                "max_value": 1000,
+                "help_text": "...and more than this many times the account's usual.",
+            },
+        }

@@ -1,9 +1,10 @@
-"""Thin Celery tasks over changelog.jobs; the watchdog is scheduled in config/schedule.py."""
+"""Thin Celery tasks over changelog.jobs and changelog.alerts; the watchdog and the alerts' detector
+are scheduled in config/schedule.py."""
 
 from celery import shared_task
 from django.conf import settings
 
-from changelog import jobs
+from changelog import alerts, jobs
 
 
 @shared_task(
@@ -22,3 +23,9 @@ def revert_job_run(job_id: int) -> str:
 def revert_jobs_watchdog() -> dict[str, int]:
     """Every minute: fail jobs whose worker died, send again the tasks of jobs still queued."""
     return jobs.revert_jobs_watchdog()
+
+
+@shared_task
+def alerts_detect() -> int:
+    """Every minute: raise an alert for each burst of deletions or changes found."""
+    return len(alerts.alerts_detect())

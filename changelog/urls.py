@@ -8,6 +8,7 @@ from changelog import views
 app_name = "changelog"
 
 urlpatterns = [
+    path("alerts/", views.AlertsView.as_view(), name="alerts"),
     path("history/revert/", views.RevertView.as_view(), name="revert"),
     path("history/revert/jobs/<int:pk>/", views.RevertJobView.as_view(), name="job"),
     path(

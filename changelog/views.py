@@ -15,13 +15,17 @@ from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import TemplateView
 
-from changelog import jobs, revert, selectors
+from accounts.plans import Feature, plan_has
+from accounts.rules import admin_require
+from changelog import alerts, jobs, revert, selectors
 from changelog.models import RevertJob
 from core.api.filters import positive_int_or_none
 from core.errors import RuleViolation
 from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 from history.filters import EventFilter
+
+ALERTS_LISTED = 100
 
 
 def _number(value: int) -> str:
@@ -168,3 +172,59 @@ class RevertJobProgressView(MemberRequiredMixin, View):
         response = JsonResponse(job_progress(job))
         response["Cache-Control"] = "no-store"
         return response
+
+
+class AlertsView(MemberRequiredMixin, TemplateView):
+    """The account's mass-change alerts (admins): each with the revert preview of exactly its
+    events and an "Acknowledge" button; and the account's thresholds."""
+
+    template_name = "changelog/alerts.html"
+
+    def member_checked(self) -> None:
+        admin_require(user=self.request.user)
+
+    def get_context_data(self, **kwargs):
+        rows = [
+            {"alert": alert, "revert_url": alerts.revert_path(alert)}
+            for alert in selectors.alerts_for_account(account=self.account)[:ALERTS_LISTED]
+        ]
+        return super().get_context_data(
+            nav="alerts",
+            rows=rows,
+            eligible=plan_has(self.account.plan, Feature.CHANGE_ALERTS),
+            limits=alerts.alert_settings(self.account),
+            window_minutes=int(alerts.window().total_seconds() // 60),
+            **kwargs,
+        )
+
+    def post(self, request: HttpRequest, *args, **kwargs):
+        if "acknowledge" in request.POST:
+            alert = selectors.alert_get(
+                account=self.account, alert_id=positive_int_or_none(request.POST["acknowledge"])
+            )
+            alerts.alert_acknowledge(alert=alert, user=request.user)
+            messages.success(request, _("Alert acknowledged."))
+            return redirect("changelog:alerts")
+        try:
+            threshold = int(request.POST.get("threshold", ""))
+            factor = int(request.POST.get("factor", ""))
+        except ValueError:
+            threshold = factor = 0
+        if not (1 <= threshold <= 1_000_000 and 1 <= factor <= 1000):
+            messages.error(
+                request,
+                _(
+                    "The threshold must be a whole number from 1 to 1,000,000, the factor "
+                    "from 1 to 1,000."
+                ),
+            )
+            return redirect("changelog:alerts")
+        alerts.alert_settings_save(
+            account=self.account,
+            user=request.user,
+            enabled=request.POST.get("enabled") == "1",
+            threshold=threshold,
+            factor=factor,
+        )
+        messages.success(request, _("The alert thresholds are saved."))
+        return redirect("changelog:alerts")

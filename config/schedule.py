@@ -19,6 +19,11 @@ BEAT_SCHEDULE = {
         "task": "changelog.tasks.revert_jobs_watchdog",
         "schedule": crontab(),
     },
+    "changelog-alerts-detect": {
+        # Every minute: a mass deletion or change reaches the admins within a minute.
+        "task": "changelog.tasks.alerts_detect",
+        "schedule": crontab(),
+    },
     "sessions-clear-expired": {
         "task": "accounts.tasks.sessions_clear_expired",
         "schedule": crontab(hour=3, minute=30),

@@ -19,6 +19,8 @@ class EventType(models.TextChoices):
     RECOVER = "recover", _("Recover")
     # Chosen changes undone (changelog.revert): one per record it changed.
     REVERT = "revert", _("Revert")
+    # A mass deletion or change detected (changelog.alerts), for the account's admins.
+    ALERT = "alert", _("Alert")
     EXPORT = "export", _("Snapshot exported")
     # Writes paused while a restore runs, and resumed (accounts.maintenance): who, why.
     MAINTENANCE_ON = "maintenance_on", _("Maintenance started")

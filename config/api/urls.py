@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import LogoutView, TokenObtainView
 from backups.api import SnapshotViewSet
-from changelog.api import RevertJobView, RevertView
+from changelog.api import AlertViewSet, RevertJobView, RevertView
 from core.api.errors import not_found
 from crm.api import VIEWSETS
 from history.api import EventViewSet
@@ -19,6 +19,7 @@ for viewset in VIEWSETS:
     router.register(viewset.entity.url_name, viewset, basename=viewset.entity.type.value)
 router.register("recyclebin", BinEntryViewSet, basename="binentry")
 router.register("history", EventViewSet, basename="event")
+router.register("alerts", AlertViewSet, basename="alert")
 router.register("backups/snapshots", SnapshotViewSet, basename="snapshot")
 router.register("support/requests", RestoreRequestViewSet, basename="restorerequest")
 router.register("support/notifications", NotificationViewSet, basename="notification")
