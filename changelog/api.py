@@ -127,25 +127,32 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         alert = alerts.alert_acknowledge(alert=self.get_object(), user=request.user)
         return Response(AlertSerializer(alert).data)
 
+
+class AlertSettingsView(APIView):
+    """The account's alert thresholds (account admins)."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        admin_require(user=request.user)
+
     @extend_schema(
+        tags=["alerts"],
         summary="The account's alert thresholds",
         operation_id="alerts_settings",
-        methods=["GET"],
         responses={200: AlertSettingsSerializer, 403: ERROR},
     )
+    def get(self, request):
+        return Response(AlertSettingsSerializer(alerts.alert_settings(request.user.account)).data)
+
     @extend_schema(
+        tags=["alerts"],
         summary="Change the account's alert thresholds",
         operation_id="alerts_settings_update",
-        methods=["PUT"],
         request=AlertSettingsSerializer,
         responses={200: AlertSettingsSerializer, 400: ERROR, 403: ERROR},
     )
-    @action(detail=False, methods=["get", "put"], url_path="settings", url_name="settings")
-    def thresholds(self, request):
-        current = alerts.alert_settings(request.user.account)
-        if request.method == "GET":
-            return Response(AlertSettingsSerializer(current).data)
-        body = AlertSettingsSerializer(current, data=request.data)
+    def put(self, request):
+        body = AlertSettingsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         saved = alerts.alert_settings_save(
             account=request.user.account, user=request.user, **body.validated_data

@@ -11,6 +11,7 @@ from changelog.revert import MAX_EVENTS
 from core.api.filters import MAX_ID
 from core.api.serializers import BodyModelSerializer, BodySerializer, UserRefSerializer
 from history.filters import EventFilter
+from history.subjects import EventTypeChoices, SubjectChoices
 
 
 class HistoryFilterSerializer(serializers.Serializer):
@@ -18,9 +19,12 @@ class HistoryFilterSerializer(serializers.Serializer):
 
     # Documents the object; history.filters.EventFilter checks and applies it.
     event_type = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="One or more kinds of event."
+        child=serializers.ChoiceField(choices=EventTypeChoices()),
+        required=False,
+        min_length=1,
+        help_text="One or more kinds of event.",
     )
-    entity_type = serializers.CharField(required=False)
+    entity_type = serializers.ChoiceField(choices=SubjectChoices(), required=False)
     entity_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     actor = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     occurred_after = serializers.DateTimeField(required=False)
@@ -172,13 +176,16 @@ class AlertSettingsSerializer(BodyModelSerializer):
         model = AlertSettings
         fields = ("enabled", "threshold", "factor")
         extra_kwargs = {
+            "enabled": {"required": True},
             "threshold": {
+                "required": True,
                 "min_value": 1,
                 "max_value": 1_000_000,
                 "help_text": "An alert when one user deletes or changes more than this many "
                 "records within 10 minutes...",
             },
             "factor": {
+                "required": True,
                 "min_value": 1,
                 "max_value": 1000,
                 "help_text": "...and more than this many times the account's usual.",

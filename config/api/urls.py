@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import LogoutView, TokenObtainView
 from backups.api import SnapshotViewSet
-from changelog.api import AlertViewSet, RevertJobView, RevertView
+from changelog.api import AlertSettingsView, AlertViewSet, RevertJobView, RevertView
 from core.api.errors import not_found
 from crm.api import VIEWSETS
 from history.api import EventViewSet
@@ -42,6 +42,7 @@ urlpatterns = [
     # Before the router: its history/{id}/ would take "revert" for an event id.
     path("history/revert/", RevertView.as_view(), name="revert"),
     path("history/revert/jobs/<int:job_id>/", RevertJobView.as_view(), name="revert-job"),
+    path("alerts/settings/", AlertSettingsView.as_view(), name="alert-settings"),
     path("", include(router.urls)),
     # Last: every other path ending in a slash (a path without one is first redirected to it).
     re_path(r"^.*/$", not_found),
