@@ -311,7 +311,8 @@ def revert_plan(*, account: Account, event_ids: list[int]) -> RevertPlan:
         ids = sorted(pk for kind, pk in selected if kind == entity_type)
         if not ids:
             continue
-        history = _record_events(account=account, entity_type=entity_type, ids=ids)
+        first = min(pk for key, pks in selected.items() if key[0] == entity_type for pk in pks)
+        history = _record_events(account=account, entity_type=entity_type, ids=ids, since=first)
         rows = _rows(account=account, entity=entity, ids=ids)
         for pk in ids:
             records.append(
@@ -328,14 +329,15 @@ def revert_plan(*, account: Account, event_ids: list[int]) -> RevertPlan:
 
 
 def _record_events(
-    *, account: Account, entity_type: str, ids: list[int]
+    *, account: Account, entity_type: str, ids: list[int], since: int
 ) -> dict[int, list[dict[str, Any]]]:
-    """Every change event on these records (links a delete cleared included), oldest first."""
+    """Every change event on these records from event ``since`` on (the first selected: only
+    what came after matters), links a delete cleared included, oldest first."""
     found: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for batch in _batches(ids):
         rows = (
             Event.objects.for_account(account)
-            .filter(entity_type=entity_type, entity_id__in=batch)
+            .filter(entity_type=entity_type, entity_id__in=batch, id__gte=since)
             .filter(event_type__in=[str(kind) for kind in RECORD_CHANGES])
             .order_by("id")
             .values(*EVENT_COLUMNS)
@@ -388,19 +390,20 @@ def _record_plan(
         plan.title = _title(entity, row) if row else ""
         return plan
 
-    current: dict[str, Any] = {}
-    if row is not None:
-        current = {name: _json(row[_field(entity, name).attname]) for name in entity.value_fields}
-    elif images := [image for event in events if (image := _image(event)) is not None]:
+    if row is None and (
+        images := [image for event in events if (image := _image(event)) is not None]
+    ):
         plan.image = images[-1]
-        current = {}
     targets: dict[str, tuple[Any, int]] = {}
     for event in mine:
         for name, pair in _value_changes(event).items():
             if name in entity.value_fields and name not in targets:
                 targets[name] = (pair[0], event["id"])
     for name, (value, since) in targets.items():
-        now = current.get(name) if row is not None else plan.image.get(name)
+        if row is not None:
+            now = _json(row[_field(entity, name).attname])
+        else:
+            now = plan.image.get(name)
         if now == value or (now in (None, "") and value in (None, "")):
             continue
         changed_later = any(
@@ -646,26 +649,66 @@ def _apply(
 
 
 def _update(*, account: Account, records: list[RecordRevert], force: bool, now: datetime) -> None:
-    """Set the fields back, set-based per type (one UPDATE per batch of rows)."""
-    by_entity: dict[str, list[RecordRevert]] = defaultdict(list)
+    """Set the fields back, set-based: one UPDATE per type and set of fields (a burst edits
+    the same fields of many records), from arrays on PostgreSQL, bulk_update elsewhere."""
+    groups: dict[tuple[str, tuple[str, ...]], list[RecordRevert]] = defaultdict(list)
     for record in records:
-        if record.fields_applied(force=force):
-            by_entity[record.entity.type.value].append(record)
-    for entity_type, group in by_entity.items():
+        if applied := record.fields_applied(force=force):
+            names = tuple(sorted(each.field for each in applied))
+            groups[(record.entity.type.value, names)].append(record)
+    for (entity_type, names), group in groups.items():
         entity = ENTITIES[entity_type]
-        names = sorted({each.field for r in group for each in r.fields_applied(force=force)})
+        values = [
+            {
+                each.field: _python(entity, each.field, each.value)[1]
+                for each in r.fields_applied(force=force)
+            }
+            for r in group
+        ]
+        if connection.vendor == "postgresql":
+            _update_arrays(
+                account=account, entity=entity, names=names, group=group, values=values, now=now
+            )
+            continue
         attnames = [_field(entity, name).attname for name in names]
-        current = {
-            row.pk: row
-            for batch in _batches([r.id for r in group])
-            for row in entity.model.objects.filter(account=account, pk__in=batch).only(*attnames)
-        }
-        changed = []
-        for record in group:
-            row = current[record.id]
-            for each in record.fields_applied(force=force):
-                attname, value = _python(entity, each.field, each.value)
-                setattr(row, attname, value)
-            row.updated_at = now
-            changed.append(row)
-        entity.model.objects.bulk_update(changed, [*attnames, "updated_at"], batch_size=1000)
+        rows = []
+        for record, row_values in zip(group, values, strict=True):
+            row = entity.model(account=account, updated_at=now)
+            row.pk = record.id
+            for name in names:
+                setattr(row, _field(entity, name).attname, row_values[name])
+            rows.append(row)
+        entity.model.objects.bulk_update(rows, [*attnames, "updated_at"], batch_size=500)
+
+
+def _update_arrays(
+    *,
+    account: Account,
+    entity: Entity,
+    names: tuple[str, ...],
+    group: list[RecordRevert],
+    values: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """``UPDATE ... FROM unnest(ids, column values...)``: one statement for thousands of rows
+    (Django's bulk_update writes a CASE per column, quadratic in the batch)."""
+    quote = connection.ops.quote_name
+    fields = [_field(entity, name) for name in names]
+    columns = [field.column for field in fields]
+    assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns)
+    arrays = ", ".join(
+        ["%s::bigint[]", *(f"%s::{field.db_type(connection)}[]" for field in fields)]
+    )
+    aliases = ", ".join(["id", *(quote(column) for column in columns)])
+    statement = (
+        f"UPDATE {quote(entity.table)} AS t SET {assignments}, {quote('updated_at')} = %s "  # noqa: S608 - model names
+        f"FROM unnest({arrays}) AS v({aliases}) WHERE t.id = v.id AND t.account_id = %s"
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(group), 10_000):
+            chunk = range(start, min(start + 10_000, len(group)))
+            params: list[Any] = [now, [group[i].id for i in chunk]]
+            for field, name in zip(fields, names, strict=True):
+                params.append([field.get_db_prep_value(values[i][name], connection) for i in chunk])
+            params.append(account.pk)
+            cursor.execute(statement, params)  # the time (SET), the arrays, the account

@@ -3,6 +3,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Account, AccountScopedQuerySet
 
@@ -18,7 +19,7 @@ class EventType(models.TextChoices):
     ROLLBACK = "rollback", _("Rollback")
     RECOVER = "recover", _("Recover")
     # Chosen changes undone (changelog.revert): one per record it changed.
-    REVERT = "revert", _("Revert")
+    REVERT = "revert", pgettext_lazy("history event", "Revert")
     # A mass deletion or change detected (changelog.alerts), for the account's admins.
     ALERT = "alert", _("Alert")
     EXPORT = "export", _("Snapshot exported")

@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account, User
@@ -66,6 +67,34 @@ def history_record(
     return event
 
 
+# Events written by one statement of history_record_many on PostgreSQL.
+MANY_CHUNK = 10_000
+
+
 def history_record_many(events: Iterable[Event]) -> None:
-    """Write many events at once (a bulk restore or purge)."""
-    Event.objects.bulk_create(events, batch_size=1000)
+    """Write many events at once (a bulk restore or purge, a revert). On PostgreSQL, from a
+    few hundred on, one ``INSERT ... SELECT FROM unnest(arrays)`` per MANY_CHUNK: a column per
+    array, not a parameter per value as bulk_create sends, so ten thousand events cost one
+    round trip and no per-row SQL."""
+    events = list(events)
+    if connection.vendor != "postgresql" or len(events) < 200:
+        Event.objects.bulk_create(events, batch_size=1000)
+        return
+    fields = [field for field in Event._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    statement = (
+        f"INSERT INTO {quote(Event._meta.db_table)} "  # noqa: S608 - the model's names
+        f"({', '.join(quote(field.column) for field in fields)}) SELECT * FROM unnest("
+        + ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        + ")"
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(events), MANY_CHUNK):
+            chunk = events[start : start + MANY_CHUNK]
+            cursor.execute(
+                statement,
+                [
+                    [field.get_db_prep_save(field.pre_save(e, True), connection) for e in chunk]
+                    for field in fields
+                ],
+            )
