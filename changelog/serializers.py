@@ -24,7 +24,10 @@ class HistoryFilterSerializer(serializers.Serializer):
         min_length=1,
         help_text="One or more kinds of event.",
     )
-    entity_type = serializers.ChoiceField(choices=SubjectChoices(), required=False)
+    # Blank allowed (no filter), so the choices are the history list's own (one enum).
+    entity_type = serializers.ChoiceField(
+        choices=SubjectChoices(), required=False, allow_blank=True
+    )
     entity_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     actor = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     occurred_after = serializers.DateTimeField(required=False)

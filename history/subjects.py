@@ -80,3 +80,7 @@ class EventTypeChoices:
 
     def __len__(self) -> int:
         return len(EventType.choices) + len(_EVENT_TYPES)
+
+
+# The subjects as one list of choices (the schema's HistorySubjectEnum: config/settings).
+SUBJECTS = SubjectChoices()

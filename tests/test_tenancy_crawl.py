@@ -20,6 +20,7 @@ from accounts.services import user_create
 from backups import services as backup_services
 from backups.models import Snapshot
 from backups.tests.factories import live_rows
+from changelog.models import Alert, RevertJob
 from conftest import PASSWORD
 from crm import services as crm_services
 from crm.entities import ENTITIES
@@ -92,6 +93,20 @@ def victim(account, admin_user, snapshot_dir, support_user) -> dict:
             status=RestoreJob.Status.COMPLETED,
         ),
         "event": Event.objects.filter(account=account).latest("id"),
+        "revertjob": RevertJob.objects.create(
+            account=account, requested_by=admin_user, events=[], status="completed"
+        ),
+        "alert": Alert.objects.create(
+            account=account,
+            kind="mass_delete",
+            actor=admin_user,
+            actor_username=MARKER,
+            started_at=snapshot.taken_at,
+            ended_at=snapshot.taken_at,
+            count=101,
+            first_event=1,
+            last_event=2,
+        ),
         "snapshot": snapshot,
         "request": request,
         "message": message,
@@ -102,6 +117,8 @@ def victim(account, admin_user, snapshot_dir, support_user) -> dict:
 # Which object an id in a URL names, by the words of the route's name or path. The first
 # match wins, so the more specific words come first.
 _OBJECTS = (
+    ("revert", "revertjob"),
+    ("alert", "alert"),
     ("message", "message"),
     ("notification", "notification"),
     ("request", "request"),
@@ -139,6 +156,9 @@ def _state(account) -> dict:
         "rows": live_rows(account),
         "events": Event.objects.filter(account=account).count(),
         "jobs": sorted(RestoreJob.objects.filter(account=account).values_list("id", "status")),
+        "alerts": sorted(
+            Alert.objects.filter(account=account).values_list("id", "acknowledged_at")
+        ),
         "snapshots": sorted(Snapshot.objects.filter(account=account).values_list("id", "status")),
         "requests": sorted(
             RestoreRequest.objects.filter(account=account).values_list("id", "status", "kind")

@@ -192,6 +192,8 @@ SPECTACULAR_SETTINGS = {
         "RestoreKindEnum": "backups.restore.KINDS",
         "RequestKindEnum": "support.models.RequestKind",
         "SnapshotKindEnum": "backups.models.Snapshot.Kind",
+        "HistorySubjectEnum": "history.subjects.SUBJECTS",
+        "JobStatusEnum": "recyclebin.models.RestoreJob.Status",  # a revert job's are the same
     },
 }
 
