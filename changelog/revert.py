@@ -42,13 +42,14 @@ from accounts.models import Account, User
 from accounts.plans import Feature
 from accounts.rules import account_writable_require, plan_require
 from core.errors import RuleViolation
-from crm.entities import ENTITIES, Entity
+from crm.entities import ENTITIES, PURGE_ORDER, Entity
 from crm.models import CrmRecord
 from history.filters import EventFilter
 from history.models import Event, EventType
 from history.selectors import RECORD_CHANGES, record_changes
 from history.services import history_event, history_record_many
-from recyclebin.services import bin_delete, bin_restore
+from recyclebin.models import BinEntry
+from recyclebin.services import bin_delete, bin_purge, bin_restore
 
 # The states of a record.
 LIVE, BIN, GONE = "live", "bin", "gone"
@@ -173,19 +174,28 @@ class RecordRevert:
     conflict: bool = False  # going to the bin or coming back was left alone
     # It cannot come back at all (an activity whose parent is gone for good), even forced.
     blocked: bool = False
+    # Links of its image to records that are gone: it comes back without them.
+    dropped: dict[str, int] = field(default_factory=dict)
     image: dict[str, Any] = field(default_factory=dict)  # GONE -> LIVE: its last values
     bin_entry: int | None = None
+    # A record that did not exist is removed for good, not sent to the bin (a restore to a
+    # moment: what was created after it is gone, as a rollback removes it).
+    remove: bool = False
 
     @property
     def action(self) -> str | None:
-        """``recreate``, ``unbin``, ``bin``, ``update`` or None (nothing to do)."""
+        """``recreate``, ``unbin``, ``bin``, ``remove``, ``update`` or None (nothing to do)."""
+        if self.remove and self.target == GONE and self.state != GONE:
+            return "remove"
         if self.target == LIVE:
             if self.state == GONE:
                 return "recreate" if self.image else None
             if self.state == BIN:
                 return "unbin"
             return "update" if self.fields else None
-        return "bin" if self.state == LIVE else None
+        if self.state == LIVE:
+            return "bin"  # its fields, when it was in the bin, go back first
+        return "update" if self.state == BIN and self.fields else None
 
     def applied(self, *, force: bool) -> bool:
         """Whether applying changes this record."""
@@ -194,7 +204,7 @@ class RecordRevert:
             return False
         if self.blocked:
             return False
-        if action in ("recreate", "unbin", "bin"):
+        if action in ("recreate", "unbin", "bin", "remove"):
             return force or not self.conflict
         return any(self._field_applied(each, force=force) for each in self.fields)
 
@@ -226,15 +236,15 @@ class RevertPlan:
                 "entity_id": record.id,
                 "title": record.title,
             }
-            if action in ("recreate", "unbin", "bin"):
+            if action in ("recreate", "unbin", "bin", "remove"):
                 yield {
                     **base,
                     "field": RECORD,
                     "current": record.state,
-                    "value": record.target if action == "bin" else LIVE,
+                    "value": record.target if action in ("bin", "remove") else LIVE,
                     "conflict": record.conflict,
                 }
-            if action != "bin":
+            if action not in ("bin", "remove"):
                 for each in record.fields:
                     yield {
                         **base,
@@ -251,7 +261,11 @@ class RevertPlan:
         return {
             "events": self.events,
             "records": sum(1 for record in self.records if record.applied(force=force)),
-            "fields": sum(len(record.fields) for record in self.records if record.action != "bin"),
+            "fields": sum(
+                len(record.fields)
+                for record in self.records
+                if record.action not in ("bin", "remove")
+            ),
             "conflicts": sum(1 for change in changes if change["conflict"]),
             "changes": changes[:listed],
         }
@@ -268,8 +282,18 @@ def _before(event: Mapping[str, Any]) -> str:
     if kind in (EventType.ROLLBACK, EventType.RECOVER):
         return {"removed": LIVE, "brought_back": GONE}.get(str(action), LIVE)
     if kind == EventType.REVERT:
+        if action == "updated" and (event["details"] or {}).get("in_bin"):
+            return BIN  # the fields of a record in the bin, set back
         return {"restored": BIN, "recreated": GONE}.get(str(action), LIVE)
     return {EventType.CREATE: GONE, EventType.RESTORE: BIN, EventType.PURGE: BIN}.get(kind, LIVE)
+
+
+def _existed(mine: list[dict[str, Any]], state: str) -> str:
+    """Whether the record existed before the selected events: before the first of them that
+    is not a link following another record's delete or restore (those happen on records in
+    the bin too, and say nothing of the record's own existence)."""
+    own = [event for event in mine if not (event["details"] or {}).get("cause")]
+    return _before(own[0]) if own else state
 
 
 def _value_changes(event: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -278,7 +302,7 @@ def _value_changes(event: Mapping[str, Any]) -> dict[str, list[Any]]:
     kind, action = event["event_type"], (event["details"] or {}).get("action")
     if (
         kind == EventType.UPDATE
-        or (kind == EventType.REVERT and action in ("updated", "restored"))
+        or (kind == EventType.REVERT and action in ("updated", "restored", "binned"))
         or (kind in (EventType.ROLLBACK, EventType.RECOVER) and action == "reverted")
     ):
         return event["changes"] or {}
@@ -298,8 +322,18 @@ def _image(event: Mapping[str, Any]) -> dict[str, Any] | None:
 EVENT_COLUMNS = ("id", "event_type", "entity_type", "entity_id", "actor_id", "changes", "details")
 
 
-def revert_plan(*, account: Account, event_ids: list[int]) -> RevertPlan:
-    """What reverting ``event_ids`` (from revert_selection) would do now."""
+def revert_plan(
+    *,
+    account: Account,
+    event_ids: list[int],
+    remove_gone: bool = False,
+    until: int | None = None,
+) -> RevertPlan:
+    """What reverting ``event_ids`` (from revert_selection) would do now. ``remove_gone``:
+    records that did not exist before the first selected event are removed for good.
+    ``until``: events after this id (the revert's own, while it applies) are not looked at."""
+    selection = len(set(event_ids))
+    event_ids = _with_follow_ups(account=account, event_ids=event_ids, until=until)
     selected: dict[tuple[str, int], list[int]] = defaultdict(list)
     for batch in _batches(event_ids):
         events = Event.objects.for_account(account).filter(pk__in=batch)
@@ -312,7 +346,9 @@ def revert_plan(*, account: Account, event_ids: list[int]) -> RevertPlan:
         if not ids:
             continue
         first = min(pk for key, pks in selected.items() if key[0] == entity_type for pk in pks)
-        history = _record_events(account=account, entity_type=entity_type, ids=ids, since=first)
+        history = _record_events(
+            account=account, entity_type=entity_type, ids=ids, since=first, until=until
+        )
         rows = _rows(account=account, entity=entity, ids=ids)
         for pk in ids:
             records.append(
@@ -324,12 +360,64 @@ def revert_plan(*, account: Account, event_ids: list[int]) -> RevertPlan:
                     row=rows.get(pk),
                 )
             )
+            records[-1].remove = remove_gone
     _links_check(account=account, records=records)
-    return RevertPlan(events=len(chosen), records=records)
+    return RevertPlan(events=selection, records=records)
+
+
+def _with_follow_ups(*, account: Account, event_ids: list[int], until: int | None) -> list[int]:
+    """The selection and the links its deletes and restores cleared or put back on other
+    records (``update`` events with ``details.cause``, matched by bin entry): undoing a delete
+    puts back the links it cleared, as they were."""
+    if not event_ids:
+        return event_ids
+    deleted: set[int] = set()
+    restored: set[int] = set()
+    purged: set[int] = set()
+    for batch in _batches(event_ids):
+        rows = Event.objects.for_account(account).filter(
+            pk__in=batch,
+            event_type__in=[
+                EventType.DELETE,
+                EventType.RESTORE,
+                EventType.PURGE,
+                EventType.REVERT,
+            ],
+        )
+        for kind, details in rows.values_list("event_type", "details"):
+            details = details or {}
+            if "bin_entry" in details and (kind != EventType.RESTORE):
+                deleted.add(details["bin_entry"])
+            if kind == EventType.RESTORE or details.get("action") == "restored":
+                restored.update(details.get("bin_entries") or [])
+            if kind == EventType.PURGE:
+                purged.update(details.get("bin_entries") or [])
+    if not (deleted or restored or purged):
+        return event_ids
+    follow_ups = (
+        Event.objects.for_account(account)
+        .filter(event_type=EventType.UPDATE, id__gt=min(event_ids), details__has_key="cause")
+        .filter(id__lte=until if until is not None else 2**63 - 1)
+        .values_list("pk", "details")
+    )
+    more = [
+        pk
+        for pk, details in follow_ups.iterator(chunk_size=2000)
+        if details.get("bin_entry") in deleted
+        or (
+            details["cause"].get("event") == EventType.PURGE
+            and purged.intersection(details.get("bin_entries") or [])
+        )
+        or (
+            details["cause"].get("event") != EventType.PURGE
+            and restored.intersection(details.get("bin_entries") or [])
+        )
+    ]
+    return sorted({*event_ids, *more})
 
 
 def _record_events(
-    *, account: Account, entity_type: str, ids: list[int], since: int
+    *, account: Account, entity_type: str, ids: list[int], since: int, until: int | None
 ) -> dict[int, list[dict[str, Any]]]:
     """Every change event on these records from event ``since`` on (the first selected: only
     what came after matters), links a delete cleared included, oldest first."""
@@ -338,6 +426,7 @@ def _record_events(
         rows = (
             Event.objects.for_account(account)
             .filter(entity_type=entity_type, entity_id__in=batch, id__gte=since)
+            .filter(id__lte=until if until is not None else 2**63 - 1)
             .filter(event_type__in=[str(kind) for kind in RECORD_CHANGES])
             .order_by("id")
             .values(*EVENT_COLUMNS)
@@ -378,7 +467,7 @@ def _record_plan(
         title="",
         events=[event["id"] for event in mine],
         state=state,
-        target=_before(mine[0]),
+        target=_existed(mine, state),
         bin_entry=row["bin_entry_id"] if row else None,
     )
     # Someone else changed the record since (a purge only ends a deletion: not a change).
@@ -386,7 +475,7 @@ def _record_plan(
         event["event_type"] != EventType.PURGE and not (event["details"] or {}).get("cause")
         for event in later_others
     )
-    if plan.target != LIVE:
+    if plan.target == GONE:
         plan.title = _title(entity, row) if row else ""
         return plan
 
@@ -472,6 +561,7 @@ def _links_check(*, account: Account, records: list[RecordRevert]) -> None:
             if name in record.entity.parent_fields:
                 record.blocked = record.conflict = True  # an activity needs its parent
             else:
+                record.dropped[name] = int(record.image[name])
                 record.image[name] = None  # the rest of the record comes back without it
 
 
@@ -487,25 +577,64 @@ def revert_preview(*, account: Account, actor: User, event_ids: list[int]) -> Re
 def revert_apply(
     *,
     account: Account,
-    actor: User,
+    actor: User | None,
     event_ids: list[int],
     force: bool = False,
+    remove_gone: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> RevertPlan:
     """Revert ``event_ids`` in one transaction: the records locked, the plan worked out again
-    under the lock, conflicts left as they are unless ``force`` (admins only). Returns the
-    plan as applied."""
+    under the lock, conflicts left as they are unless ``force`` (admins only). ``actor``
+    None: the system (a restore to a moment, which support runs after an admin confirmed).
+    ``remove_gone``: see revert_plan. Returns the plan as applied."""
     plan_require(account=account, feature=Feature.REVERT)
-    if force and not actor.is_account_admin:
+    if force and actor is not None and not actor.is_account_admin:
         raise RuleViolation(
             code="admin_only", message=_("Only account admins may overwrite later changes.")
         )
     with transaction.atomic():
         account_writable_require(account=account)
         _lock(account=account, event_ids=event_ids)
-        plan = revert_plan(account=account, event_ids=event_ids)
-        _apply(account=account, actor=actor, plan=plan, force=force, progress=progress)
+        # The events written from here on are the revert's own: never a conflict of it.
+        until = Event.objects.for_account(account).order_by("-id").values_list("id", flat=True)
+        last = until.first() or 0
+        plan = revert_plan(
+            account=account, event_ids=event_ids, remove_gone=remove_gone, until=last
+        )
+        back = [r for r in plan.records if r.action in BACK and r.applied(force=force)]
+        _apply(
+            account=account, actor=actor, plan=plan, force=force, phase="back", progress=progress
+        )
+        if back:
+            plan = _merged(
+                back,
+                revert_plan(
+                    account=account, event_ids=event_ids, remove_gone=remove_gone, until=last
+                ),
+            )
+        _apply(
+            account=account, actor=actor, plan=plan, force=force, phase="rest", progress=progress
+        )
     return plan
+
+
+BACK = ("unbin", "recreate")
+
+
+def _merged(back: list[RecordRevert], again: RevertPlan) -> RevertPlan:
+    """The plan worked out again after the records came back, with those records as they
+    were planned (what came back, and how), for the rest and for the summary."""
+    done = {(record.entity.type.value, record.id): record for record in back}
+    records = []
+    for record in again.records:
+        first = done.get((record.entity.type.value, record.id))
+        if first is None:
+            records.append(record)
+        elif record.action is not None:
+            records.append(record)  # its fields that still differ (a link the bin put back)
+        else:
+            records.append(first)
+    return RevertPlan(events=again.events, records=records)
 
 
 def _lock(*, account: Account, event_ids: list[int]) -> None:
@@ -530,6 +659,10 @@ def _target(entity: Entity, name: str) -> type[CrmRecord]:
     return cast(type[CrmRecord], _field(entity, name).related_model)
 
 
+def _type_of(model: type[CrmRecord]) -> str:
+    return next(key for key, entity in ENTITIES.items() if entity.model is model)
+
+
 def _python(entity: Entity, name: str, value: Any) -> tuple[str, Any]:
     """A history value as the model's attribute: ``(attname, value)``."""
     model_field = _field(entity, name)
@@ -543,23 +676,27 @@ def _python(entity: Entity, name: str, value: Any) -> tuple[str, Any]:
 def _apply(
     *,
     account: Account,
-    actor: User,
+    actor: User | None,
     plan: RevertPlan,
     force: bool,
+    phase: str,
     progress: Callable[[int], None] | None,
 ) -> None:
+    """``phase`` ``back``: records come back (from the bin, recreated); ``rest``: fields, the
+    bin, removals. Between the two the plan is worked out again: what came back may have
+    brought links and records with it (the bin's own rules)."""
     records = [record for record in plan.records if record.applied(force=force)]
     total = max(1, len(records))
     done = 0
+    base = 0 if phase == "back" else 50
 
     def step(count: int) -> None:
         nonlocal done
         done += count
         if progress is not None:
-            progress(min(99, done * 100 // total))
+            progress(min(99, base + done * 50 // total))
 
     now = timezone.now()
-    events: list[Event] = []
 
     def changes_of(record: RecordRevert) -> dict[str, list[Any]]:
         return {
@@ -569,6 +706,42 @@ def _apply(
     def details(record: RecordRevert, action: str) -> dict[str, Any]:
         return {"action": action, "events": record.events[:EVENTS_NAMED]}
 
+    if phase == "back":
+        _apply_back(
+            account=account,
+            actor=actor,
+            records=records,
+            force=force,
+            now=now,
+            step=step,
+            changes_of=changes_of,
+            details=details,
+        )
+        return
+    _apply_rest(
+        account=account,
+        actor=actor,
+        records=records,
+        force=force,
+        now=now,
+        step=step,
+        changes_of=changes_of,
+        details=details,
+    )
+
+
+def _apply_back(
+    *,
+    account: Account,
+    actor: User | None,
+    records: list[RecordRevert],
+    force: bool,
+    now: datetime,
+    step: Callable[[int], None],
+    changes_of: Callable[[RecordRevert], dict[str, list[Any]]],
+    details: Callable[[RecordRevert, str], dict[str, Any]],
+) -> None:
+    events: list[Event] = []
     # 1. Back from the bin: fields first (the rows are still in their tables), then the
     # entries, by the bin's own rules (links put back, an activity's parent).
     unbin = [record for record in records if record.action == "unbin"]
@@ -610,12 +783,51 @@ def _apply(
                 details=details(record, "recreated"),
             )
         )
+        # A link it had to a record that is gone, written as the bin writes a link it
+        # clears: bringing that record back puts it back (_links_put_back).
+        events += [
+            history_event(
+                account=account,
+                actor=actor,
+                event_type=EventType.UPDATE,
+                entity_type=record.entity.type,
+                entity_id=record.id,
+                title=record.title,
+                occurred_at=now,
+                changes={name: [target, None]},
+                details={
+                    "cause": {
+                        "event": EventType.REVERT.value,
+                        "entity_type": _type_of(_target(record.entity, name)),
+                        "id": target,
+                    }
+                },
+            )
+            for name, target in record.dropped.items()
+        ]
         step(1)
 
-    # 3. Fields of live records.
+    back = [record for record in records if record.action in ("recreate", "unbin")]
+    if back:
+        events += _links_put_back(account=account, actor=actor, records=back, now=now)
+    history_record_many(events)
+
+
+def _apply_rest(
+    *,
+    account: Account,
+    actor: User | None,
+    records: list[RecordRevert],
+    force: bool,
+    now: datetime,
+    step: Callable[[int], None],
+    changes_of: Callable[[RecordRevert], dict[str, list[Any]]],
+    details: Callable[[RecordRevert, str], dict[str, Any]],
+) -> None:
+    # 3. Fields of live records (and of records in the bin).
     updated = [record for record in records if record.action == "update"]
     _update(account=account, records=updated, force=force, now=now)
-    events += [
+    events = [
         history_event(
             account=account,
             actor=actor,
@@ -625,18 +837,23 @@ def _apply(
             title=record.title,
             occurred_at=now,
             changes=changes_of(record),
-            details=details(record, "updated"),
+            details={
+                **details(record, "updated"),
+                **({"in_bin": True} if record.state == BIN else {}),
+            },
         )
         for record in updated
     ]
     step(len(updated))
     history_record_many(events)
 
-    # 4. Into the bin (a created record's revert), parents first: a company takes its
-    # activities with it, as a delete does.
-    for record in records:
-        if record.action != "bin":
-            continue
+    # 4. Into the bin (a created record's revert, or one that was in the bin), children
+    # first: a record going to the bin keeps its link to a parent going too (the bin clears
+    # only live records' links), as it had it when both were there before.
+    binned = [record for record in records if record.action == "bin"]
+    _update(account=account, records=binned, force=force, now=now)
+    order = {entity_type: index for index, entity_type in enumerate(PURGE_ORDER)}
+    for record in sorted(binned, key=lambda r: order[r.entity.type.value]):
         live = record.entity.model.objects.for_account(account).filter(pk=record.id).first()
         if live is not None:
             bin_delete(
@@ -644,8 +861,83 @@ def _apply(
                 actor=actor,
                 event_type=EventType.REVERT,
                 details=details(record, "binned"),
+                changes=changes_of(record),
             )
         step(1)
+
+    # 5. Removed for good (records that did not exist at the moment restored to): into the
+    # bin, then purged with their entries (their last images kept in the purge events).
+    purge: set[int] = set()
+    for record in records:
+        if record.action != "remove":
+            continue
+        model = record.entity.model
+        row = model.objects.filter(account=account, pk=record.id).values("bin_entry").first()
+        if row is None:
+            continue  # went with a parent removed before it
+        if row["bin_entry"] is None:
+            entry = bin_delete(
+                record=model.objects.get(pk=record.id),
+                actor=actor,
+                event_type=EventType.REVERT,
+                details=details(record, "binned"),
+            )
+            purge.add(entry.pk)
+        elif BinEntry.objects.filter(
+            pk=row["bin_entry"], entity_type=record.entity.type.value, entity_id=record.id
+        ).exists():
+            purge.add(row["bin_entry"])  # its own entry (an activity in its parent's goes too)
+        step(1)
+    if purge:
+        bin_purge(account=account, entry_ids=sorted(purge), actor=None)
+
+
+def _links_put_back(
+    *, account: Account, actor: User | None, records: list[RecordRevert], now: datetime
+) -> list[Event]:
+    """The links to recreated records that their delete cleared on other records (the bin
+    forgot them when it was purged; the delete's ``update`` events with ``details.cause``
+    remember them): put back where the link is still empty, each with its ``update`` event."""
+    events = []
+    for record in records:
+        cleared = Event.objects.for_account(account).filter(
+            event_type=EventType.UPDATE,
+            id__gt=min(record.events),
+            details__cause__entity_type=record.entity.type.value,
+            details__cause__id=record.id,
+        )
+        for entity_type, entity_id, changes, title in cleared.values_list(
+            "entity_type", "entity_id", "changes", "entity_title"
+        ):
+            entity = ENTITIES.get(entity_type)
+            for name, (old, new) in (changes or {}).items():
+                if entity is None or old != record.id or new is not None:
+                    continue
+                attname = _field(entity, name).attname
+                linked = entity.model.objects.for_account(account).filter(
+                    pk=entity_id, **{attname: None}
+                )
+                if linked.update(**{attname: record.id}):
+                    events.append(
+                        history_event(
+                            account=account,
+                            actor=actor,
+                            event_type=EventType.UPDATE,
+                            entity_type=entity_type,
+                            entity_id=entity_id,
+                            title=title,
+                            occurred_at=now,
+                            changes={name: [None, record.id]},
+                            details={
+                                "cause": {
+                                    "event": EventType.REVERT.value,
+                                    "entity_type": record.entity.type.value,
+                                    "id": record.id,
+                                }
+                            },
+                        )
+                    )
+    return events
 
 
 def _update(*, account: Account, records: list[RecordRevert], force: bool, now: datetime) -> None:

@@ -5,7 +5,9 @@ recyclebin.services inside the transaction of the delete or restore, on locked e
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
+from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 
 from accounts.models import Account
@@ -41,6 +43,28 @@ def links_to(target: Entity) -> list[tuple[Entity, str]]:
         for name in entity.link_fields
         if entity.model._meta.get_field(name).related_model is target.model
     ]
+
+
+def links_purged(*, account: Account, items: Items) -> list[LinkChange]:
+    """The links that purging ``items`` will clear (a link that empties itself when its
+    target goes: a contact in the bin whose company is purged), for those records' history.
+    Links of the purged items themselves, and activities (which go with their parent), are
+    not counted."""
+    cleared: list[LinkChange] = []
+    for target_type, ids in items.items():
+        if not ids:
+            continue
+        for entity, name in links_to(ENTITIES[target_type]):
+            field = cast(models.ForeignKey, entity.model._meta.get_field(name))
+            if field.remote_field.on_delete is not models.SET_NULL:
+                continue
+            rows = (
+                entity.model.objects.filter(account=account, **{f"{name}__in": list(ids)})
+                .exclude(pk__in=list(items.get(entity.type.value, ())))
+                .values_list("id", field.attname)
+            )
+            cleared += [LinkChange(entity, pk, name, target, None) for pk, target in rows]
+    return cleared
 
 
 def links_hide(*, account: Account, entry: BinEntry, target: Entity) -> list[LinkChange]:

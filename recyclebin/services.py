@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -41,6 +41,7 @@ from recyclebin.links import (
     hidden_links_restore,
     link_targets_lock,
     links_hide,
+    links_purged,
     links_to_bin_hide,
 )
 from recyclebin.models import BinEntry, RestoreJob
@@ -68,10 +69,12 @@ def bin_delete(
     actor: User | None,
     event_type: str = EventType.DELETE,
     details: Mapping[str, Any] | None = None,
+    changes: Mapping[str, list[Any]] | None = None,
 ) -> BinEntry:
-    """Move ``record`` and its activities into the bin as one entry. ``event_type`` and
-    ``details``: what the history calls it (a revert sending a created record back writes
-    ``revert`` events, ``details`` added to each)."""
+    """Move ``record`` and its activities into the bin as one entry. ``event_type``,
+    ``details`` and ``changes``: what the history says (a revert sending a record back
+    writes ``revert`` events, ``details`` added to each, ``changes`` on the record's own: the
+    fields it set back first)."""
     account = record.account
     account_writable_require(account=account)
     entity = entity_for_model(type(record))
@@ -117,6 +120,7 @@ def bin_delete(
                 "item_count": entry.item_count,
                 "unlinked": len(hidden),
             },
+            changes=changes,
         )
     ]
     events += [
@@ -203,7 +207,7 @@ def bin_restore(
     *,
     account: Account,
     entry_ids: Collection[int],
-    actor: User,
+    actor: User | None,
     together: bool = False,
     event_type: str = EventType.RESTORE,
     details: Mapping[str, Any] | None = None,
@@ -324,6 +328,9 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
         items = _items(account=account, entry_ids=set(entries))
 
     subjects = dict(Activity.objects.filter(pk__in=items["activity"]).values_list("id", "subject"))
+    # Links the purge empties on records that stay (in the bin: live ones were cleared when
+    # the item was deleted), for their own history.
+    emptied = links_purged(account=account, items=items)
     # The records' last images, kept in their purge events (the change log: a purged record
     # can be brought back by a revert, and the account rebuilt as it was before).
     images: dict[str, dict[int, dict[str, Any]]] = {}
@@ -352,6 +359,29 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
         for entity_type in PURGE_ORDER
         for pk in items[entity_type]
     )
+    by_target: dict[tuple[str, int], list[LinkChange]] = defaultdict(list)
+    for change in emptied:
+        target = cast(
+            type[CrmRecord], change.entity.model._meta.get_field(change.field).related_model
+        )
+        by_target[(entity_for_model(target).type.value, change.old or 0)].append(change)
+    for (target_type, target_id), changes in by_target.items():
+        history_record_many(
+            _link_events(
+                account=account,
+                actor=actor,
+                changes=changes,
+                occurred_at=now,
+                details={
+                    "cause": {
+                        "event": EventType.PURGE.value,
+                        "entity_type": target_type,
+                        "id": target_id,
+                    },
+                    "bin_entries": sorted(entries),
+                },
+            )
+        )
     BinEntry.objects.filter(pk__in=entries).delete()
     return len(entries)
 

