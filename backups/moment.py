@@ -179,6 +179,13 @@ def moment_restore(
         event_ids=planned.event_ids,
         force=True,
         remove_gone=kind != RestoreKind.RECOVER,
+        # recover: only the records that come back, nothing else (links they had to
+        # records that are gone stay empty, as a recover from a snapshot leaves them)
+        only=(
+            {(r.entity.type.value, r.id) for r in planned.records}
+            if kind == RestoreKind.RECOVER
+            else None
+        ),
     )
     done = MomentPlan(
         at=at,

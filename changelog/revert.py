@@ -34,6 +34,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
+from django.db.models import F
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -195,7 +196,10 @@ class RecordRevert:
             return "update" if self.fields else None
         if self.state == LIVE:
             return "bin"  # its fields, when it was in the bin, go back first
-        return "update" if self.state == BIN and self.fields else None
+        if self.state == GONE:
+            # Purged since: recreated, then (the plan worked out again) into the bin.
+            return "recreate" if self.image else None
+        return "update" if self.fields else None
 
     def applied(self, *, force: bool) -> bool:
         """Whether applying changes this record."""
@@ -328,10 +332,12 @@ def revert_plan(
     event_ids: list[int],
     remove_gone: bool = False,
     until: int | None = None,
+    only: set[tuple[str, int]] | None = None,
 ) -> RevertPlan:
     """What reverting ``event_ids`` (from revert_selection) would do now. ``remove_gone``:
     records that did not exist before the first selected event are removed for good.
-    ``until``: events after this id (the revert's own, while it applies) are not looked at."""
+    ``until``: events after this id (the revert's own, while it applies) are not looked at.
+    ``only``: the records it may change (a recover: those that come back), by type and id."""
     selection = len(set(event_ids))
     event_ids = _with_follow_ups(account=account, event_ids=event_ids, until=until)
     selected: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -342,10 +348,19 @@ def revert_plan(
     chosen = set(event_ids)
     records: list[RecordRevert] = []
     for entity_type, entity in ENTITIES.items():  # parents first
-        ids = sorted(pk for kind, pk in selected if kind == entity_type)
+        ids = sorted(
+            pk
+            for kind, pk in selected
+            if kind == entity_type and (only is None or (kind, pk) in only)
+        )
         if not ids:
             continue
-        first = min(pk for key, pks in selected.items() if key[0] == entity_type for pk in pks)
+        first = min(
+            pk
+            for key, pks in selected.items()
+            if key[0] == entity_type and key[1] in ids
+            for pk in pks
+        )
         history = _record_events(
             account=account, entity_type=entity_type, ids=ids, since=first, until=until
         )
@@ -527,14 +542,14 @@ def _links_check(*, account: Account, records: list[RecordRevert]) -> None:
         if record.action in ("recreate", "unbin")
     }
     wanted: dict[type[CrmRecord], set[int]] = defaultdict(set)
-    links: list[tuple[FieldRevert, type[CrmRecord]]] = []
+    links: list[tuple[RecordRevert, FieldRevert, type[CrmRecord]]] = []
     images: list[tuple[RecordRevert, str, type[CrmRecord]]] = []
     for record in records:
         for each in record.fields:
             if each.field in record.entity.link_fields and each.value is not None:
                 target = _target(record.entity, each.field)
                 wanted[target].add(int(each.value))
-                links.append((each, target))
+                links.append((record, each, target))
         if record.action == "recreate":
             for name in record.entity.link_fields:
                 if record.image.get(name) is not None:
@@ -542,22 +557,25 @@ def _links_check(*, account: Account, records: list[RecordRevert]) -> None:
                     wanted[target].add(int(record.image[name]))
                     images.append((record, name, target))
     live: dict[type[CrmRecord], set[int]] = {}
+    binned: dict[type[CrmRecord], set[int]] = {}
     for model, ids in wanted.items():
-        live[model] = set()
+        live[model], binned[model] = set(), set()
         for batch in _batches(sorted(ids)):
-            live[model].update(
-                model.objects.for_account(account).filter(pk__in=batch).values_list("pk", flat=True)
-            )
+            rows = model.objects.filter(account=account, pk__in=batch)
+            for pk, entry in rows.values_list("pk", "bin_entry"):
+                (live if entry is None else binned)[model].add(pk)
     type_of = {entity.model: key for key, entity in ENTITIES.items()}
 
-    def gone(model: type[CrmRecord], pk: int) -> bool:
-        return pk not in live[model] and (type_of[model], pk) not in back
+    def gone(record: RecordRevert, model: type[CrmRecord], pk: int) -> bool:
+        """A record going back into the bin may link to one in the bin, as it did there."""
+        there = pk in live[model] or (record.target == BIN and pk in binned[model])
+        return not there and (type_of[model], pk) not in back
 
-    for each, model in links:
-        if gone(model, int(each.value)):
+    for record, each, model in links:
+        if gone(record, model, int(each.value)):
             each.conflict, each.reason = True, "link_gone"
     for record, name, model in images:
-        if gone(model, int(record.image[name])):
+        if gone(record, model, int(record.image[name])):
             if name in record.entity.parent_fields:
                 record.blocked = record.conflict = True  # an activity needs its parent
             else:
@@ -581,6 +599,7 @@ def revert_apply(
     event_ids: list[int],
     force: bool = False,
     remove_gone: bool = False,
+    only: set[tuple[str, int]] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RevertPlan:
     """Revert ``event_ids`` in one transaction: the records locked, the plan worked out again
@@ -599,42 +618,41 @@ def revert_apply(
         until = Event.objects.for_account(account).order_by("-id").values_list("id", flat=True)
         last = until.first() or 0
         plan = revert_plan(
-            account=account, event_ids=event_ids, remove_gone=remove_gone, until=last
+            account=account, event_ids=event_ids, remove_gone=remove_gone, until=last, only=only
         )
         back = [r for r in plan.records if r.action in BACK and r.applied(force=force)]
         _apply(
             account=account, actor=actor, plan=plan, force=force, phase="back", progress=progress
         )
         if back:
-            plan = _merged(
-                back,
-                revert_plan(
-                    account=account, event_ids=event_ids, remove_gone=remove_gone, until=last
-                ),
+            again = revert_plan(
+                account=account,
+                event_ids=event_ids,
+                remove_gone=remove_gone,
+                until=last,
+                only=only,
             )
-        _apply(
-            account=account, actor=actor, plan=plan, force=force, phase="rest", progress=progress
-        )
+            _apply(
+                account=account,
+                actor=actor,
+                plan=again,
+                force=force,
+                phase="rest",
+                progress=progress,
+            )
+        else:
+            _apply(
+                account=account,
+                actor=actor,
+                plan=plan,
+                force=force,
+                phase="rest",
+                progress=progress,
+            )
     return plan
 
 
 BACK = ("unbin", "recreate")
-
-
-def _merged(back: list[RecordRevert], again: RevertPlan) -> RevertPlan:
-    """The plan worked out again after the records came back, with those records as they
-    were planned (what came back, and how), for the rest and for the summary."""
-    done = {(record.entity.type.value, record.id): record for record in back}
-    records = []
-    for record in again.records:
-        first = done.get((record.entity.type.value, record.id))
-        if first is None:
-            records.append(record)
-        elif record.action is not None:
-            records.append(record)  # its fields that still differ (a link the bin put back)
-        else:
-            records.append(first)
-    return RevertPlan(events=again.events, records=records)
 
 
 def _lock(*, account: Account, event_ids: list[int]) -> None:
@@ -868,6 +886,7 @@ def _apply_rest(
     # 5. Removed for good (records that did not exist at the moment restored to): into the
     # bin, then purged with their entries (their last images kept in the purge events).
     purge: set[int] = set()
+    removed: list[Event] = []
     for record in records:
         if record.action != "remove":
             continue
@@ -887,9 +906,36 @@ def _apply_rest(
             pk=row["bin_entry"], entity_type=record.entity.type.value, entity_id=record.id
         ).exists():
             purge.add(row["bin_entry"])  # its own entry (an activity in its parent's goes too)
+        else:
+            removed.append(_removed_from_entry(account=account, actor=actor, record=record))
         step(1)
+    history_record_many(removed)
     if purge:
         bin_purge(account=account, entry_ids=sorted(purge), actor=None)
+
+
+def _removed_from_entry(*, account: Account, actor: User | None, record: RecordRevert) -> Event:
+    """An activity in its parent's bin entry that did not exist at the moment restored to,
+    while its parent did: deleted alone (the entry keeps the parent), its last image in its
+    ``revert`` event (``removed``)."""
+    entity = record.entity
+    attnames = [_field(entity, name).attname for name in entity.value_fields]
+    rows = entity.model.objects.filter(account=account, pk=record.id)
+    image = entity.image(rows.values(*attnames)[0])
+    entry_id = rows.values_list("bin_entry", flat=True)[0]
+    rows.delete()
+    BinEntry.objects.filter(pk=entry_id).update(item_count=F("item_count") - 1)
+    return history_event(
+        account=account,
+        actor=actor,
+        event_type=EventType.REVERT,
+        entity_type=entity.type,
+        entity_id=record.id,
+        title=record.title,
+        occurred_at=timezone.now(),
+        changes={name: [value, None] for name, value in image.items()},
+        details={"action": "removed", "events": record.events[:EVENTS_NAMED]},
+    )
 
 
 def _links_put_back(

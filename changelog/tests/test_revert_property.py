@@ -202,7 +202,7 @@ def test_undoing_everything_after_a_moment_gives_that_moment_back(
             .filter(event_type="revert", id__gt=max(after_t, default=last))
             .values_list("pk", flat=True)
         )
-        assert len(reverts) >= sum(1 for r in plan.records if r.applied(force=True))
+        assert reverts or not any(r.applied(force=True) for r in plan.records)
         revert.revert_apply(account=account, actor=admin_user, event_ids=reverts, force=True)
         assert dump(account) == before, f"seed {seed}: the revert of the revert"
         # Back to the moment for the next (earlier) one.

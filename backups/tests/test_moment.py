@@ -1,0 +1,163 @@
+"""A restore to a moment (backups.moment), against ground truth on both databases: the random
+changes of changelog's property test, a dump of the account (live and in the bin, every value)
+at random moments; ``full`` back to each moment equals its dump, ``recover`` brings back exactly
+what existed then and is gone now, ``entities`` touches only its types; the other account never
+changes. And its rules: a moment in the future or before the oldest kept snapshot is refused;
+the preview counts what the restore then does."""
+
+import json
+import random
+from datetime import timedelta
+
+import pytest
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from backups import moment
+from backups.models import Snapshot
+from backups.services import snapshot_take
+from changelog.tests.test_revert_property import World
+from core.errors import RuleViolation
+from crm.entities import ENTITIES
+from history.models import Event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A modest run in make test. Wider runs: full passed 39 of 39 seeds; recover + entities 35
+# of 39 (seeds 20, 27, 33, 39: a deal's link differs after entities; see issue 16's note).
+SEEDS = (1, 2, 3)
+STEPS = 100
+MOMENTS = 3
+
+
+def dump(account, types=ENTITIES) -> dict:
+    """Every record of the account, live or in the bin, with every value."""
+    state = {}
+    for entity_type in types:
+        entity = ENTITIES[entity_type]
+        attnames = [entity.model._meta.get_field(name).attname for name in entity.value_fields]
+        rows = entity.model.objects.filter(account=account).values("id", "bin_entry", *attnames)
+        for row in rows:
+            values = {
+                name: row[attname]
+                for name, attname in zip(entity.value_fields, attnames, strict=True)
+            }
+            state[(entity_type, row["id"])] = (
+                row["bin_entry"] is None,
+                json.loads(json.dumps(values, cls=DjangoJSONEncoder)),
+            )
+    return state
+
+
+@pytest.fixture
+def history(account, admin_user, employee, other_account, other_admin, snapshot_dir):
+    """``(moments, other_dump)``: random changes after a kept snapshot, with the account's
+    dump at a few moments."""
+
+    def run(seed: int):
+        snapshot = snapshot_take(account=account, kind=Snapshot.Kind.MANUAL)
+        assert snapshot.status == Snapshot.Status.SUCCEEDED
+        rng = random.Random(seed)
+        world = World(account, [admin_user, employee], rng)
+        other = World(other_account, [other_admin], rng)
+        at = sorted(rng.sample(range(10, STEPS), MOMENTS))
+        moments = []
+        for number in range(STEPS):
+            world.step()
+            if number % 10 == 0:
+                other.step()
+            if number in at:
+                moments.append((timezone.now(), dump(account)))
+        return moments, dump(other_account)
+
+    return run
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_full_restore_to_each_moment_gives_that_moment_back(
+    seed, history, account, admin_user, other_account
+):
+    moments, other_state = history(seed)
+    for at, expected in reversed(moments):
+        preview = moment.moment_preview(account=account, at=at, kind="full", entity_types=None)
+        outcome = moment.moment_restore(account=account, at=at, kind="full", actor=admin_user)
+        assert dump(account) == expected, f"seed {seed}: full restore to {at}"
+        assert outcome.counts == preview["changes"]
+        assert Snapshot.objects.get(pk=outcome.pre_restore_snapshot_id).kind == "pre_restore"
+    assert dump(other_account) == other_state
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_recover_and_entities_change_only_what_they_should(seed, history, account, admin_user):
+    moments, _ = history(seed)
+    at, expected = moments[0]
+    before = dump(account)
+    moment.moment_restore(account=account, at=at, kind="recover", actor=admin_user)
+    after = dump(account)
+    came_back = {key for key, (live, _) in after.items() if live and not before.get(key, (0,))[0]}
+    for key, (live, values) in after.items():
+        was = before.get(key)
+        if was is not None and was[0]:
+            # A live record keeps everything, except an empty link put back to a record
+            # that came back (its delete had cleared it).
+            relinked = {
+                name
+                for name, value in values.items()
+                if value != was[1][name]
+                and was[1][name] is None
+                and any(k[1] == value for k in came_back)
+            }
+            assert live and {n: v for n, v in values.items() if n not in relinked} == {
+                n: v for n, v in was[1].items() if n not in relinked
+            }, f"recover changed the live record {key}"
+        elif live:
+            assert expected.get(key) == (True, values), f"recover brought back {key} wrongly"
+    missing = {k for k, (live, _) in expected.items() if live} - {
+        k for k, v in after.items() if v[0]
+    }
+    blocked = {k for k in missing if k[0] == "activity"}  # an activity whose parent is gone
+    assert missing <= blocked, missing
+
+    moment.moment_restore(
+        account=account, at=at, kind="entities", entity_types=["deal"], actor=admin_user
+    )
+    # The deals as they were, except links to records that are gone now (another type,
+    # not restored; for a deal in the bin, gone from the bin too): those are empty, as in a
+    # restore of entities from a snapshot.
+    now = dump(account)
+    deals = {}
+    for key, (live, values) in dump_only(expected, "deal").items():
+        links = {
+            name: value
+            for name, value in values.items()
+            if name in ("company", "contact")
+            and value is not None
+            and not (now.get((name, value), (False,))[0] if live else (name, value) in now)
+        }
+        deals[key] = (live, {**values, **dict.fromkeys(links)})
+    assert dump(account, ["deal"]) == deals
+
+
+def dump_only(state: dict, entity_type: str) -> dict:
+    return {key: value for key, value in state.items() if key[0] == entity_type}
+
+
+def test_the_moment_must_be_inside_the_window(account, admin_user, snapshot_dir):
+    with pytest.raises(RuleViolation) as refused:
+        moment.moment_preview(account=account, at=timezone.now(), kind="full", entity_types=None)
+    assert refused.value.code == "outside_retention"  # no snapshot kept yet
+    snapshot_take(account=account, kind=Snapshot.Kind.MANUAL)
+    with pytest.raises(RuleViolation) as refused:
+        moment.moment_preview(
+            account=account,
+            at=timezone.now() + timedelta(minutes=5),
+            kind="full",
+            entity_types=None,
+        )
+    assert refused.value.code == "outside_retention"
+    events = Event.objects.count()
+    with pytest.raises(RuleViolation):
+        moment.moment_restore(
+            account=account, at=timezone.now() - timedelta(days=30), kind="full", actor=admin_user
+        )
+    assert Event.objects.count() == events  # refused before anything was written
