@@ -20,12 +20,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
 
 from accounts.rules import admin_require
 from backups import restore, selectors
 from backups.export import export_file_name, snapshot_export
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
+from backups.moment import moment_preview
 from backups.on_demand import snapshot_on_demand
 from backups.serializers import SnapshotSerializer
 from backups.snapshot_format import SnapshotInvalid
@@ -374,3 +376,54 @@ class SnapshotViewSet(
             )
         except restore.RestoreRefused as error:
             raise RuleViolation(code="snapshot_invalid", message=error.message) from error
+
+
+class MomentQuerySerializer(_PreviewQuerySerializer):
+    at = serializers.DateTimeField(help_text="The moment, ISO 8601 with its offset.")
+
+
+class MomentPreviewSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=restore.KINDS)
+    at = serializers.DateTimeField()
+    base_snapshot = serializers.IntegerField(
+        help_text="The newest kept snapshot taken at or before the moment: the window reaches "
+        "back that far."
+    )
+    changes = serializers.DictField(child=ChangeCountsSerializer())
+
+
+class MomentPreviewView(APIView):
+    """What a restore to a moment would change now (account admins)."""
+
+    @extend_schema(
+        tags=["backups"],
+        summary="What a restore to a moment would change now (admins only)",
+        operation_id="backups_preview_at",
+        description="Per entity type, as a snapshot's preview: records the restore would remove "
+        "(exist now, not at the moment), restore (existed then, gone or in the bin now) and "
+        "revert (in both, different now). 400 outside_retention for a moment in the future or "
+        "before the oldest kept snapshot.",
+        parameters=[
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.DATETIME,
+                required=True,
+                description="ISO 8601 with its offset, e.g. 2026-12-06T13:59:00+01:00.",
+            ),
+            *KIND_PARAMETERS,
+        ],
+        responses={200: MomentPreviewSerializer, 400: ERROR, 403: ERROR},
+    )
+    def get(self, request):
+        admin_require(user=request.user)
+        refuse_blank(request, MomentQuerySerializer().fields)
+        query = MomentQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        body = moment_preview(
+            account=request.user.account,
+            at=params["at"],
+            kind=params["kind"],
+            entity_types=params["entity_types"] or None,
+        )
+        return Response(MomentPreviewSerializer(body).data)

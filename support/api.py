@@ -134,8 +134,10 @@ class RestoreRequestViewSet(
         return self._answer(created, status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Propose a snapshot and kind (support staff)",
-        description="While open or proposed (a new proposal replaces the last one).",
+        summary="Propose a snapshot, or a moment, and kind (support staff)",
+        description="While open or proposed (a new proposal replaces the last one). With "
+        "``at`` instead of ``snapshot``: the account as it was at that moment (kinds full, "
+        "entities, recover); the request then shows ``restore_to``.",
         parameters=[ID_PARAMETER],
         request=ProposeSerializer,
         responses={200: RestoreRequestSerializer},
@@ -172,6 +174,7 @@ class RestoreRequestViewSet(
             snapshot=snapshot,
             kind=data.get("kind"),
             entity_types=data.get("entity_types"),
+            at=data.get("at"),
         )
         return self._answer(proposed)
 

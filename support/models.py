@@ -121,6 +121,9 @@ class RestoreRequest(models.Model):
     heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     completed_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     outcome = models.JSONField(_("outcome"), null=True, blank=True)
+    # A moment proposed instead of a snapshot (backups.moment): the restore takes the account
+    # back to how it was then; ``snapshot`` is the kept one that moment builds on.
+    restore_to = models.DateTimeField(_("restore to"), null=True, blank=True)
     reject_reason = models.TextField(_("reason for rejecting"), blank=True)
 
     objects = AccountScopedQuerySet.as_manager()

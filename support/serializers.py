@@ -3,6 +3,7 @@
 from datetime import UTC
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -57,6 +58,7 @@ class RestoreRequestSerializer(serializers.ModelSerializer):
             "lost_at",
             "message",
             "snapshot",
+            "restore_to",
             "requested_by",
             "proposed_by",
             "confirmed_by",
@@ -151,6 +153,14 @@ class RestoreRequestCreateSerializer(BodySerializer):
 
 
 class ProposeSerializer(BodySerializer):
+    schema_rules = {"not": {"required": ["snapshot", "at"]}}
+
+    at = serializers.DateTimeField(
+        required=False,
+        help_text="Instead of a snapshot: a moment (ISO 8601 with its offset) inside the "
+        "retention window; the restore takes the account back to how it was then. Kinds "
+        "full, entities and recover.",
+    )
     snapshot = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -164,6 +174,13 @@ class ProposeSerializer(BodySerializer):
         "approving it completes the request at once, changing nothing.",
     )
     entity_types = _entity_types_field()
+
+    def validate(self, attrs):
+        if "snapshot" in attrs and "at" in attrs:
+            raise serializers.ValidationError(
+                _('Send either "snapshot" or "at", not both.'), code="snapshot_or_at"
+            )
+        return attrs
 
 
 class RejectSerializer(BodySerializer):

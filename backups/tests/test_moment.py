@@ -161,3 +161,31 @@ def test_the_moment_must_be_inside_the_window(account, admin_user, snapshot_dir)
             account=account, at=timezone.now() - timedelta(days=30), kind="full", actor=admin_user
         )
     assert Event.objects.count() == events  # refused before anything was written
+
+
+def test_the_preview_at_a_moment_through_the_api(
+    api, api_as, employee, account, admin_user, other_admin, snapshot_dir
+):
+    from crm import services as crm_services
+
+    snapshot_take(account=account, kind=Snapshot.Kind.MANUAL)
+    at = timezone.now()
+    crm_services.record_create(
+        account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Later"}
+    )
+    answer = api.get("/api/v1/backups/preview/", {"at": at.isoformat(), "kind": "full"})
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["changes"]["company"] == {"removed": 1, "restored": 0, "reverted": 0}
+    assert body["kind"] == "full" and body["base_snapshot"]
+    future = (timezone.now() + timedelta(hours=1)).isoformat()
+    refused = api.get("/api/v1/backups/preview/", {"at": future})
+    assert (refused.status_code, refused.json()["code"]) == (400, "outside_retention")
+    assert api.get("/api/v1/backups/preview/").status_code == 400  # at is required
+    assert (
+        api_as(employee).get("/api/v1/backups/preview/", {"at": at.isoformat()}).json()["code"]
+        == "admin_only"
+    )
+    # Another account's admin sees their own account: no snapshot there, so refused.
+    other = api_as(other_admin).get("/api/v1/backups/preview/", {"at": at.isoformat()})
+    assert other.json()["code"] == "outside_retention"

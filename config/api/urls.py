@@ -5,7 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import LogoutView, TokenObtainView
-from backups.api import SnapshotViewSet
+from backups.api import MomentPreviewView, SnapshotViewSet
 from changelog.api import AlertSettingsView, AlertViewSet, RevertJobView, RevertView
 from core.api.errors import not_found
 from crm.api import VIEWSETS
@@ -43,6 +43,7 @@ urlpatterns = [
     path("history/revert/", RevertView.as_view(), name="revert"),
     path("history/revert/jobs/<int:job_id>/", RevertJobView.as_view(), name="revert-job"),
     path("alerts/settings/", AlertSettingsView.as_view(), name="alert-settings"),
+    path("backups/preview/", MomentPreviewView.as_view(), name="backups-preview-at"),
     path("", include(router.urls)),
     # Last: every other path ending in a slash (a path without one is first redirected to it).
     re_path(r"^.*/$", not_found),

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from backups import restore
 from backups.models import Snapshot
+from backups.moment import moment_preview
 from core.errors import RuleViolation
 from crm.entities import ENTITIES
 from history.models import Event
@@ -90,7 +91,15 @@ def request_preview(
                 code="outside_retention",
                 message=_("There is no kept snapshot to preview for this request."),
             )
-        if kind != RequestKind.EXPORT:
+        if request.restore_to is not None and snapshot_id is None and kind != RequestKind.EXPORT:
+            # The proposal is a moment: what restoring to it would change (backups.moment).
+            changes = moment_preview(
+                account=request.account,
+                at=request.restore_to,
+                kind=kind,
+                entity_types=entity_types or None,
+            )["changes"]
+        elif kind != RequestKind.EXPORT:
             changes = _changes(
                 snapshot=snapshot, kind=kind, entity_types=entity_types, samples=samples
             )

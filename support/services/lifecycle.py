@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 from accounts.models import Account, User
 from accounts.rules import admin_require
 from backups.models import Snapshot
+from backups.moment import moment_base
 from core.errors import RuleViolation
 from support import rules, selectors
 from support.chat_lines import line_make
@@ -102,6 +103,45 @@ def request_file(
 # --- Support proposes, the admin confirms, support approves ----------------------------------
 
 
+def _propose_moment(
+    *, request: RestoreRequest, user: User, at: datetime, kind: str, entity_types: list[str]
+) -> RestoreRequest:
+    if kind not in (RequestKind.FULL, RequestKind.ENTITIES, RequestKind.RECOVER):
+        raise RuleViolation(
+            code="invalid",
+            message=_("A moment can be proposed for a full, entities or recover restore only."),
+        )
+    base = moment_base(account=request.account, at=at)  # outside_retention
+    request_save(
+        request=request,
+        status=RequestStatus.PROPOSED,
+        snapshot=base,
+        restore_to=at,
+        kind=kind,
+        entity_types=entity_types,
+        proposed_by=user,
+        confirmed_by=None,
+    )
+    step_record(
+        request=request,
+        event_type=RequestEvent.REQUEST_PROPOSED,
+        actor=user,
+        line=line_make(
+            gettext_noop(
+                "%(user)s proposed a %(kind)s restore to the moment %(at)s: the account as it "
+                "was then, from its change log. An admin of the account confirms it after "
+                "checking the preview."
+            ),
+            user=user.username,
+            kind=kind,
+            at=at,
+        ),
+        verb=NotificationVerb.PROPOSED,
+        details={"restore_to": at.isoformat(), "snapshot": base.pk, "entity_types": entity_types},
+    )
+    return request
+
+
 @transaction.atomic
 def request_propose(
     *,
@@ -110,9 +150,12 @@ def request_propose(
     snapshot: Snapshot | None = None,
     kind: str | None = None,
     entity_types: list[str] | None = None,
+    at: datetime | None = None,
 ) -> RestoreRequest:
-    """Support proposes ``snapshot`` (default: the newest kept one taken before the loss) and
-    ``kind`` (default: the one asked for). Again while proposed replaces the proposal."""
+    """Support proposes ``snapshot`` (default: the newest kept one taken before the loss), or
+    a moment ``at`` instead (backups.moment: the account as it was then; kinds full, entities
+    and recover), and ``kind`` (default: the one asked for). Again while proposed replaces
+    the proposal."""
     rules.support_require(user=user)
     request = request_locked(request=request)
     rules.state_require(
@@ -124,6 +167,10 @@ def request_propose(
     if entity_types is None and kind == request.kind:
         entity_types = request.entity_types
     entity_types = rules.kind_clean(kind=kind, entity_types=entity_types)
+    if at is not None:
+        return _propose_moment(
+            request=request, user=user, at=at, kind=kind, entity_types=entity_types
+        )
     if snapshot is None:
         snapshot = selectors.request_default_snapshot(request=request)
         if snapshot is None:
@@ -139,6 +186,7 @@ def request_propose(
         request=request,
         status=RequestStatus.PROPOSED,
         snapshot=snapshot,
+        restore_to=None,
         kind=kind,
         entity_types=entity_types,
         proposed_by=user,

@@ -8,7 +8,7 @@ heartbeat, staleness and resending are core.jobs'; what a dead restore means is 
 import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -18,8 +18,10 @@ from django.utils.translation import gettext_noop
 
 from accounts.maintenance import MaintenanceReason, maintenance_lift
 from accounts.models import Account
+from backups.moment import moment_restore
 from backups.restore import RestoreRefused, snapshot_restore
 from core import jobs
+from core.errors import RuleViolation
 from history.models import Event, EventType
 from support import rules
 from support.chat_lines import line_make, line_text
@@ -82,16 +84,21 @@ def request_run(*, request_id: int) -> str:
             interval=settings.SUPPORT_RESTORE_HEARTBEAT_SECONDS,
             label="restore request",
         ):
-            if request.snapshot is None:
+            if request.restore_to is not None:
+                done = _moment_run(request)
+            elif request.snapshot is None:
                 raise RestoreRefused(_("The proposed snapshot is no longer kept."))
-            outcome = snapshot_restore(
-                snapshot=request.snapshot,
-                kind=request.kind,
-                entity_types=request.entity_types or None,
-                actor=request.approved_by,
-                account=request.account,
-                progress=lambda percent, step: _progress(request_id, percent, step),
-            )
+            else:
+                done = asdict(
+                    snapshot_restore(
+                        snapshot=request.snapshot,
+                        kind=request.kind,
+                        entity_types=request.entity_types or None,
+                        actor=request.approved_by,
+                        account=request.account,
+                        progress=lambda percent, step: _progress(request_id, percent, step),
+                    )
+                )
     except RestoreRefused as refused:
         _failed(request, error=refused.message)
         return "failed"
@@ -110,8 +117,31 @@ def request_run(*, request_id: int) -> str:
             % {"error": f"{type(error).__name__}: {error}"[:500]},
         )
         return "failed"
-    _completed(request, outcome=asdict(outcome))
+    _completed(request, outcome=done)
     return "completed"
+
+
+def _moment_run(request: RestoreRequest) -> dict[str, Any]:
+    """A restore to the proposed moment (backups.moment); a refusal as RestoreRefused."""
+    at = cast(datetime, request.restore_to)
+    _progress(request.pk, 15, "safety_snapshot")
+    try:
+        done = moment_restore(
+            account=request.account,
+            at=at,
+            kind=request.kind,
+            entity_types=request.entity_types or None,
+            actor=request.approved_by,
+        )
+    except RuleViolation as refused:
+        raise RestoreRefused(refused.message) from refused
+    return {
+        "kind": done.kind.value,
+        "restore_to": done.at.isoformat(),
+        "snapshot_id": done.base_snapshot_id,
+        "pre_restore_snapshot_id": done.pre_restore_snapshot_id,
+        "counts": done.counts,
+    }
 
 
 def _progress(request_id: int, percent: int, step: str) -> None:
@@ -152,11 +182,20 @@ def _completed(request: RestoreRequest, *, outcome: dict[str, Any]) -> None:
             request=request,
             event_type=RequestEvent.REQUEST_COMPLETED,
             actor=None,
-            line=line_make(
-                gettext_noop(
-                    "The restore completed: the account's data is back as in snapshot #%(id)s."
-                ),
-                id=outcome.get("snapshot_id", request.snapshot_id),
+            line=(
+                line_make(
+                    gettext_noop(
+                        "The restore completed: the account's data is back as it was at %(at)s."
+                    ),
+                    at=request.restore_to,
+                )
+                if request.restore_to is not None
+                else line_make(
+                    gettext_noop(
+                        "The restore completed: the account's data is back as in snapshot #%(id)s."
+                    ),
+                    id=outcome.get("snapshot_id", request.snapshot_id),
+                )
             ),
             verb=NotificationVerb.COMPLETED,
             details={

@@ -16,6 +16,7 @@ from backups.models import Snapshot
 from backups.storage import snapshot_storage
 from backups.tests.factories import account_fill, live_rows
 from crm import services as crm_services
+from crm.entities import ENTITIES
 from crm.models import Company, Deal
 from history.models import Event, EventType
 from history.services import history_record
@@ -331,3 +332,58 @@ def test_the_watchdog_task_is_scheduled():
     # A restore is long work: the long time limits, the soft one first.
     assert tasks.restore_request_run.soft_time_limit == django_settings.LONG_TASK_SOFT_TIME_LIMIT
     assert tasks.restore_request_run.time_limit == django_settings.LONG_TASK_TIME_LIMIT
+
+
+def test_a_request_restores_the_account_to_a_proposed_moment(
+    account, admin_user, support_user, api_as, emails
+):
+    """Support proposes a moment instead of a snapshot (``at``); the admin sees its preview
+    and confirms; the run takes the account back to it: the deals deleted after it come back,
+    the rename is undone, a company created after it is gone."""
+    account_fill(account, actor=admin_user)
+    assert backup_services.snapshot_take(account=account, kind="manual").status == "succeeded"
+    at = timezone.now()
+    deals = set(Deal.objects.for_account(account).values_list("pk", flat=True))
+    company = Company.objects.for_account(account).first()
+    title = company.title
+    for deal in Deal.objects.filter(account=account):
+        crm_services.record_delete(record=deal, actor=admin_user)
+    crm_services.record_update(record=company, actor=admin_user, data={"title": "Renamed"})
+    later = crm_services.record_create(
+        account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Later"}
+    )
+    request = services.request_file(
+        user=admin_user, lost_at=timezone.now(), kind="full", message="Deals gone at 14:00."
+    )
+
+    proposed = api_as(support_user).post(
+        f"/api/v1/support/requests/{request.pk}/propose/",
+        {"at": at.isoformat(), "kind": "full"},
+        format="json",
+    )
+    assert proposed.status_code == 200, proposed.content
+    assert proposed.json()["restore_to"] is not None
+    both = api_as(support_user).post(
+        f"/api/v1/support/requests/{request.pk}/propose/",
+        {"at": at.isoformat(), "snapshot": 1},
+        format="json",
+    )
+    assert both.status_code == 400
+    seen = api_as(admin_user).get(f"/api/v1/support/requests/{request.pk}/preview/")
+    assert seen.status_code == 200, seen.content
+    changes = seen.json()["changes"]
+    assert changes["deal"]["restored"] == len(deals)
+    assert changes["company"] == {"removed": 1, "restored": 0, "reverted": 1}
+
+    request.refresh_from_db()
+    services.request_confirm(request=request, user=admin_user)
+    services.request_approve(request=request, user=support_user)
+    assert services.request_run(request_id=request.pk) == "completed"
+
+    request.refresh_from_db()
+    assert request.status == "completed"
+    assert request.outcome["restore_to"] == at.isoformat()
+    assert set(Deal.objects.for_account(account).values_list("pk", flat=True)) == deals
+    assert Company.objects.get(pk=company.pk).title == title
+    assert not Company.objects.filter(pk=later.pk).exists()
+    assert "back as it was at" in request.messages.filter(is_system=True).last().body
