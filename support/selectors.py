@@ -6,12 +6,15 @@ the account's; anyone else nothing. A request the caller may not see is "not fou
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Min, QuerySet, Value, When
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from accounts.models import Account, User
 from backups.models import Snapshot
 from core.errors import RuleViolation
+from crm.entities import ENTITIES
+from history.models import Event
 from support.models import (
     BEFORE_QUEUED,
     OPEN_STATUSES,
@@ -167,3 +170,26 @@ def notifications_for(*, user: User) -> QuerySet[Notification]:
 
 def unread_count(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def request_moment_suggested(*, request: RestoreRequest) -> datetime | None:
+    """A moment to restore to: one minute before the first change of the busiest minute of
+    record changes in the day before the loss (a mass deletion or import stands out), or
+    None when the history shows no change then."""
+    window = Event.objects.for_account(request.account).filter(
+        occurred_at__gte=request.lost_at - timedelta(days=1),
+        occurred_at__lte=request.lost_at + timedelta(hours=1),
+        entity_type__in=list(ENTITIES),
+        entity_id__isnull=False,
+        actor__isnull=False,
+    )
+    busiest = (
+        window.annotate(minute=TruncMinute("occurred_at"))
+        .values("minute")
+        .annotate(changes=Count("id"), first=Min("occurred_at"))
+        .order_by("-changes", "minute")
+        .first()
+    )
+    if busiest is None:
+        return None
+    return busiest["first"].replace(second=0, microsecond=0) - timedelta(minutes=1)

@@ -27,6 +27,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -465,6 +466,10 @@ class ConsoleDetailView(SupportRequiredMixin, View):
                     for snapshot in snapshots
                 ],
                 default_snapshot=default,
+                moment_suggested=_local_input(
+                    selectors.request_moment_suggested(request=restore_request),
+                    restore_request.account.time_zone,
+                ),
                 chosen=chosen,
                 chosen_kind_label=display.kind_label(preview.kind),
                 kinds=REQUEST_KINDS,
@@ -497,6 +502,40 @@ class ConsoleProposeView(SupportRequiredMixin, View):
                 snapshot=form.cleaned_data["snapshot"],
                 kind=form.cleaned_data["kind"],
                 entity_types=form.cleaned_data["entity_types"],
+            ),
+            success=_("Proposed. The account's admins are asked to confirm."),
+            back=self.detail_url(),
+        )
+
+
+def _local_input(moment, zone: str) -> str:
+    """A time as a datetime-local field shows it, in the account's time zone."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+class ConsoleProposeMomentView(SupportRequiredMixin, View):
+    """Propose a moment instead of a snapshot (``at``, in the account's time zone)."""
+
+    def post(self, request, pk):
+        restore_request = self.request_object()
+        zone = ZoneInfo(restore_request.account.time_zone)
+        at = parse_datetime(request.POST.get("at", "").strip() or "-")
+        kind = request.POST.get("kind", "")
+        if at is None or kind not in (RequestKind.FULL, RequestKind.ENTITIES, RequestKind.RECOVER):
+            messages.error(
+                request, _("Give the moment (date and time) and a kind: full, entities or recover.")
+            )
+            return HttpResponseRedirect(self.detail_url())
+        if timezone.is_naive(at):
+            at = timezone.make_aware(at, zone)
+        return _act(
+            request,
+            lambda: services.request_propose(
+                request=restore_request,
+                user=request.user,
+                at=at,
+                kind=kind,
+                entity_types=request.POST.getlist("entity_types"),
             ),
             success=_("Proposed. The account's admins are asked to confirm."),
             back=self.detail_url(),

@@ -387,3 +387,30 @@ def test_a_request_restores_the_account_to_a_proposed_moment(
     assert Company.objects.get(pk=company.pk).title == title
     assert not Company.objects.filter(pk=later.pk).exists()
     assert "back as it was at" in request.messages.filter(is_system=True).last().body
+
+
+def test_the_console_suggests_and_proposes_a_moment(account, admin_user, support_user):
+    from zoneinfo import ZoneInfo
+
+    from conftest import login_client
+
+    account_fill(account, actor=admin_user)
+    taken = backup_services.snapshot_take(account=account, kind="manual")
+    # Taken a while before the burst (the suggestion is a whole minute before it).
+    Snapshot.objects.filter(pk=taken.pk).update(taken_at=taken.taken_at - timedelta(minutes=10))
+    for deal in Deal.objects.filter(account=account):  # the burst
+        crm_services.record_delete(record=deal, actor=admin_user)
+    first = Event.objects.filter(event_type="delete").order_by("id").first().occurred_at
+    request = services.request_file(
+        user=admin_user, lost_at=timezone.now(), kind="recover", message="Deals gone."
+    )
+    console = login_client(support_user)
+    page = console.get(f"/console/requests/{request.pk}/")
+    suggested = first.replace(second=0, microsecond=0) - timedelta(minutes=1)
+    local = suggested.astimezone(ZoneInfo(account.time_zone)).strftime("%Y-%m-%dT%H:%M")
+    assert f'value="{local}"' in page.text
+    console.post(
+        f"/console/requests/{request.pk}/propose-moment/", {"at": local, "kind": "recover"}
+    )
+    request.refresh_from_db()
+    assert request.status == "proposed" and request.restore_to == suggested
