@@ -5,6 +5,7 @@ snapshot's baseline) and a one-transaction DELETE + ``\\copy FROM`` reload of th
 restore's baseline), with row checksums to prove what a restore put back."""
 
 import argparse
+import os
 import random
 import subprocess
 import sys
@@ -204,3 +205,18 @@ def reload(run: Run, account: Account) -> float:
     lines += [f"\\copy {t.name} ({', '.join(t.columns)}) FROM '{files[t.name]}'" for t in tables()]
     lines.append("COMMIT;")
     return psql(run, "\n".join(lines) + "\n")
+
+
+def environment(database_url: str, var_dir: Path) -> dict[str, str]:
+    """The production settings, snapshots in a private folder of the run's temporary directory."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "bench",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url,
+        "CRM_VAR_DIR": str(var_dir),
+        "SNAPSHOT_STORAGE": "local",
+    }

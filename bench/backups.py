@@ -29,6 +29,7 @@ from _baseline import (
     Run,
     checksum,
     delete_statements,
+    environment,
     raw_copy,
     reload,
     seed,
@@ -126,21 +127,6 @@ def parse_args() -> argparse.Namespace:
     if not 0 < args.deletions <= args.rows // 10:
         parser.error("--deletions must be between 1 and a tenth of --rows")
     return args
-
-
-def environment(database_url: str, var_dir: Path) -> dict[str, str]:
-    """The production settings, snapshots in a private folder of the run's temporary directory."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_SECRET_KEY": "bench",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "DATABASE_URL": database_url,
-        "CRM_VAR_DIR": str(var_dir),
-        "SNAPSHOT_STORAGE": "local",
-    }
 
 
 # --- Data ----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import psycopg2
-from _baseline import Run, checksum, raw_copy, reload, seed, vacuum
+from _baseline import Run, checksum, environment, raw_copy, reload, seed, vacuum
 from _common import django_setup, fresh_database, migrate, step
 
 # This file is named like the Django app it measures: imports of ``changelog`` must find the app.
@@ -43,6 +43,8 @@ def main() -> int:
         run.work = work
         (work / "var").mkdir()
         run.env = environment(args.database_url, work / "var")
+        # The whole burst in this process, as a request under the threshold would run it.
+        run.env["REVERT_JOB_THRESHOLD"] = str(10**9)
         migrate(run.env)
         django_setup(run.env)
         run.db = psycopg2.connect(args.database_url)
@@ -77,23 +79,6 @@ def parse_args() -> argparse.Namespace:
     if args.burst > args.rows // 20:
         parser.error("--burst must be at most a twentieth of --rows (the deals are a tenth)")
     return args
-
-
-def environment(database_url: str, var_dir: Path) -> dict[str, str]:
-    import os
-
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_SECRET_KEY": "bench",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "DATABASE_URL": database_url,
-        "CRM_VAR_DIR": str(var_dir),
-        # The whole burst in this process, as a request under the threshold would run it.
-        "REVERT_JOB_THRESHOLD": str(10**9),
-    }
 
 
 def history_seed(run: Run) -> None:

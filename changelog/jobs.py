@@ -36,7 +36,7 @@ def _setting(name: str, default: int) -> int:
 def records_count(*, account: Account, event_ids: list[int]) -> int:
     """How many records the selected events are on."""
     records: set[tuple[str, int]] = set()
-    for batch in revert._batches(event_ids):
+    for batch in revert.batches(event_ids):
         rows = Event.objects.for_account(account).filter(pk__in=batch)
         records.update(rows.values_list("entity_type", "entity_id"))
     return len(records)

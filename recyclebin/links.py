@@ -1,17 +1,23 @@
 """The recycle bin's invariant: a live record never links to an item in the bin. Deleting an
 item clears live records' links to it and remembers each one (HiddenLink); restoring puts them
 back where they are still empty; purging forgets them (with their entry). Called by
-recyclebin.services inside the transaction of the delete or restore, on locked entries."""
+recyclebin.services inside the transaction of the delete or restore, on locked entries; each
+link it changes is written on the linked record's own history (``link_events``)."""
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from datetime import datetime
+from typing import Any, cast
 
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 
-from accounts.models import Account
+from accounts.models import Account, User
 from crm.entities import ENTITIES, Entity, EntityType
+from crm.models import CrmRecord
+from history.models import Event, EventType
+from history.services import history_event
 from recyclebin.models import BinEntry, HiddenLink
 
 # The rows some entries hold, per entity type: ``{row id: its entry id}``.
@@ -195,3 +201,44 @@ def hidden_links_restore(*, account: Account, entries: Iterable[BinEntry]) -> li
             rows.filter(pk__in=[pk for pk, _target in put_back]).update(**{name: Subquery(target)})
             restored += [LinkChange(entity, pk, name, None, to) for pk, to in put_back]
     return restored
+
+
+def record_title(record: CrmRecord) -> str:
+    """How the bin and the history name a record: its title, or its id."""
+    return record.title_text[:255] or f"#{record.pk}"
+
+
+def link_events(
+    *,
+    account: Account,
+    actor: User | None,
+    changes: list[LinkChange],
+    occurred_at: datetime,
+    details: dict[str, Any],
+) -> list[Event]:
+    """An ``update`` event on each live record whose link a delete cleared or a restore put
+    back, with the link's old and new value, so the record's own history shows it."""
+    titles: dict[tuple[str, int], str] = {}
+    by_type: dict[str, set[int]] = defaultdict(set)
+    for change in changes:
+        by_type[change.entity.type.value].add(change.record_id)
+    for entity_type, ids in by_type.items():
+        entity = ENTITIES[entity_type]
+        named = entity.model.objects.filter(account=account, pk__in=ids)
+        for row in named.values("id", *entity.title_fields):
+            record = entity.model(**row)  # its title fields and id: enough to name it
+            titles[(entity_type, record.pk)] = record_title(record)
+    return [
+        history_event(
+            account=account,
+            actor=actor,
+            event_type=EventType.UPDATE,
+            entity_type=change.entity.type,
+            entity_id=change.record_id,
+            title=titles.get((change.entity.type.value, change.record_id), ""),
+            occurred_at=occurred_at,
+            changes={change.field: [change.old, change.new]},
+            details=details,
+        )
+        for change in changes
+    ]

@@ -14,7 +14,7 @@ created here, its rules checked and its entries captured; a worker then runs it
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 from django.conf import settings
@@ -31,7 +31,7 @@ from core.errors import RuleViolation
 from core.jobs import task_send
 from crm.entities import ENTITIES, PURGE_ORDER, EntityType, entity_for_model
 from crm.models import Activity, CrmRecord
-from history.models import Event, EventType
+from history.models import EventType
 from history.services import history_event, history_record_many
 from recyclebin.conf import restore_job_threshold
 from recyclebin.links import (
@@ -39,10 +39,12 @@ from recyclebin.links import (
     LinkChange,
     entries_linked,
     hidden_links_restore,
+    link_events,
     link_targets_lock,
     links_hide,
     links_purged,
     links_to_bin_hide,
+    record_title,
 )
 from recyclebin.models import BinEntry, RestoreJob
 
@@ -52,10 +54,6 @@ class RestoreResult:
     restored: list[tuple[str, int]] = field(default_factory=list)  # (entity_type, id)
     linked_in_bin: list[int] = field(default_factory=list)  # entries still holding link targets
     entries: list[int] = field(default_factory=list)  # the entries restored
-
-
-def _title(record: CrmRecord) -> str:
-    return record.title_text[:255] or f"#{record.pk}"
 
 
 def _not_found(message: str) -> RuleViolation:
@@ -94,7 +92,7 @@ def bin_delete(
         account=account,
         entity_type=entity.type,
         entity_id=record.pk,
-        title=_title(record),
+        title=record_title(record),
         deleted_by=actor,
         deleted_at=now,
         purge_after=now + timedelta(days=settings.BIN_RETENTION_DAYS),
@@ -137,7 +135,7 @@ def bin_delete(
         for pk, subject in activities
     ]
     cause = {"event": str(event_type), "entity_type": entity.type.value, "id": record.pk}
-    events += _link_events(
+    events += link_events(
         account=account,
         actor=actor,
         changes=hidden,
@@ -146,42 +144,6 @@ def bin_delete(
     )
     history_record_many(events)
     return entry
-
-
-def _link_events(
-    *,
-    account: Account,
-    actor: User | None,
-    changes: list[LinkChange],
-    occurred_at: datetime,
-    details: dict[str, Any],
-) -> list[Event]:
-    """An ``update`` event on each live record whose link a delete cleared or a restore put
-    back, with the link's old and new value, so the record's own history shows it."""
-    titles: dict[tuple[str, int], str] = {}
-    by_type: dict[str, set[int]] = defaultdict(set)
-    for change in changes:
-        by_type[change.entity.type.value].add(change.record_id)
-    for entity_type, ids in by_type.items():
-        entity = ENTITIES[entity_type]
-        named = entity.model.objects.filter(account=account, pk__in=ids)
-        for row in named.values("id", *entity.title_fields):
-            record = entity.model(**row)  # its title fields and id: enough to name it
-            titles[(entity_type, record.pk)] = _title(record)
-    return [
-        history_event(
-            account=account,
-            actor=actor,
-            event_type=EventType.UPDATE,
-            entity_type=change.entity.type,
-            entity_id=change.record_id,
-            title=titles.get((change.entity.type.value, change.record_id), ""),
-            occurred_at=occurred_at,
-            changes={change.field: [change.old, change.new]},
-            details=details,
-        )
-        for change in changes
-    ]
 
 
 def _lock(*, account: Account, entry_ids: Iterable[int]) -> dict[int, BinEntry]:
@@ -274,7 +236,7 @@ def bin_restore(
         for entity_type, pk in result.restored
     )
     history_record_many(
-        _link_events(
+        link_events(
             account=account,
             actor=actor,
             changes=[*cleared, *relinked],
@@ -367,7 +329,7 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
         by_target[(entity_for_model(target).type.value, change.old or 0)].append(change)
     for (target_type, target_id), changes in by_target.items():
         history_record_many(
-            _link_events(
+            link_events(
                 account=account,
                 actor=actor,
                 changes=changes,

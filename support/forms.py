@@ -93,6 +93,25 @@ class ProposeForm(EntityTypesMixin, forms.Form):
         return self.snapshots[self.cleaned_data["snapshot"]]
 
 
+class ProposeMomentForm(EntityTypesMixin, forms.Form):
+    """Support's proposal of a moment instead of a snapshot: a datetime-local field, read in
+    the time zone active when it is validated (the view activates the account's)."""
+
+    at = forms.DateTimeField(
+        label=_("Moment"), input_formats=[DATETIME_LOCAL, f"{DATETIME_LOCAL}:%S"]
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind of restore"),
+        choices=[(k, label) for k, label in REQUEST_KINDS if k in ("full", "entities", "recover")],
+    )
+    entity_types = forms.MultipleChoiceField(
+        label=_("Types of records"),
+        choices=entity_type_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"),

@@ -45,11 +45,6 @@ urlpatterns = [
         name="console_propose",
     ),
     path(
-        "console/requests/<int:pk>/propose-moment/",
-        views.ConsoleProposeMomentView.as_view(),
-        name="console_propose_moment",
-    ),
-    path(
         "console/requests/<int:pk>/approve/",
         views.ConsoleApproveView.as_view(),
         name="console_approve",

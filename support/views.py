@@ -27,7 +27,6 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -47,6 +46,7 @@ from support.forms import (
     ConfirmForm,
     MessageForm,
     ProposeForm,
+    ProposeMomentForm,
     RejectForm,
     RestoreRequestForm,
 )
@@ -487,8 +487,12 @@ class ConsoleMessageView(SupportRequiredMixin, _MessagePostView):
 
 
 class ConsoleProposeView(SupportRequiredMixin, View):
+    """Propose a snapshot, or a moment (``at``, in the account's time zone) instead."""
+
     def post(self, request, pk):
         restore_request = self.request_object()
+        if "at" in request.POST:
+            return self._moment(request, restore_request)
         snapshots = selectors.snapshots_within_retention(account=restore_request.account)
         form = ProposeForm(request.POST, snapshots=snapshots)
         if not form.is_valid():
@@ -507,39 +511,26 @@ class ConsoleProposeView(SupportRequiredMixin, View):
             back=self.detail_url(),
         )
 
-
-def _local_input(moment, zone: str) -> str:
-    """A time as a datetime-local field shows it, in the account's time zone."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if moment else ""
-
-
-class ConsoleProposeMomentView(SupportRequiredMixin, View):
-    """Propose a moment instead of a snapshot (``at``, in the account's time zone)."""
-
-    def post(self, request, pk):
-        restore_request = self.request_object()
-        zone = ZoneInfo(restore_request.account.time_zone)
-        at = parse_datetime(request.POST.get("at", "").strip() or "-")
-        kind = request.POST.get("kind", "")
-        if at is None or kind not in (RequestKind.FULL, RequestKind.ENTITIES, RequestKind.RECOVER):
-            messages.error(
-                request, _("Give the moment (date and time) and a kind: full, entities or recover.")
-            )
+    def _moment(self, request, restore_request: RestoreRequest):
+        with timezone.override(ZoneInfo(restore_request.account.time_zone)):
+            form = ProposeMomentForm(request.POST)
+            valid = form.is_valid()
+        if not valid:
+            messages.error(request, _form_errors(form))
             return HttpResponseRedirect(self.detail_url())
-        if timezone.is_naive(at):
-            at = timezone.make_aware(at, zone)
         return _act(
             request,
             lambda: services.request_propose(
-                request=restore_request,
-                user=request.user,
-                at=at,
-                kind=kind,
-                entity_types=request.POST.getlist("entity_types"),
+                request=restore_request, user=request.user, **form.cleaned_data
             ),
             success=_("Proposed. The account's admins are asked to confirm."),
             back=self.detail_url(),
         )
+
+
+def _local_input(moment, zone: str) -> str:
+    """A time as a datetime-local field shows it, in the account's time zone."""
+    return moment.astimezone(ZoneInfo(zone)).strftime(DATETIME_LOCAL) if moment else ""
 
 
 class ConsoleApproveView(SupportRequiredMixin, View):

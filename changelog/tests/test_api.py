@@ -8,9 +8,7 @@ import pytest
 from accounts.models import Account
 from changelog import jobs
 from changelog.models import RevertJob
-from crm import services as crm_services
-from crm.entities import ENTITIES
-from crm.models import Deal
+from changelog.tests.factories import amounts, deals_edited
 from history.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -18,27 +16,8 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/history/revert/"
 
 
-def deals_updated(account, author, editor, count=3) -> list[Deal]:
-    deals = [
-        crm_services.record_create(
-            account=account,
-            actor=author,
-            entity=ENTITIES["deal"],
-            data={"title": f"D{i}", "amount": Decimal("10.00")},
-        )
-        for i in range(count)
-    ]
-    for deal in deals:
-        crm_services.record_update(record=deal, actor=editor, data={"amount": Decimal("0.01")})
-    return deals
-
-
-def amounts(deals) -> set[Decimal]:
-    return set(Deal.objects.filter(pk__in=[d.pk for d in deals]).values_list("amount", flat=True))
-
-
 def test_dry_run_then_apply_by_filter(api_as, account, admin_user, employee):
-    deals = deals_updated(account, admin_user, employee)
+    deals = deals_edited(account, admin_user, employee)
     body = {"filter": {"actor": employee.pk, "event_type": ["update"]}}
 
     preview = api_as(employee).post(URL, {**body, "dry_run": True}, format="json")
@@ -48,7 +27,7 @@ def test_dry_run_then_apply_by_filter(api_as, account, admin_user, employee):
     assert preview.json()["changes"][0] == {
         "entity_type": "deal",
         "entity_id": deals[0].pk,
-        "title": "D0",
+        "title": "Deal 0",
         "field": "amount",
         "current": "0.01",
         "value": "10.00",
@@ -64,7 +43,7 @@ def test_dry_run_then_apply_by_filter(api_as, account, admin_user, employee):
 
 
 def test_by_event_ids(api, account, admin_user):
-    deals = deals_updated(account, admin_user, admin_user, count=2)
+    deals = deals_edited(account, admin_user, admin_user, count=2)
     one = Event.objects.filter(event_type="update", entity_id=deals[0].pk).get()
     answer = api.post(URL, {"events": [one.pk]}, format="json")
     assert answer.status_code == 200
@@ -82,7 +61,7 @@ def test_by_event_ids(api, account, admin_user):
     ],
 )
 def test_bad_bodies_are_400_and_change_nothing(api, account, admin_user, body, code):
-    deals = deals_updated(account, admin_user, admin_user, count=1)
+    deals = deals_edited(account, admin_user, admin_user, count=1)
     answer = api.post(URL, body, format="json")
     assert answer.status_code == 400, answer.content
     assert code in str(answer.json())
@@ -90,7 +69,7 @@ def test_bad_bodies_are_400_and_change_nothing(api, account, admin_user, body, c
 
 
 def test_refusals(api_as, account, admin_user, employee):
-    deals = deals_updated(account, admin_user, admin_user, count=1)
+    deals = deals_edited(account, admin_user, admin_user, count=1)
     theirs = api_as(employee).post(URL, {"filter": {}}, format="json")
     assert (theirs.status_code, theirs.json()["code"]) == (403, "own_only")
     mine = {"filter": {"actor": employee.pk}, "force": True}
@@ -104,7 +83,7 @@ def test_refusals(api_as, account, admin_user, employee):
 
 
 def test_another_accounts_events_are_404(api, other_account, other_admin):
-    deals = deals_updated(other_account, other_admin, other_admin, count=1)
+    deals = deals_edited(other_account, other_admin, other_admin, count=1)
     theirs = list(Event.objects.filter(account=other_account).values_list("pk", flat=True))
     answer = api.post(URL, {"events": theirs}, format="json")
     assert (answer.status_code, answer.json()["code"]) == (404, "not_found")
@@ -118,7 +97,7 @@ def test_a_big_revert_is_a_job_with_progress(
     api, api_as, account, admin_user, employee, settings, django_capture_on_commit_callbacks
 ):
     settings.REVERT_JOB_THRESHOLD = 2
-    deals = deals_updated(account, admin_user, admin_user, count=3)
+    deals = deals_edited(account, admin_user, admin_user, count=3)
     sent = []
     settings.CELERY_TASK_ALWAYS_EAGER = False
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

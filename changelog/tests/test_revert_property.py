@@ -135,7 +135,7 @@ class World:
 
     def undo_some(self, user) -> None:
         mine = list(
-            revert._revertable(Event.objects.for_account(self.account).filter(actor=user))
+            revert.revertable(Event.objects.for_account(self.account).filter(actor=user))
             .order_by("-id")
             .values_list("pk", flat=True)[:30]
         )
@@ -190,7 +190,7 @@ def test_undoing_everything_after_a_moment_gives_that_moment_back(
     for last, expected in reversed(moments):  # latest first: each revert builds on the last
         before = dump(account)
         after_t = list(
-            revert._revertable(Event.objects.for_account(account).filter(id__gt=last))
+            revert.revertable(Event.objects.for_account(account).filter(id__gt=last))
             .order_by("id")
             .values_list("pk", flat=True)
         )
@@ -207,7 +207,7 @@ def test_undoing_everything_after_a_moment_gives_that_moment_back(
         assert dump(account) == before, f"seed {seed}: the revert of the revert"
         # Back to the moment for the next (earlier) one.
         again = list(
-            revert._revertable(Event.objects.for_account(account).filter(id__gt=last))
+            revert.revertable(Event.objects.for_account(account).filter(id__gt=last))
             .order_by("id")
             .values_list("pk", flat=True)
         )

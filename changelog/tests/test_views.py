@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import Account
 from changelog import jobs
 from changelog.models import RevertJob
+from changelog.tests.factories import amounts, deals_edited
 from conftest import login_client
 from crm import services as crm_services
 from crm.entities import ENTITIES
@@ -20,27 +21,8 @@ from history.models import Event
 pytestmark = pytest.mark.django_db
 
 
-def burst(account, author, editor, count=3) -> list[Deal]:
-    deals = [
-        crm_services.record_create(
-            account=account,
-            actor=author,
-            entity=ENTITIES["deal"],
-            data={"title": f"Deal {i}", "amount": Decimal("10.00")},
-        )
-        for i in range(count)
-    ]
-    for deal in deals:
-        crm_services.record_update(record=deal, actor=editor, data={"amount": Decimal("0.01")})
-    return deals
-
-
-def amounts(deals) -> set[Decimal]:
-    return set(Deal.objects.filter(pk__in=[d.pk for d in deals]).values_list("amount", flat=True))
-
-
 def test_undo_a_users_burst_from_the_history_page(account, admin_user, employee):
-    deals = burst(account, admin_user, employee)
+    deals = deals_edited(account, admin_user, employee)
     browser = login_client(admin_user)
     page = browser.get(f"/history/?actor={employee.pk}")
     assert "Undo these 3 changes…" in page.text
@@ -60,7 +42,7 @@ def test_undo_a_users_burst_from_the_history_page(account, admin_user, employee)
 
 
 def test_conflicts_are_shown_and_forced_only_by_admins(account, admin_user, employee):
-    deals = burst(account, admin_user, employee, count=1)
+    deals = deals_edited(account, admin_user, employee, count=1)
     crm_services.record_update(
         record=Deal.objects.get(pk=deals[0].pk), actor=admin_user, data={"amount": Decimal("5")}
     )
@@ -75,7 +57,7 @@ def test_conflicts_are_shown_and_forced_only_by_admins(account, admin_user, empl
 
 
 def test_employees_get_undo_on_their_own_rows_only(account, admin_user, employee):
-    burst(account, admin_user, employee, count=1)
+    deals_edited(account, admin_user, employee, count=1)
     page = login_client(employee).get("/history/")
     rows = {row.event.event_type: row.undoable for row in page.context["rows"]}
     assert rows == {"update": True, "create": False}
@@ -85,7 +67,7 @@ def test_employees_get_undo_on_their_own_rows_only(account, admin_user, employee
 
 
 def test_someone_elses_change_is_refused_and_nothing_changes(account, admin_user, employee):
-    deals = burst(account, employee, admin_user, count=1)
+    deals = deals_edited(account, employee, admin_user, count=1)
     theirs = Event.objects.get(event_type="update")
     browser = login_client(employee)
     page = browser.get(f"/history/revert/?events={theirs.pk}")
@@ -96,7 +78,7 @@ def test_someone_elses_change_is_refused_and_nothing_changes(account, admin_user
 
 
 def test_another_accounts_event_is_not_found(account, admin_user, other_account, other_admin):
-    deals = burst(other_account, other_admin, other_admin, count=1)
+    deals = deals_edited(other_account, other_admin, other_admin, count=1)
     theirs = Event.objects.get(event_type="update")
     browser = login_client(admin_user)
     assert browser.get(f"/history/revert/?events={theirs.pk}").status_code == 404
@@ -105,7 +87,7 @@ def test_another_accounts_event_is_not_found(account, admin_user, other_account,
 
 
 def test_the_free_plan_offers_no_undo(account, admin_user, employee):
-    burst(account, admin_user, employee, count=1)
+    deals_edited(account, admin_user, employee, count=1)
     Account.objects.filter(pk=account.pk).update(plan="free")
     browser = login_client(admin_user)
     page = browser.get(f"/history/?actor={employee.pk}")
@@ -116,7 +98,7 @@ def test_the_free_plan_offers_no_undo(account, admin_user, employee):
 
 def test_a_big_undo_shows_its_progress(account, admin_user, settings):
     settings.REVERT_JOB_THRESHOLD = 1
-    deals = burst(account, admin_user, admin_user, count=2)
+    deals = deals_edited(account, admin_user, admin_user, count=2)
     browser = login_client(admin_user)
     answer = browser.post("/history/revert/", {"event_type": "update"})
     job = RevertJob.objects.get()

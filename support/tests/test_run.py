@@ -409,8 +409,6 @@ def test_the_console_suggests_and_proposes_a_moment(account, admin_user, support
     suggested = first.replace(second=0, microsecond=0) - timedelta(minutes=1)
     local = suggested.astimezone(ZoneInfo(account.time_zone)).strftime("%Y-%m-%dT%H:%M")
     assert f'value="{local}"' in page.text
-    console.post(
-        f"/console/requests/{request.pk}/propose-moment/", {"at": local, "kind": "recover"}
-    )
+    console.post(f"/console/requests/{request.pk}/propose/", {"at": local, "kind": "recover"})
     request.refresh_from_db()
     assert request.status == "proposed" and request.restore_to == suggested
