@@ -1,5 +1,6 @@
-"""The 14:00 story in a real browser (issue 16): an employee's mass update of 500 deals is
-undone from the history page in two clicks, and the edits others made since survive."""
+"""The 14:00 story in a real browser (issue 16): an employee's mass update of 500 deals raises
+an alert the admin sees, is undone from the history page in two clicks, and the edits others
+made since survive."""
 
 from decimal import Decimal
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from changelog import alerts
 from conftest import browser_login
 from crm import services as crm_services
 from crm.models import Deal
@@ -47,7 +49,14 @@ def test_an_employees_mass_update_is_undone_in_two_clicks(page, account, admin_u
         record=Deal.objects.get(pk=corrected.pk), actor=admin_user, data={"amount": Decimal("7")}
     )
 
+    # The detector (every minute in production) saw one user change 500 deals at once.
+    (alert,) = alerts.alerts_detect()
+    assert (alert.kind, alert.count, alert.actor) == ("mass_update", BURST, employee)
+
     browser_login(page, admin_user)
+    assert f"{employee.username} changed {BURST} records at once." in page.inner_text(
+        ".alertbanner"
+    )
     page.goto("/history/")
     page.select_option("#f-actor", str(employee.pk))
     page.click("form.filterform button[type=submit]")
