@@ -1,11 +1,13 @@
 """Writing the history. Called by every service that changes data, inside its transaction, so
 an event exists exactly when its change does."""
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models
 from django.utils import timezone
 
 from accounts.models import Account, User
@@ -91,10 +93,12 @@ def history_record_many(events: Iterable[Event]) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(events), MANY_CHUNK):
             chunk = events[start : start + MANY_CHUNK]
-            cursor.execute(
-                statement,
-                [
-                    [field.get_db_prep_save(field.pre_save(e, True), connection) for e in chunk]
-                    for field in fields
-                ],
-            )
+            cursor.execute(statement, [_column(field, chunk) for field in fields])
+
+
+def _column(field: models.Field, events: list[Event]) -> list[Any]:
+    """One column of ``events`` as its array's values: JSON as text (the model's encoder)."""
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder or DjangoJSONEncoder
+        return [json.dumps(getattr(e, field.attname), cls=encoder) for e in events]
+    return [getattr(e, field.attname) for e in events]
