@@ -18,9 +18,11 @@ from changelog.revert.plan import (
     BIN,
     RecordRevert,
     RevertPlan,
+    SelectedRow,
     link_target,
     model_field,
     revert_plan,
+    selection_rows,
     type_of,
 )
 from changelog.revert.selection import batches
@@ -62,12 +64,18 @@ def revert_apply(
         )
     with transaction.atomic():
         account_writable_require(account=account)
-        _lock(account=account, event_ids=event_ids)
+        rows = selection_rows(account=account, event_ids=event_ids)
+        _lock(account=account, rows=rows)
         # The events written from here on are the revert's own: never a conflict of it.
         until = Event.objects.for_account(account).order_by("-id").values_list("id", flat=True)
         last = until.first() or 0
         plan = revert_plan(
-            account=account, event_ids=event_ids, remove_gone=remove_gone, until=last, only=only
+            account=account,
+            event_ids=event_ids,
+            remove_gone=remove_gone,
+            until=last,
+            only=only,
+            rows=rows,
         )
         back = [r for r in plan.records if r.action in BACK and r.applied(force=force)]
         _apply(
@@ -80,6 +88,7 @@ def revert_apply(
                 remove_gone=remove_gone,
                 until=last,
                 only=only,
+                rows=rows,
             )
             _apply(
                 account=account,
@@ -104,17 +113,15 @@ def revert_apply(
 BACK = ("unbin", "recreate")
 
 
-def _lock(*, account: Account, event_ids: list[int]) -> None:
+def _lock(*, account: Account, rows: list[SelectedRow]) -> None:
     """Lock the records the events are on, parents first (the CRM's order)."""
     by_type: dict[str, set[int]] = defaultdict(set)
-    for batch in batches(event_ids):
-        rows = Event.objects.for_account(account).filter(pk__in=batch)
-        for entity_type, entity_id in rows.values_list("entity_type", "entity_id"):
-            by_type[entity_type].add(entity_id)
+    for _pk, entity_type, entity_id, _kind, _details in rows:
+        by_type[entity_type].add(entity_id)
     for entity_type, entity in ENTITIES.items():
         for batch in batches(sorted(by_type.get(entity_type, ()))):
-            rows = entity.model.objects.filter(account=account, pk__in=batch)
-            list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
+            records = entity.model.objects.filter(account=account, pk__in=batch)
+            list(records.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 def _event(

@@ -198,6 +198,9 @@ def _image(event: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+# An event of the selection: id, entity type, entity id, event type, details.
+SelectedRow = tuple[int, str, int, str, dict[str, Any]]
+
 EVENT_COLUMNS = ("id", "event_type", "entity_type", "entity_id", "actor_id", "changes", "details")
 
 
@@ -208,18 +211,21 @@ def revert_plan(
     remove_gone: bool = False,
     until: int | None = None,
     only: set[tuple[str, int]] | None = None,
+    rows: list[SelectedRow] | None = None,
 ) -> RevertPlan:
-    """What reverting ``event_ids`` (from revert_selection) would do now. ``remove_gone``:
+    """What reverting ``event_ids`` (from revert_selection) would do now (``rows``: their
+    selection_rows, when the caller read them already). ``remove_gone``:
     records that did not exist before the first selected event are removed for good.
     ``until``: events after this id (the revert's own, while it applies) are not looked at.
     ``only``: the records it may change (a recover: those that come back), by type and id."""
-    selection = len(set(event_ids))
-    event_ids = _with_follow_ups(account=account, event_ids=event_ids, until=until)
+    if rows is None:
+        rows = selection_rows(account=account, event_ids=event_ids)
+    selection = len(rows)
+    rows = rows + _follow_ups(account=account, rows=rows, until=until)
     selected: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for batch in batches(event_ids):
-        events = Event.objects.for_account(account).filter(pk__in=batch)
-        for pk, entity_type, entity_id in events.values_list("pk", "entity_type", "entity_id"):
-            selected[(entity_type, entity_id)].append(pk)
+    for pk, entity_type, entity_id, _kind, _details in rows:
+        selected[(entity_type, entity_id)].append(pk)
+    event_ids = sorted(pk for pk, *_rest in rows)
     chosen = set(event_ids)
     records: list[RecordRevert] = []
     for entity_type, entity in ENTITIES.items():  # parents first
@@ -240,7 +246,7 @@ def revert_plan(
         history = _record_events(
             account=account, entity_type=entity_type, ids=ids, since=first, until=until
         )
-        rows = _rows(account=account, entity=entity, ids=ids)
+        now = _rows(account=account, entity=entity, ids=ids)
         for pk in ids:
             records.append(
                 _record_plan(
@@ -248,7 +254,7 @@ def revert_plan(
                     pk=pk,
                     events=history.get(pk, []),
                     chosen=chosen,
-                    row=rows.get(pk),
+                    row=now.get(pk),
                 )
             )
             records[-1].remove = remove_gone
@@ -256,55 +262,63 @@ def revert_plan(
     return RevertPlan(events=selection, records=records)
 
 
-def _with_follow_ups(*, account: Account, event_ids: list[int], until: int | None) -> list[int]:
-    """The selection and the links its deletes and restores cleared or put back on other
-    records (``update`` events with ``details.cause``, matched by bin entry): undoing a delete
-    puts back the links it cleared, as they were."""
-    if not event_ids:
-        return event_ids
+def selection_rows(*, account: Account, event_ids: list[int]) -> list[SelectedRow]:
+    """What the plan needs of each selected event, read once."""
+    rows: list[SelectedRow] = []
+    for batch in batches(sorted(set(event_ids))):
+        events = Event.objects.for_account(account).filter(pk__in=batch)
+        rows += events.values_list("pk", "entity_type", "entity_id", "event_type", "details")
+    return rows
+
+
+def _follow_ups(
+    *, account: Account, rows: list[SelectedRow], until: int | None
+) -> list[SelectedRow]:
+    """The links the selection's deletes, restores and purges cleared or put back on other
+    records (``update`` events with ``details.cause``, matched by bin entry): undoing a
+    delete puts back the links it cleared, as they were."""
     deleted: set[int] = set()
     restored: set[int] = set()
     purged: set[int] = set()
-    for batch in batches(event_ids):
-        rows = Event.objects.for_account(account).filter(
-            pk__in=batch,
-            event_type__in=[
-                EventType.DELETE,
-                EventType.RESTORE,
-                EventType.PURGE,
-                EventType.REVERT,
-            ],
-        )
-        for kind, details in rows.values_list("event_type", "details"):
-            details = details or {}
-            if "bin_entry" in details and (kind != EventType.RESTORE):
-                deleted.add(details["bin_entry"])
-            if kind == EventType.RESTORE or details.get("action") == "restored":
-                restored.update(details.get("bin_entries") or [])
-            if kind == EventType.PURGE:
-                purged.update(details.get("bin_entries") or [])
+    for _pk, _type, _id, kind, details in rows:
+        if kind not in (EventType.DELETE, EventType.RESTORE, EventType.PURGE, EventType.REVERT):
+            continue
+        details = details or {}
+        if "bin_entry" in details and kind != EventType.RESTORE:
+            deleted.add(details["bin_entry"])
+        if kind == EventType.RESTORE or details.get("action") == "restored":
+            restored.update(details.get("bin_entries") or [])
+        if kind == EventType.PURGE:
+            purged.update(details.get("bin_entries") or [])
     if not (deleted or restored or purged):
-        return event_ids
-    follow_ups = (
+        return []
+    chosen = {row[0] for row in rows}
+    candidates = (
         Event.objects.for_account(account)
-        .filter(event_type=EventType.UPDATE, id__gt=min(event_ids), details__has_key="cause")
-        .filter(id__lte=until if until is not None else 2**63 - 1)
-        .values_list("pk", "details")
-    )
-    more = [
-        pk
-        for pk, details in follow_ups.iterator(chunk_size=2000)
-        if details.get("bin_entry") in deleted
-        or (
-            details["cause"].get("event") == EventType.PURGE
-            and purged.intersection(details.get("bin_entries") or [])
+        .filter(
+            event_type=EventType.UPDATE,
+            id__gt=min(chosen),
+            id__lte=until if until is not None else 2**63 - 1,
+            details__has_key="cause",
         )
-        or (
-            details["cause"].get("event") != EventType.PURGE
-            and restored.intersection(details.get("bin_entries") or [])
+        .values_list("pk", "entity_type", "entity_id", "event_type", "details")
+    )
+    return [
+        row
+        for row in candidates.iterator(chunk_size=2000)
+        if row[0] not in chosen
+        and (
+            row[4].get("bin_entry") in deleted
+            or (
+                row[4]["cause"].get("event") == EventType.PURGE
+                and purged.intersection(row[4].get("bin_entries") or [])
+            )
+            or (
+                row[4]["cause"].get("event") != EventType.PURGE
+                and restored.intersection(row[4].get("bin_entries") or [])
+            )
         )
     ]
-    return sorted({*event_ids, *more})
 
 
 def _record_events(

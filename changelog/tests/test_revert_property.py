@@ -31,7 +31,8 @@ from recyclebin.models import BinEntry
 
 pytestmark = pytest.mark.django_db
 
-# A modest run in make test; 400 seeds (100 to 720) passed when it was written.
+# A modest run in make test. 400 seeds (1 to 720) passed when it was written; a later run of
+# seeds 1-60 failed 30 and 41 (issue 16's note: a duplicate hidden link, a revert of a revert).
 SEEDS = (1, 2, 3, 109, 305)
 STEPS = 120
 MOMENTS = 4
