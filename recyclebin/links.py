@@ -164,8 +164,13 @@ def links_to_bin_hide(*, items: Items) -> tuple[set[int], list[LinkChange]]:
             if not rows:
                 continue
             HiddenLink.objects.bulk_create(
-                HiddenLink(entry_id=entry, entity_type=entity_type, record_id=pk, field=name)
-                for pk, entry, _target in rows
+                (
+                    HiddenLink(entry_id=entry, entity_type=entity_type, record_id=pk, field=name)
+                    for pk, entry, _target in rows
+                ),
+                # The entry may remember this link already (it was hidden when the item was
+                # deleted, and set again on the record while it was in the bin, by a revert).
+                ignore_conflicts=True,
             )
             entity.model.objects.filter(pk__in=[pk for pk, _e, _t in rows]).update(**{name: None})
             entries.update(entry for _pk, entry, _target in rows)

@@ -32,8 +32,9 @@ from recyclebin.models import BinEntry
 pytestmark = pytest.mark.django_db
 
 # A modest run in make test. 400 seeds (1 to 720) passed when it was written; a later run of
-# seeds 1-60 failed 30 and 41 (issue 16's note: a duplicate hidden link, a revert of a revert).
-SEEDS = (1, 2, 3, 109, 305)
+# seeds 1-60 failed 30 (a duplicate hidden link, fixed in recyclebin.links) and 41 (a revert
+# of a revert, open: issue 16's note).
+SEEDS = (1, 2, 3, 30, 109, 305)
 STEPS = 120
 MOMENTS = 4
 
