@@ -6,21 +6,21 @@ here; nothing here writes."""
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
-from accounts.models import User
+from accounts.models import Account, User
 from accounts.plans import PLAN_CATALOG, Feature
 from crm.entities import ENTITIES
 from history.models import EventType
-from support import selectors
+from support import rules, selectors
 from support.chat_lines import message_text
 from support.forms import DATETIME_LOCAL, REQUEST_KINDS
-from support.models import Notification, RequestKind, RestoreRequest
+from support.models import UNDO_WINDOW, Notification, RequestKind, RestoreRequest
 from support.notifications import download_path
 from support.services import PREVIEW_BUCKETS, RequestPreview
 
@@ -167,8 +167,8 @@ def workflow_steps(restore_request: RestoreRequest) -> list[dict[str, Any]]:
             state = "done"
         elif index == reached:
             state = "current" if status == Status.RUNNING else "done"
-        elif index == reached + 1:
-            state = "current"
+        elif index == reached + 1 and status != Status.RUNNING:
+            state = "current"  # what the request waits for (while running: the run itself)
         else:
             state = "todo"
         actor = actors.get(step)
@@ -310,6 +310,27 @@ def progress_of(restore_request: RestoreRequest) -> dict[str, Any]:
         "step_label": str(STEP_LABELS.get(step, step)),
         "error": restore_request.error,
         "final": restore_request.status in FINAL_STATUSES,
+    }
+
+
+def restore_options(account: Account) -> dict[str, Any]:
+    """What the account may ask for now (the request list and form say it before anything is
+    filled in): ``destructive``: None (full and entities possible now) or ``{"request", "from"}``
+    (the restore that holds them back, and when the next one is possible); ``undo``: None or
+    ``{"request", "snapshot", "until"}`` (the restore an undo takes back)."""
+    held = rules.destructive_restore_from(account=account)
+    target = selectors.undo_target(account=account)
+    undo = None
+    if target is not None:
+        undone, snapshot = target
+        undo = {
+            "request": undone,
+            "snapshot": snapshot,
+            "until": cast(datetime, undone.completed_at) + UNDO_WINDOW,
+        }
+    return {
+        "destructive": None if held is None else {"request": held[0], "from": held[1]},
+        "undo": undo,
     }
 
 

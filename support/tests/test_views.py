@@ -20,7 +20,7 @@ from crm.models import Company
 from crm.tests.factories import CompanyFactory
 from history.models import Event
 from recyclebin import services as bin_services
-from support import services
+from support import display, services
 from support.models import Message, Notification, RestoreRequest
 
 # Snapshots open their own transactions, so the tests run outside one.
@@ -320,15 +320,25 @@ def test_one_open_request_at_a_time(admin_user, filed):
     assert state() == before
 
 
-def test_one_restore_per_week(account, admin_user, snapshot, filed):
+def test_one_destructive_restore_per_week_said_before_and_after_filing(
+    account, admin_user, snapshot, filed
+):
     RestoreRequest.objects.filter(pk=filed.pk).update(
-        status=Status.COMPLETED, completed_at=timezone.now() - timedelta(days=2)
+        kind="full", status=Status.COMPLETED, completed_at=timezone.now() - timedelta(days=2)
     )
+    client = client_for(admin_user)
+    # Said before anything is filled in: on the list and on the form.
+    for url in (reverse("support:request_list"), NEW):
+        page = client.get(url).content.decode()
+        assert 'data-option="destructive" data-held="1"' in page, url
+        assert "possible again from" in page
     before = state()
-    response = _file(client_for(admin_user))
+    response = _file(client, kind="full")
     assert response.status_code == 409
-    assert "One restore per 7 days is possible" in response.content.decode()
+    assert "One full or entity-type restore per 7 days is possible" in response.content.decode()
     assert state() == before
+    # A recover is still possible, and says so.
+    assert _file(client, kind="recover").status_code == 302
 
 
 def test_a_loss_before_the_oldest_snapshot_is_refused(admin_user, snapshot):
@@ -360,6 +370,23 @@ def test_detail_shows_status_steps_and_the_chat(admin_user, support_user, filed)
     assert 'data-side="system"' in content
     assert 'name="acknowledge"' not in content  # nothing proposed yet
     assert reverse("support:request_cancel", args=[filed.pk]) in content
+
+
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        ("proposed", ["done", "done", "current", "todo", "todo", "todo"]),
+        ("queued", ["done", "done", "done", "done", "current", "todo"]),
+        ("running", ["done", "done", "done", "done", "current", "todo"]),
+        ("completed", ["done"] * 6),
+        ("failed", ["done", "done", "done", "done", "done", "failed"]),
+    ],
+)
+def test_the_stepper_shows_one_current_step_at_most(filed, status, expected):
+    """Issue 18: while running, "Running" and "Completed" were both highlighted."""
+    filed.status = status
+    assert [step["state"] for step in display.workflow_steps(filed)] == expected
+    assert sum(step["state"] == "current" for step in display.workflow_steps(filed)) <= 1
 
 
 def test_a_proposal_shows_the_preview_and_an_explicit_acknowledgement(admin_user, proposed):
