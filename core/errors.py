@@ -11,6 +11,7 @@ RULE_STATUS = {
     "account_required": 403,
     "weekly_limit": 409,
     "request_open": 409,
+    "nothing_to_undo": 409,  # an undo with no completed restore in the last 48 hours
     "invalid_state": 409,
     "parent_in_bin": 409,
     "snapshot_invalid": 409,  # a snapshot file that does not read back whole

@@ -120,7 +120,10 @@ class RestoreRequestViewSet(
     @extend_schema(
         summary="File a restore request (account admins)",
         description="Refused with 403 admin_only, 403 plan_not_eligible, 409 request_open, "
-        "409 weekly_limit, 400 outside_retention; nothing is written then.",
+        "409 weekly_limit (full and entities only, one per 7 days; recover, export and undo "
+        "never), 409 nothing_to_undo (kind undo: no completed restore within 48 hours), 400 "
+        "outside_retention; nothing is written then. Kind undo goes back to the latest "
+        "completed restore's safety snapshot and needs no lost_at.",
         request=RestoreRequestCreateSerializer,
         responses={201: RestoreRequestSerializer},
     )

@@ -8,7 +8,7 @@ account's time zone, so a German admin reads support's and the worker's lines in
 
 from datetime import datetime
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from support import rules
 from support.models import RequestKind
@@ -18,14 +18,22 @@ def kind_label(kind: str) -> str:
     return str(RequestKind(kind).label) if kind in RequestKind.values else kind
 
 
-def line_make(msgid: str, **values) -> dict:
-    """A system line to store: ``msgid`` (marked with gettext_noop where it is written) and its
-    values; a datetime is kept as a time, ``kind`` as the kind's code."""
+def ngettext_noop(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a line with a plural for makemessages (core's makemessages knows the keyword)."""
+    return singular, plural
+
+
+def line_make(msgid: str | tuple[str, str], *, number: str = "", **values) -> dict:
+    """A system line to store: ``msgid`` (marked with gettext_noop where it is written, or a
+    pair from ngettext_noop, its form chosen by the value named ``number``) and its values; a
+    datetime is kept as a time, ``kind`` as the kind's code."""
     raw = {}
     for name, value in values.items():
         if isinstance(value, datetime):
             value = {"moment": value.isoformat()}
         raw[name] = value
+    if isinstance(msgid, tuple):
+        return {"text": msgid[0], "plural": msgid[1], "number": number, "values": raw}
     return {"text": msgid, "values": raw}
 
 
@@ -38,6 +46,8 @@ def line_text(line: dict, *, account) -> str:
         elif name == "kind":
             value = kind_label(value).lower()
         values[name] = value
+    if "plural" in line:
+        return ngettext(line["text"], line["plural"], int(values[line["number"]])) % values
     return gettext(line["text"]) % values
 
 

@@ -13,6 +13,7 @@ REQUEST_KINDS = (
     (RequestKind.ENTITIES, _("Entity types: reset only some types")),
     (RequestKind.FULL, _("Full: reset the whole account")),
     (RequestKind.EXPORT, _("Export: download the data as it was")),
+    (RequestKind.UNDO, _("Undo the last restore: back to its safety snapshot")),
 )
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
@@ -40,6 +41,7 @@ class RestoreRequestForm(EntityTypesMixin, forms.Form):
 
     lost_at = forms.DateTimeField(
         label=_("When was the data lost?"),
+        required=False,  # not for an undo (clean)
         help_text=_("Date and time in your account's time zone. Choose a moment before the loss."),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
     )
@@ -61,6 +63,13 @@ class RestoreRequestForm(EntityTypesMixin, forms.Form):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        missing = not cleaned.get("lost_at") and "lost_at" not in self.errors
+        if missing and cleaned.get("kind") != RequestKind.UNDO:
+            self.add_error("lost_at", _("Give the date and time the data was lost."))
+        return cleaned
 
 
 class MessageForm(forms.Form):

@@ -2,6 +2,8 @@
 back from a snapshot; the chat on each request; the notifications both sides get. Data and
 invariants only: every state change goes through support.services."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -34,6 +36,8 @@ class RequestKind(models.TextChoices):
     ENTITIES = RestoreKind.ENTITIES.value, _("Entity types")
     RECOVER = RestoreKind.RECOVER.value, _("Recover")
     EXPORT = "export", _("Export")
+    # Back to the safety snapshot of the latest completed restore (a full restore from it).
+    UNDO = "undo", _("Undo the last restore")
 
 
 # A request in one of these is "open": the database allows one per account.
@@ -46,8 +50,19 @@ OPEN_STATUSES = (
 )
 # Rejecting (support) and cancelling (admin) are possible only before the task is queued.
 BEFORE_QUEUED = (RequestStatus.OPEN, RequestStatus.PROPOSED, RequestStatus.CONFIRMED)
-# Kinds that change the account's data; a completed one counts towards the weekly limit.
-RESTORE_KINDS = (RequestKind.FULL, RequestKind.ENTITIES, RequestKind.RECOVER)
+# Kinds that run a restore (a task, maintenance, a safety snapshot first).
+RESTORE_KINDS = (RequestKind.FULL, RequestKind.ENTITIES, RequestKind.RECOVER, RequestKind.UNDO)
+# Kinds that overwrite what exists: a completed one counts towards the weekly limit. A recover
+# and an export change nothing that exists; an undo puts back what the last restore replaced.
+DESTRUCTIVE_KINDS = (RequestKind.FULL, RequestKind.ENTITIES)
+# An undo goes back to the latest completed restore's safety snapshot within this window.
+UNDO_WINDOW = timedelta(hours=48)
+
+
+def restore_kind_for(kind: str) -> str:
+    """The restore (backups.kinds.RestoreKind) a request's kind runs: an undo is a full
+    restore from the safety snapshot."""
+    return RequestKind.FULL.value if kind == RequestKind.UNDO else kind
 
 
 class RestoreRequest(models.Model):

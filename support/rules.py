@@ -4,6 +4,7 @@ support.services, inside the transaction of the change they guard."""
 
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -20,9 +21,9 @@ from backups.snapshot_format import SnapshotInvalid
 from core.errors import RuleViolation
 from crm.entities import ENTITIES
 from support import selectors
-from support.models import RequestKind, RestoreRequest
+from support.models import DESTRUCTIVE_KINDS, UNDO_WINDOW, RequestKind, RestoreRequest
 
-# At most one executed restore per account in this window (see weekly_limit_require).
+# At most one executed destructive restore per account in this window (weekly_limit_require).
 WEEKLY_LIMIT = timedelta(days=7)
 
 
@@ -77,31 +78,63 @@ def no_open_request_require(*, account: Account) -> None:
 def weekly_limit_require(
     *, account: Account, kind: str | None = None, now: datetime | None = None
 ) -> None:
-    """At most one executed restore per account per 7 days: refused while the latest completed
-    restore request (full, entities or recover) finished less than 7 days ago; allowed from
-    exactly 7 days after its ``completed_at`` on. Failed, rejected and cancelled requests
-    changed nothing and do not count. An ``export`` changes nothing either: it is never
-    refused by the limit (issue 8), and completed it does not count."""
-    if kind == RequestKind.EXPORT:
+    """At most one executed destructive restore (``full`` or ``entities``) per account per 7
+    days: such a request is refused while the latest completed one finished less than 7 days
+    ago; allowed from exactly 7 days after its ``completed_at`` on. Failed, rejected and
+    cancelled requests changed nothing and do not count. ``recover`` and ``export`` change
+    nothing that exists and ``undo`` puts back what a restore replaced: they never count and
+    are never refused by the limit (issue 18). ``kind`` None: the strictest (a destructive
+    one)."""
+    if kind is not None and kind not in DESTRUCTIVE_KINDS:
         return
+    next_from = destructive_restore_from(account=account, now=now)
+    if next_from is None:
+        return
+    last, when = next_from
+    raise RuleViolation(
+        code="weekly_limit",
+        message=_(
+            "Your account was reset from a backup on %(when)s (request #%(id)s). One full or "
+            "entity-type restore per 7 days is possible; the next from %(next)s. A recover "
+            "(bring back what is gone, nothing else changes) and an export are possible now."
+        )
+        % {
+            "when": moment(account, cast(datetime, last.completed_at)),
+            "id": last.pk,
+            "next": moment(account, when),
+        },
+    )
+
+
+def destructive_restore_from(
+    *, account: Account, now: datetime | None = None
+) -> tuple[RestoreRequest, datetime] | None:
+    """When the weekly limit lets the next ``full`` or ``entities`` restore run, with the
+    restore that holds it back; None: possible now."""
     now = now or timezone.now()
     last = selectors.last_completed_restore(account=account)
     if last is None or last.completed_at is None:
-        return
-    completed_at = last.completed_at
-    if now - completed_at < WEEKLY_LIMIT:
+        return None
+    when = last.completed_at + WEEKLY_LIMIT
+    return None if now >= when else (last, when)
+
+
+def undo_target_require(
+    *, account: Account, now: datetime | None = None
+) -> tuple[RestoreRequest, Snapshot]:
+    """The restore an ``undo`` takes back, and its safety snapshot: the latest completed
+    restore, finished within UNDO_WINDOW, its safety snapshot still kept."""
+    target = selectors.undo_target(account=account, now=now)
+    if target is None:
         raise RuleViolation(
-            code="weekly_limit",
+            code="nothing_to_undo",
             message=_(
-                "Your account was restored from a backup on %(when)s (request #%(id)s). "
-                "One restore per 7 days is possible; the next from %(next)s."
+                "There is no restore to undo: an undo goes back to the safety snapshot of the "
+                "account's latest completed restore, within %(hours)s hours of it."
             )
-            % {
-                "when": moment(account, completed_at),
-                "id": last.pk,
-                "next": moment(account, completed_at + WEEKLY_LIMIT),
-            },
+            % {"hours": int(UNDO_WINDOW.total_seconds() // 3600)},
         )
+    return target
 
 
 def lost_at_within_retention_require(

@@ -17,8 +17,10 @@ from crm.entities import ENTITIES
 from history.models import Event
 from support.models import (
     BEFORE_QUEUED,
+    DESTRUCTIVE_KINDS,
     OPEN_STATUSES,
     RESTORE_KINDS,
+    UNDO_WINDOW,
     Message,
     Notification,
     RequestStatus,
@@ -127,14 +129,33 @@ def request_preview_snapshot(
     return request_default_snapshot(request=request)
 
 
-def last_completed_restore(*, account: Account) -> RestoreRequest | None:
-    """The account's latest executed restore (for the weekly limit)."""
+def last_completed_restore(
+    *, account: Account, kinds: tuple[str, ...] = DESTRUCTIVE_KINDS
+) -> RestoreRequest | None:
+    """The account's latest executed restore of ``kinds`` (by default those the weekly limit
+    counts: full and entities)."""
     return (
         RestoreRequest.objects.for_account(account)
-        .filter(status=RequestStatus.COMPLETED, kind__in=RESTORE_KINDS, completed_at__isnull=False)
-        .order_by("-completed_at")
+        .filter(status=RequestStatus.COMPLETED, kind__in=kinds, completed_at__isnull=False)
+        .order_by("-completed_at", "-id")
         .first()
     )
+
+
+def undo_target(
+    *, account: Account, now: datetime | None = None
+) -> tuple[RestoreRequest, Snapshot] | None:
+    """What an ``undo`` goes back to: the latest completed restore of any kind, if it finished
+    within UNDO_WINDOW, and its safety snapshot while that is kept. None: nothing to undo."""
+    now = now or timezone.now()
+    last = last_completed_restore(account=account, kinds=RESTORE_KINDS)
+    if last is None or last.completed_at is None or now - last.completed_at > UNDO_WINDOW:
+        return None
+    safety = (last.outcome or {}).get("pre_restore_snapshot_id")
+    if safety is None:
+        return None
+    snapshot = snapshots_within_retention(account=account, now=now).filter(pk=safety).first()
+    return None if snapshot is None else (last, snapshot)
 
 
 def request_allowed_actions(*, request: RestoreRequest, user: User) -> set[str]:

@@ -136,16 +136,33 @@ class UtcDateTimeField(serializers.DateTimeField):
 
 
 class RestoreRequestCreateSerializer(BodySerializer):
-    # kind "entities" needs at least one type of record (support.rules.kind_clean).
+    # kind "entities" needs at least one type of record (support.rules.kind_clean); every
+    # kind but "undo" needs lost_at.
     schema_rules = {
-        "anyOf": [
-            {"properties": {"kind": {"not": {"enum": [RequestKind.ENTITIES.value]}}}},
-            {"required": ["entity_types"], "properties": {"entity_types": {"minItems": 1}}},
+        "allOf": [
+            {
+                "anyOf": [
+                    {"properties": {"kind": {"not": {"enum": [RequestKind.ENTITIES.value]}}}},
+                    {
+                        "required": ["entity_types"],
+                        "properties": {"entity_types": {"minItems": 1}},
+                    },
+                ]
+            },
+            {
+                "anyOf": [
+                    {"properties": {"kind": {"enum": [RequestKind.UNDO.value]}}},
+                    {"required": ["lost_at"]},
+                ]
+            },
         ]
     }
 
     lost_at = UtcDateTimeField(
-        help_text="When the data was lost. Without an offset: in the account's time zone."
+        required=False,
+        help_text="When the data was lost. Without an offset: in the account's time zone. "
+        "Required for every kind but undo (which goes back to the latest completed restore's "
+        "safety snapshot; by default the moment that restore started).",
     )
     kind = serializers.ChoiceField(choices=RequestKind.choices)
     entity_types = _entity_types_field()

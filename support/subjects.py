@@ -46,6 +46,7 @@ RESTORE_KIND_LABELS = {
     RequestKind.ENTITIES: gettext_lazy("entity types"),
     RequestKind.RECOVER: gettext_lazy("recover"),
     RequestKind.EXPORT: gettext_lazy("export"),
+    RequestKind.UNDO: gettext_lazy("undo"),
 }
 
 

@@ -196,6 +196,7 @@ class RequestListView(AdminPageMixin, View):
                 "open_request": selectors.request_open_visible(user=request.user),
                 "can_request": self.account.has_feature(Feature.RESTORE_REQUESTS),
                 "restore_plans": display.restore_plans(),
+                "options": display.restore_options(self.account),
                 "time_zone": self.account.time_zone,
             },
         )
@@ -241,6 +242,7 @@ class RequestNewView(AdminPageMixin, View):
                 "can_request": self.account.has_feature(Feature.RESTORE_REQUESTS),
                 "restore_plans": display.restore_plans(),
                 "open_request": selectors.request_open_visible(user=self.request.user),
+                "options": display.restore_options(self.account),
                 "oldest_snapshot": oldest,
                 "min_lost_at": display.datetime_local(oldest),
                 "max_lost_at": timezone.localtime().strftime(DATETIME_LOCAL),

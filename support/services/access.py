@@ -19,7 +19,7 @@ from crm.entities import ENTITIES
 from history.models import Event
 from history.services import history_record
 from support import rules, selectors
-from support.models import RequestKind, RestoreRequest
+from support.models import RequestKind, RestoreRequest, restore_kind_for
 from support.subjects import RESTORE_REQUEST, RequestEvent
 
 # What a preview counts per entity type; ``samples`` name records behind each of them.
@@ -101,7 +101,10 @@ def request_preview(
             )["changes"]
         elif kind != RequestKind.EXPORT:
             changes = _changes(
-                snapshot=snapshot, kind=kind, entity_types=entity_types, samples=samples
+                snapshot=snapshot,
+                kind=restore_kind_for(kind),
+                entity_types=entity_types,
+                samples=samples,
             )
     except RuleViolation as refusal:
         preview = RequestPreview(

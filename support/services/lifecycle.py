@@ -42,15 +42,17 @@ from support.subjects import RequestEvent
 def request_file(
     *,
     user: User,
-    lost_at: datetime,
+    lost_at: datetime | None = None,
     kind: str,
     entity_types: list[str] | None = None,
     message: str,
 ) -> RestoreRequest:
     """An account admin asks for a restore of the account's data as it was at ``lost_at``.
     Refused (nothing written): not an admin, a plan without restore requests, an open request
-    already, a restore executed less than 7 days ago, no kept snapshot from before
-    ``lost_at``."""
+    already, a destructive restore executed less than 7 days ago (for ``full`` and
+    ``entities``), no kept snapshot from before ``lost_at``. An ``undo`` goes back to the
+    latest completed restore's safety snapshot (``lost_at``: by default when that restore
+    started); refused when there is none within 48 hours."""
     admin_require(user=user)
     account = cast(Account, user.account)  # an admin's
     rules.plan_includes_require(account=account)
@@ -60,7 +62,14 @@ def request_file(
         raise RuleViolation(code="invalid", message=_("Tell support what happened."))
     rules.no_open_request_require(account=account)
     rules.weekly_limit_require(account=account, kind=kind)
-    rules.lost_at_within_retention_require(account=account, lost_at=lost_at)
+    snapshot, undone = None, None
+    if kind == RequestKind.UNDO:
+        undone, snapshot = rules.undo_target_require(account=account)
+        lost_at = lost_at or undone.started_at or undone.completed_at
+    if lost_at is None:
+        raise RuleViolation(code="invalid", message=_("Give the moment the data was lost."))
+    if undone is None:
+        rules.lost_at_within_retention_require(account=account, lost_at=lost_at)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -70,6 +79,7 @@ def request_file(
                 entity_types=entity_types,
                 lost_at=lost_at,
                 message=message,
+                snapshot=snapshot,
                 requested_by=user,
                 created_at=now,
                 updated_at=now,
@@ -81,20 +91,37 @@ def request_file(
         if existing is None:
             raise
         raise rules.request_open_violation(existing) from None
-    step_record(
-        request=request,
-        event_type=RequestEvent.REQUEST_FILED,
-        actor=user,
-        line=line_make(
+    if undone is not None and snapshot is not None:
+        line = line_make(
+            gettext_noop(
+                "%(user)s filed the request: undo restore request #%(undone)s, back to its "
+                "safety snapshot #%(snapshot)s taken at %(taken_at)s."
+            ),
+            user=user.username,
+            undone=undone.pk,
+            snapshot=snapshot.pk,
+            taken_at=snapshot.taken_at,
+        )
+    else:
+        line = line_make(
             gettext_noop(
                 "%(user)s filed the request: a %(kind)s restore, data lost at %(lost_at)s."
             ),
             user=user.username,
             kind=kind,
             lost_at=lost_at,
-        ),
+        )
+    step_record(
+        request=request,
+        event_type=RequestEvent.REQUEST_FILED,
+        actor=user,
+        line=line,
         verb=NotificationVerb.FILED,
-        details={"entity_types": entity_types, "lost_at": lost_at.isoformat()},
+        details={
+            "entity_types": entity_types,
+            "lost_at": lost_at.isoformat(),
+            **({"undoes": undone.pk, "snapshot": request.snapshot_id} if undone else {}),
+        },
         detail=message,
     )
     return request
@@ -171,6 +198,18 @@ def request_propose(
         return _propose_moment(
             request=request, user=user, at=at, kind=kind, entity_types=entity_types
         )
+    if kind == RequestKind.UNDO:
+        _undone, safety = rules.undo_target_require(account=request.account)
+        if snapshot is not None and snapshot.pk != safety.pk:
+            raise RuleViolation(
+                code="invalid",
+                message=_(
+                    "An undo goes back to the safety snapshot of the latest restore, #%(id)s; "
+                    "propose another kind to restore from another snapshot."
+                )
+                % {"id": safety.pk},
+            )
+        snapshot = safety
     if snapshot is None:
         snapshot = selectors.request_default_snapshot(request=request)
         if snapshot is None:
@@ -198,6 +237,18 @@ def request_propose(
             "ZIP of CSV files to download; nothing in the account changes. An admin of the "
             "account confirms it."
         )
+    elif kind == RequestKind.UNDO:
+        line = gettext_noop(
+            "%(user)s proposed to undo the last restore: the account goes back to its safety "
+            "snapshot #%(snapshot)s, taken at %(taken_at)s. An admin of the account confirms "
+            "it after checking the preview."
+        )
+    elif kind == RequestKind.RECOVER:
+        line = gettext_noop(
+            "%(user)s proposed a recover from snapshot #%(snapshot)s, taken at %(taken_at)s: "
+            "records gone since then come back, nothing that exists changes. An admin of the "
+            "account confirms it after checking the preview."
+        )
     else:
         line = gettext_noop(
             "%(user)s proposed a %(kind)s restore from snapshot #%(snapshot)s, taken at "
@@ -224,6 +275,38 @@ def request_propose(
     return request
 
 
+# What the admin accepted by confirming, kind by kind (issue 18: a recover undoes nothing).
+CONFIRM_LINES = {
+    RequestKind.EXPORT: gettext_noop("%(user)s confirmed the proposed export."),
+    RequestKind.RECOVER: gettext_noop(
+        "%(user)s confirmed the proposed recover: records gone since the snapshot come back; "
+        "nothing that exists is changed."
+    ),
+    RequestKind.UNDO: gettext_noop(
+        "%(user)s confirmed the undo, accepting that changes made since the last restore's "
+        "safety snapshot are undone."
+    ),
+    RequestKind.ENTITIES: gettext_noop(
+        "%(user)s confirmed the proposed restore of some record types, accepting that changes "
+        "to them made after the snapshot are undone; other records are not changed."
+    ),
+    RequestKind.FULL: gettext_noop(
+        "%(user)s confirmed the proposed restore, accepting that changes made after the "
+        "snapshot are undone."
+    ),
+    "moment": gettext_noop(
+        "%(user)s confirmed the proposed restore, accepting that changes made after that "
+        "moment are undone."
+    ),
+}
+
+
+def _line_kind(request: RestoreRequest) -> str:
+    if request.restore_to is not None and request.kind == RequestKind.FULL:
+        return "moment"
+    return request.kind
+
+
 @transaction.atomic
 def request_confirm(*, request: RestoreRequest, user: User) -> RestoreRequest:
     """The account's admin accepts the proposal (having seen what it changes)."""
@@ -232,18 +315,11 @@ def request_confirm(*, request: RestoreRequest, user: User) -> RestoreRequest:
     request = request_locked(request=request)
     rules.state_require(request=request, allowed=(RequestStatus.PROPOSED,), action=_("confirmed"))
     request_save(request=request, status=RequestStatus.CONFIRMED, confirmed_by=user)
-    if request.kind == RequestKind.EXPORT:
-        line = gettext_noop("%(user)s confirmed the proposed export.")
-    else:
-        line = gettext_noop(
-            "%(user)s confirmed the proposed restore, accepting that changes made after the "
-            "snapshot are undone."
-        )
     step_record(
         request=request,
         event_type=RequestEvent.REQUEST_CONFIRMED,
         actor=user,
-        line=line_make(line, user=user.username),
+        line=line_make(CONFIRM_LINES[_line_kind(request)], user=user.username),
         verb=NotificationVerb.CONFIRMED,
         details={"snapshot": request.snapshot_id},
     )

@@ -22,15 +22,18 @@ from backups.moment import moment_restore
 from backups.restore import RestoreRefused, snapshot_restore
 from core import jobs
 from core.errors import RuleViolation
+from crm.entities import ENTITIES
 from history.models import Event, EventType
 from support import rules
-from support.chat_lines import line_make, line_text
+from support.chat_lines import line_make, line_text, ngettext_noop
 from support.models import (
     MaintenanceWatch,
     Message,
     NotificationVerb,
+    RequestKind,
     RequestStatus,
     RestoreRequest,
+    restore_kind_for,
 )
 from support.services.steps import step_record
 from support.subjects import RequestEvent
@@ -92,7 +95,7 @@ def request_run(*, request_id: int) -> str:
                 done = asdict(
                     snapshot_restore(
                         snapshot=request.snapshot,
-                        kind=request.kind,
+                        kind=restore_kind_for(request.kind),
                         entity_types=request.entity_types or None,
                         actor=request.approved_by,
                         account=request.account,
@@ -182,27 +185,64 @@ def _completed(request: RestoreRequest, *, outcome: dict[str, Any]) -> None:
             request=request,
             event_type=RequestEvent.REQUEST_COMPLETED,
             actor=None,
-            line=(
-                line_make(
-                    gettext_noop(
-                        "The restore completed: the account's data is back as it was at %(at)s."
-                    ),
-                    at=request.restore_to,
-                )
-                if request.restore_to is not None
-                else line_make(
-                    gettext_noop(
-                        "The restore completed: the account's data is back as in snapshot #%(id)s."
-                    ),
-                    id=outcome.get("snapshot_id", request.snapshot_id),
-                )
-            ),
+            line=completed_line(request, outcome),
             verb=NotificationVerb.COMPLETED,
             details={
                 "snapshot": outcome.get("snapshot_id"),
                 "pre_restore_snapshot": outcome.get("pre_restore_snapshot_id"),
             },
         )
+
+
+def completed_line(request: RestoreRequest, outcome: dict[str, Any]) -> dict[str, Any]:
+    """The chat's last line, kind by kind: what the restore did, in numbers."""
+    counts = {"inserted": 0, "updated": 0, "deleted": 0}
+    # A snapshot's restore counts rows per table, a restore to a moment records per type.
+    same = {"restored": "inserted", "reverted": "updated", "removed": "deleted"}
+    for table, numbers in (outcome.get("counts") or {}).items():
+        if isinstance(numbers, dict) and table.removeprefix("crm_") in ENTITIES:
+            for key, number in numbers.items():
+                name = same.get(key, key)
+                if name in counts:
+                    counts[name] += int(number or 0)
+    values: dict[str, Any] = {
+        "back": counts["inserted"],
+        "reverted": counts["updated"],
+        "removed": counts["deleted"],
+        "id": outcome.get("snapshot_id") or request.snapshot_id,
+    }
+    if request.kind == RequestKind.RECOVER:
+        return line_make(
+            ngettext_noop(
+                "The recover completed: %(back)s record brought back; nothing else was changed.",
+                "The recover completed: %(back)s records brought back; nothing else was changed.",
+            ),
+            number="back",
+            **values,
+        )
+    if request.kind == RequestKind.UNDO:
+        text = gettext_noop(
+            "The undo completed: the account's data is back as in the safety snapshot "
+            "#%(id)s (brought back: %(back)s, reverted: %(reverted)s, removed: %(removed)s)."
+        )
+    elif request.restore_to is not None:
+        values["at"] = request.restore_to
+        text = gettext_noop(
+            "The restore completed: the account's data is back as it was at %(at)s "
+            "(brought back: %(back)s, reverted: %(reverted)s, removed: %(removed)s)."
+        )
+    elif request.kind == RequestKind.ENTITIES:
+        text = gettext_noop(
+            "The restore completed: the chosen record types are back as in snapshot #%(id)s "
+            "(brought back: %(back)s, reverted: %(reverted)s, removed: %(removed)s); "
+            "other records were not changed."
+        )
+    else:
+        text = gettext_noop(
+            "The restore completed: the account's data is back as in snapshot #%(id)s "
+            "(brought back: %(back)s, reverted: %(reverted)s, removed: %(removed)s)."
+        )
+    return line_make(text, **values)
 
 
 def _failed(request: RestoreRequest, *, error: str) -> None:

@@ -31,7 +31,8 @@ def proposed(account, admin_user, support_user):
 def test_the_stored_body_is_what_the_actor_read(proposed):
     lines = list(proposed.messages.filter(is_system=True).order_by("id"))
     assert lines[0].body.startswith("acme-admin filed the request: a recover restore, data lost")
-    assert "proposed a recover restore from snapshot" in lines[1].body
+    assert "proposed a recover from snapshot" in lines[1].body
+    assert "nothing that exists changes" in lines[1].body
     assert lines[1].line["values"]["kind"] == "recover"
 
 

@@ -187,7 +187,7 @@ def test_the_weekly_limit_does_not_apply(account, api, api_as, admin_user, suppo
         kind="full",
         completed_at=timezone.now() - timedelta(days=1),
     )
-    refused = api.post(BASE, filing(kind="recover"), format="json")
+    refused = api.post(BASE, filing(kind="full"), format="json")
     assert refused.status_code == 409 and refused.json()["code"] == "weekly_limit"
 
     request = approved_export(admin_user, support_user, snapshot)
@@ -197,7 +197,7 @@ def test_the_weekly_limit_does_not_apply(account, api, api_as, admin_user, suppo
     RestoreRequest.objects.filter(kind="full").update(
         completed_at=timezone.now() - timedelta(days=8)
     )
-    again = api.post(BASE, filing(kind="recover"), format="json")
+    again = api.post(BASE, filing(kind="full"), format="json")
     assert again.status_code == 201, again.content
 
 

@@ -6,8 +6,8 @@ from support.forms import REQUEST_KINDS
 from support.models import RequestKind
 
 
-def test_request_kinds_are_the_restore_kinds_plus_export():
-    assert RequestKind.values == [*RestoreKind.values, "export"]
+def test_request_kinds_are_the_restore_kinds_plus_export_and_undo():
+    assert RequestKind.values == [*RestoreKind.values, "export", "undo"]
 
 
 def test_the_form_offers_every_request_kind():

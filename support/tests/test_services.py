@@ -198,11 +198,30 @@ def _completed_ago(account, delta: timedelta, kind: str = "full") -> RestoreRequ
     )
 
 
-@pytest.mark.parametrize("kind", ["full", "entities", "recover"])
+@pytest.mark.parametrize("kind", ["full", "entities"])
 def test_weekly_limit_6_days_23_hours_after_a_restore_is_refused(account, admin_user, kept, kind):
     last = _completed_ago(account, timedelta(days=6, hours=23), kind=kind)
     violation = refused("weekly_limit", file, admin_user)
     assert f"#{last.pk}" in violation.message
+    assert "A recover" in violation.message and "an export" in violation.message  # what works
+    violation = refused("weekly_limit", file, admin_user, kind="entities", entity_types=["deal"])
+
+
+@pytest.mark.parametrize("kind", ["recover", "export", "undo"])
+def test_recovers_exports_and_undos_do_not_count_towards_the_weekly_limit(
+    account, admin_user, kept, kind
+):
+    """Issue 18: one small recover locked the account out of restores for a week."""
+    _completed_ago(account, timedelta(hours=1), kind=kind)
+    assert file(admin_user).status == Status.OPEN  # a full restore
+
+
+@pytest.mark.parametrize("kind", ["recover", "export"])
+def test_recovers_and_exports_are_never_refused_by_the_weekly_limit(
+    account, admin_user, kept, kind
+):
+    _completed_ago(account, timedelta(hours=1), kind="full")
+    assert file(admin_user, kind=kind).status == Status.OPEN
 
 
 def test_weekly_limit_7_days_after_a_restore_is_allowed(account, admin_user, kept):
