@@ -427,11 +427,13 @@ def _title(entity: Entity, values: Mapping[str, Any]) -> str:
 
 
 def _links_check(*, account: Account, records: list[RecordRevert]) -> None:
-    """A link can go back only to a record that is live, or that this revert brings back."""
+    """A link can go back only to a record that is live, or that this revert brings back.
+    A record whose coming back is a conflict does not count: left alone, it stays where it is
+    (forced, it comes back first, and the plan worked out again then sees it live)."""
     back = {
         (record.entity.type.value, record.id)
         for record in records
-        if record.action in ("recreate", "unbin")
+        if record.action in ("recreate", "unbin") and not (record.conflict or record.blocked)
     }
     wanted: dict[type[CrmRecord], set[int]] = defaultdict(set)
     links: list[tuple[RecordRevert, FieldRevert, type[CrmRecord]]] = []

@@ -32,9 +32,10 @@ from recyclebin.models import BinEntry
 pytestmark = pytest.mark.django_db
 
 # A modest run in make test. 400 seeds (1 to 720) passed when it was written; a later run of
-# seeds 1-60 failed 30 (a duplicate hidden link, fixed in recyclebin.links) and 41 (a revert
-# of a revert, open: issue 16's note).
-SEEDS = (1, 2, 3, 30, 109, 305)
+# seeds 1-60 failed 30 (a duplicate hidden link, fixed in recyclebin.links) and 41 (a link put
+# back to a record whose own coming back was a conflict, left in the bin: fixed in
+# changelog.revert.plan._links_check). Seeds 1-150 then passed.
+SEEDS = (1, 2, 3, 30, 41, 109, 305)
 STEPS = 120
 MOMENTS = 4
 
