@@ -193,6 +193,14 @@ def unread_count(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
+def request_live_version(*, request: RestoreRequest) -> str:
+    """What changes whenever a request's page should show something new: its status and its
+    chat (every step writes a line: a proposal, a confirmation...). Not its progress, which
+    static/js/progress.js shows by itself."""
+    last = request.messages.order_by("-id").values_list("id", flat=True).first() or 0
+    return f"{request.status}.{last}"
+
+
 def request_moment_suggested(*, request: RestoreRequest) -> datetime | None:
     """A moment to restore to: one minute before the first change of the busiest minute of
     record changes in the day before the loss (a mass deletion or import stands out), or

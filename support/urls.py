@@ -56,4 +56,5 @@ urlpatterns = [
     ),
     # Everyone logged in
     path("notifications/", views.NotificationListView.as_view(), name="notifications"),
+    path("live/", views.LiveView.as_view(), name="live"),
 ]

@@ -28,7 +28,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 
 from accounts.mixins import SecondFactorRequiredMixin
@@ -143,6 +143,7 @@ def _request_context(restore_request: RestoreRequest, user, *, support: bool) ->
     allowed = selectors.request_allowed_actions(request=restore_request, user=user)
     return {
         "req": restore_request,
+        "live_version": selectors.request_live_version(request=restore_request),
         "account": restore_request.account,
         "time_zone": restore_request.account.time_zone,
         "steps": display.workflow_steps(restore_request),
@@ -330,6 +331,42 @@ class RequestCancelView(AdminPageMixin, View):
             success=_("The restore request was cancelled. Nothing was changed."),
             back=self.detail_url(),
         )
+
+
+class LiveView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
+    """JSON for static/js/live.js, polled every few seconds by the pages of people who get
+    notifications: ``unread`` (the header's badge) and, with ``?request=<id>`` that the user may
+    see, the request's ``version`` (support.selectors.request_live_version): when it changes,
+    the page fetches itself and swaps what changed, so messages, proposals and status changes
+    appear on both sides within seconds, without a reload. Two cheap queries."""
+
+    def get(self, request):
+        user = request.user
+        unread = (
+            selectors.unread_count(user=user) if user.is_support or user.is_account_member else 0
+        )
+        answer: dict = {
+            "unread": unread,
+            "unread_title": ngettext(
+                "%(counter)s unread notification", "%(counter)s unread notifications", unread
+            )
+            % {"counter": unread},
+        }
+        if "request" in request.GET and (user.is_support or user.is_account_admin):
+            try:
+                restore_request = selectors.request_get(
+                    user=user, request_id=request.GET["request"]
+                )
+            except RuleViolation:
+                pass  # not one of theirs: no version, nothing said about it
+            else:
+                answer["request"] = {
+                    "id": restore_request.pk,
+                    "version": selectors.request_live_version(request=restore_request),
+                }
+        response = JsonResponse(answer)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class RequestProgressView(SecondFactorRequiredMixin, LoginRequiredMixin, View):

@@ -23,6 +23,10 @@ from recyclebin import services as bin_services
 from support.models import RestoreRequest
 from tests.browser import SCREENSHOTS, VIEWPORT, chromium
 
+# DESIGN.md: messages, proposals and status changes appear on both sides within seconds; the
+# issue's bar is 3 seconds.
+LIVE_MS = 3_000
+
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
@@ -127,15 +131,21 @@ def test_a_lost_company_comes_back_through_a_restore_request(
         support.fill("#chat textarea", "Found it in last night's snapshot. Proposing a recover.")
         with support.expect_navigation():
             support.click("#chat button[type=submit]")
+        # Live (issue 18): the admin's open page shows support's message within 3 seconds,
+        # no reload (tests/test_live_browser.py: the unread badges).
+        admin.locator("#chat", has_text="Found it in last night's snapshot").wait_for(
+            timeout=LIVE_MS
+        )
         _shot(support, "support-2-propose.png")
         with support.expect_navigation():
             support.click("text=Propose this to the admin")
         assert "Proposed." in support.inner_text(".messages")
 
-        # 3. The admin reads the chat, sees what would change, acknowledges and confirms.
-        admin.reload()
-        assert "Found it in last night's snapshot" in admin.inner_text("#chat")
-        assert admin.locator("#preview table.preview").count() == 1
+        # 3. The admin's page shows the proposal by itself (the preview and the confirm
+        # form), the status and steps with it; the admin acknowledges and confirms.
+        admin.locator("#preview table.preview").wait_for(timeout=LIVE_MS)
+        assert "Proposed" in admin.inner_text("[data-live=head] .status")
+        assert admin.locator("[data-live=steps] [aria-current=step]").count() == 1
         confirm = admin.locator("form.confirmform button[type=submit]")
         admin.check("form.confirmform input[name=acknowledge]")
         _shot(admin, "support-3-confirm.png")
@@ -143,18 +153,19 @@ def test_a_lost_company_comes_back_through_a_restore_request(
             confirm.click()
         assert "Confirmed." in admin.inner_text(".messages")
 
-        # 4. Support approves; the restore waits in the queue for a worker.
-        support.reload()
+        # 4. Support's page offers the approval by itself; the restore waits in the queue.
+        support.locator("text=Approve and run the restore").wait_for(timeout=LIVE_MS)
+        assert "confirmed the proposed recover" in support.inner_text("#chat")
         with support.expect_navigation():
             support.click("text=Approve and run the restore")
         restore_request.refresh_from_db()
         assert restore_request.status == RestoreRequest.Status.QUEUED
 
-        # 5. The admin's page shows the progress bar; a worker starts and runs it; the page
-        # follows without a reload and then shows the outcome.
-        admin.reload()
+        # 5. The admin's page shows the progress bar by itself; a worker starts and runs it;
+        # the page follows without a reload and then shows the outcome.
         bar = admin.locator("progress[data-progress-bar]")
-        assert bar.count() == 1
+        bar.wait_for(timeout=LIVE_MS)
+        assert admin.locator("[data-live=steps] [aria-current=step]").count() == 1
         assert "Waiting for a worker" in admin.inner_text("[data-progress-step]")
         _shot(admin, "support-4-progress.png")
         worker = worker_start()

@@ -17,88 +17,100 @@
    The JSON: {status, status_label, progress (0-100), step_label or summary, error, final}. Once
    it says final (completed, failed, rejected, cancelled) polling stops, and after a moment (the
    full bar seen) the page opens the done URL or reloads, showing the outcome. After 30 failed
-   polls in a row it gives up; without JavaScript the page says how to reload it by hand. */
+   polls in a row it gives up; without JavaScript the page says how to reload it by hand. A box
+   that appears later (static/js/live.js, "live:updated") starts then. */
 "use strict";
 
-document.querySelectorAll("[data-progress-url]").forEach((box) => {
-  const options = box.dataset;
-  const interval = Number(options.progressInterval) || 1000;
-  const find = (name) => box.querySelector(`[data-progress-${name}]`);
-  const bar = find("bar");
-  const percentText = find("percent");
-  const statusText = find("status");
-  const errorText = find("error");
-  const note = find("note");
-  const texts = Object.entries({ step: "step_label", summary: "summary" })
-    .map(([name, key]) => [find(name), key])
-    .filter(([element]) => element);
-  const percent = new Intl.NumberFormat(document.documentElement.lang || undefined, {
-    style: "percent",
-    maximumFractionDigits: 0,
-  });
-  let failures = 0;
-
-  const show = (data) => {
-    const value = Math.max(0, Math.min(100, Number(data.progress) || 0));
-    const text = percent.format(value / 100);
-    if (bar) {
-      bar.value = value;
-      bar.textContent = text;
+(() => {
+  const progressStart = (box) => {
+    if (box.dataset.progressStarted) {
+      return; // the script is on the page twice, or live.js swapped in a started box
     }
-    if (percentText) {
-      percentText.textContent = text;
-    }
-    texts.forEach(([element, key]) => {
-      element.textContent = data[key] || "";
+    box.dataset.progressStarted = "1";
+    const options = box.dataset;
+    const interval = Number(options.progressInterval) || 1000;
+    const find = (name) => box.querySelector(`[data-progress-${name}]`);
+    const bar = find("bar");
+    const percentText = find("percent");
+    const statusText = find("status");
+    const errorText = find("error");
+    const note = find("note");
+    const texts = Object.entries({ step: "step_label", summary: "summary" })
+      .map(([name, key]) => [find(name), key])
+      .filter(([element]) => element);
+    const percent = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+      style: "percent",
+      maximumFractionDigits: 0,
     });
-    if (statusText) {
-      statusText.textContent = data.status_label || data.status;
-      statusText.className = `status status--${data.status}`;
-    }
-    if (errorText) {
-      errorText.textContent = data.error || "";
-      errorText.hidden = !data.error;
-    }
-    box.classList.toggle("is-complete", data.status === "completed");
-    box.classList.toggle("is-failed", data.status === "failed");
-  };
+    let failures = 0;
 
-  const finish = () => {
-    if (options.progressDoneUrl) {
-      window.location.assign(options.progressDoneUrl);
-    } else {
-      window.location.reload();
-    }
-  };
-
-  const poll = async () => {
-    try {
-      const response = await fetch(options.progressUrl, {
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-        cache: "no-store",
+    const show = (data) => {
+      const value = Math.max(0, Math.min(100, Number(data.progress) || 0));
+      const text = percent.format(value / 100);
+      if (bar) {
+        bar.value = value;
+        bar.textContent = text;
+      }
+      if (percentText) {
+        percentText.textContent = text;
+      }
+      texts.forEach(([element, key]) => {
+        element.textContent = data[key] || "";
       });
-      if (!response.ok) {
-        throw new Error(`HTTP ${response.status}`);
+      if (statusText) {
+        statusText.textContent = data.status_label || data.status;
+        statusText.className = `status status--${data.status}`;
       }
-      const data = await response.json();
-      failures = 0;
-      show(data);
-      if (data.final) {
-        window.setTimeout(finish, 800); // let the full bar be seen for a moment
-        return;
+      if (errorText) {
+        errorText.textContent = data.error || "";
+        errorText.hidden = !data.error;
       }
-    } catch (error) {
-      failures += 1;
-      if (note && options.progressOffline) {
-        note.textContent = options.progressOffline;
+      box.classList.toggle("is-complete", data.status === "completed");
+      box.classList.toggle("is-failed", data.status === "failed");
+    };
+
+    const finish = () => {
+      if (options.progressDoneUrl) {
+        window.location.assign(options.progressDoneUrl);
+      } else {
+        window.location.reload();
       }
-      if (failures >= 30) {
-        return; // the page's own "reload" hint remains
+    };
+
+    const poll = async () => {
+      try {
+        const response = await fetch(options.progressUrl, {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+          cache: "no-store",
+        });
+        if (!response.ok) {
+          throw new Error(`HTTP ${response.status}`);
+        }
+        const data = await response.json();
+        failures = 0;
+        show(data);
+        if (data.final) {
+          window.setTimeout(finish, 800); // let the full bar be seen for a moment
+          return;
+        }
+      } catch (error) {
+        failures += 1;
+        if (note && options.progressOffline) {
+          note.textContent = options.progressOffline;
+        }
+        if (failures >= 30) {
+          return; // the page's own "reload" hint remains
+        }
       }
-    }
+      window.setTimeout(poll, interval);
+    };
+
     window.setTimeout(poll, interval);
   };
 
-  window.setTimeout(poll, interval);
-});
+  const progressStartAll = () => document.querySelectorAll("[data-progress-url]").forEach(progressStart);
+  progressStartAll();
+  // A progress box that static/js/live.js swapped in (a request approved while its page is open).
+  document.addEventListener("live:updated", progressStartAll);
+})();

@@ -807,3 +807,28 @@ def test_the_pages_speak_german(admin_user, support_user, proposed):
     support.cookies["django_language"] = "de"
     console = support.get(CONSOLE).content.decode()
     assert "Filter anwenden" in console
+
+
+# --- Live updates (static/js/live.js) ----------------------------------------------------------
+
+
+def test_live_answers_the_badge_and_the_version_of_a_request_one_may_see(
+    admin_user, support_user, employee, other_admin, filed
+):
+    live = reverse("support:live")
+    answer = client_for(admin_user).get(live, {"request": filed.pk}).json()
+    assert answer["unread"] == 0
+    version = answer["request"]["version"]
+    assert version.startswith("open.")
+    # Support sees the admin's request, and the admin's badge and version move with the chat.
+    assert client_for(support_user).get(live, {"request": filed.pk}).json()["request"]
+    services.message_post(request=filed, user=support_user, body="On it.")
+    again = client_for(admin_user).get(live, {"request": filed.pk}).json()
+    assert again["unread"] == 1 and again["unread_title"] == "1 unread notification"
+    assert again["request"]["version"] != version
+    # Another account's admin and an employee learn nothing about it.
+    assert "request" not in client_for(other_admin).get(live, {"request": filed.pk}).json()
+    assert "request" not in client_for(employee).get(live, {"request": filed.pk}).json()
+    assert "request" not in client_for(admin_user).get(live, {"request": "x"}).json()
+    # Anonymous visitors are sent to log in.
+    assert Client().get(live).status_code == 302
