@@ -36,7 +36,7 @@ from changelog import revert
 from core.errors import RuleViolation
 from crm.entities import ENTITIES
 from history.models import Event, EventType
-from history.selectors import record_changes
+from history.selectors import RECORD_CHANGES
 from history.services import history_record
 
 BUCKETS = ("removed", "restored", "reverted")
@@ -69,8 +69,15 @@ def moment_base(*, account: Account, at: datetime) -> Snapshot:
 def _changes_after(
     *, account: Account, at: datetime, kind: RestoreKind, entity_types: list[str]
 ) -> QuerySet:
-    events = record_changes(
-        Event.objects.for_account(account).filter(occurred_at__gt=at, entity_type__in=ENTITIES)
+    """Every change of a record after ``at``, links that another record's delete or restore
+    cleared or put back included: going back to a moment undoes them all (a revert of chosen
+    events takes those only with their cause), so that with ``entities`` a deal whose company
+    was deleted and restored since gets its link back as it was then."""
+    events = Event.objects.for_account(account).filter(
+        occurred_at__gt=at,
+        entity_type__in=ENTITIES,
+        entity_id__isnull=False,
+        event_type__in=[str(kind) for kind in RECORD_CHANGES],
     )
     if kind == RestoreKind.ENTITIES:
         events = events.filter(entity_type__in=entity_types)

@@ -23,9 +23,11 @@ from history.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# A modest run in make test. Wider runs: full passed 39 of 39 seeds; recover + entities 35
-# of 39 (seeds 20, 27, 33, 39: a deal's link differs after entities; see issue 16's note).
-SEEDS = (1, 2, 3)
+# A modest run in make test. Wider runs: seeds 1-40 pass both tests. Seeds 20, 27 and 33
+# once failed (entities: a link that another type's delete and restore cleared and put back
+# after the moment was only half undone; the moment now undoes such links too) and 39 (a
+# recover brings a bin entry back whole, with what went into the bin with the record).
+SEEDS = (1, 2, 3, 27, 39)
 STEPS = 100
 MOMENTS = 3
 
@@ -92,9 +94,13 @@ def test_recover_and_entities_change_only_what_they_should(seed, history, accoun
     moments, _ = history(seed)
     at, expected = moments[0]
     before = dump(account)
+    entries = bin_entries(account)
     moment.moment_restore(account=account, at=at, kind="recover", actor=admin_user)
     after = dump(account)
     came_back = {key for key, (live, _) in after.items() if live and not before.get(key, (0,))[0]}
+    # A record that existed then comes back with its bin entry whole (the bin's rule): what
+    # went into the bin with it, created after the moment, comes back too.
+    entries_back = {entries[key] for key in came_back if key in expected and key in entries}
     for key, (live, values) in after.items():
         was = before.get(key)
         if was is not None and was[0]:
@@ -110,7 +116,7 @@ def test_recover_and_entities_change_only_what_they_should(seed, history, accoun
             assert live and {n: v for n, v in values.items() if n not in relinked} == {
                 n: v for n, v in was[1].items() if n not in relinked
             }, f"recover changed the live record {key}"
-        elif live:
+        elif live and entries.get(key) not in entries_back:
             assert expected.get(key) == (True, values), f"recover brought back {key} wrongly"
     missing = {k for k, (live, _) in expected.items() if live} - {
         k for k, v in after.items() if v[0]
@@ -136,6 +142,17 @@ def test_recover_and_entities_change_only_what_they_should(seed, history, accoun
         }
         deals[key] = (live, {**values, **dict.fromkeys(links)})
     assert dump(account, ["deal"]) == deals
+
+
+def bin_entries(account) -> dict:
+    """The bin entry of each record in the bin."""
+    return {
+        (entity_type, pk): entry
+        for entity_type, entity in ENTITIES.items()
+        for pk, entry in entity.model.objects.filter(
+            account=account, bin_entry__isnull=False
+        ).values_list("pk", "bin_entry")
+    }
 
 
 def dump_only(state: dict, entity_type: str) -> dict:
