@@ -12,4 +12,4 @@ class CrmConfig(AppConfig):
         # Records are linked from the history by its pages (history.display), which know
         # the CRM: only their names are registered here.
         for entity in ENTITIES.values():
-            subject_register(Subject(type=entity.type.value, label=entity.type.label))
+            subject_register(Subject(type=entity.type.value, label=entity.type.label, records=True))

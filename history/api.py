@@ -23,7 +23,8 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ("id", "occurred_at")
 
     def get_queryset(self):
-        return selectors.events_for_account(account=self.request.user.account)
+        user = self.request.user
+        return selectors.events_visible(account=user.account, user=user)
 
     @extend_schema(
         summary="List the history, newest first",

@@ -46,6 +46,9 @@ class EventRow:
     event_label: str = ""  # the kind of event, in words ("Delete", "Restore proposed")
     # "Undo this change" is offered (a change of a record, by the one who may undo it).
     undoable: bool = False
+    # About a record of the CRM (its id is shown beside its title; other subjects, such as a
+    # restore request, name their id in their title).
+    is_record: bool = False
 
 
 def actor_label(event: Event) -> str:
@@ -72,6 +75,7 @@ def event_rows(
             note=_note(event),
             subject=_subject_label(event.entity_type),
             event_label=event_type_label(event.event_type),
+            is_record=event.entity_type in ENTITIES and event.entity_id is not None,
             undoable=undo_by is not None
             and event.entity_type in ENTITIES
             and is_record_change(event)

@@ -5,7 +5,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.api.filters import RecordIdFilter, UtcDateTimeFilter
+from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
 from history.models import Event
 from history.subjects import EventTypeChoices, SubjectChoices
 
@@ -25,11 +25,37 @@ class EventTypesFilter(django_filters.MultipleChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
+class ActorField(forms.Field):
+    """A user's id, or ``system`` (events no person made: a restore's, the nightly job's)."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value == SYSTEM:
+            return SYSTEM
+        return forms.IntegerField(min_value=1, max_value=MAX_ID).clean(value)
+
+
+class ActorFilter(django_filters.Filter):
+    field_class = ActorField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        if value == SYSTEM:
+            return qs.filter(actor_id__isnull=True)
+        return qs.filter(actor_id=value)
+
+
+# The actor filter's value for events without a person.
+SYSTEM = "system"
+
+
 class EventFilter(django_filters.FilterSet):
     event_type = EventTypesFilter(label=_("Event"))
     entity_type = django_filters.ChoiceFilter(label=_("Type"), choices=SubjectChoices())
     entity_id = RecordIdFilter(label=_("Record id"))
-    actor = RecordIdFilter(label=_("User"), field_name="actor_id")
+    actor = ActorFilter(label=_("User"))
     occurred_after = UtcDateTimeFilter(label=_("From"), field_name="occurred_at", lookup_expr="gte")
     occurred_before = UtcDateTimeFilter(
         label=_("Until"), field_name="occurred_at", lookup_expr="lt"

@@ -5,9 +5,11 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from accounts.models import Account
+from accounts.models import Account, User
 from history.models import Event, EventType
+from history.subjects import record_subject_types, registered_event_types
 
 # The events that changed a record's data: a revert (changelog) can undo them.
 RECORD_CHANGES = (
@@ -43,6 +45,40 @@ def is_record_change(event: Event) -> bool:
 
 def events_for_account(*, account: Account) -> QuerySet:
     return Event.objects.for_account(account)
+
+
+def event_actors(*, account: Account) -> list[tuple[str, str]]:
+    """Who appears as the actor of the account's events, for the history's user filter
+    (``(value, name)``, the filter's value): the account's users, the support staff who acted
+    or looked at it (every restore they run is a request they approved: they show among the
+    actors of the kinds of event other apps register), and "System" for events no person
+    made. The account's own kinds of event are not scanned: millions of them."""
+    members = list(account.users.order_by("username").values_list("pk", "username"))
+    known = {pk for pk, _name in members}
+    outside = (
+        events_for_account(account=account)
+        .filter(event_type__in=registered_event_types())
+        .exclude(actor_id__isnull=True)
+        .exclude(actor_id__in=known)
+        .values_list("actor_id", "actor_username")
+        .distinct()
+    )
+    others = sorted(set(outside), key=lambda pair: pair[1])
+    return [
+        *((str(pk), name) for pk, name in members),
+        *((str(pk), _("%(name)s (support)") % {"name": name}) for pk, name in others),
+        ("system", _("System")),
+    ]
+
+
+def events_visible(*, account: Account, user: User) -> QuerySet:
+    """The account's events ``user`` may read: an admin all of them; an employee those of the
+    CRM's records (DESIGN.md: restore-request, support-access and alert events, and the
+    account-wide ones of restores and maintenance, are for admins)."""
+    events = events_for_account(account=account)
+    if user.is_account_admin:
+        return events
+    return events.filter(entity_type__in=record_subject_types(), entity_id__isnull=False)
 
 
 def events_for_record(*, account: Account, entity_type: str, entity_id: int) -> QuerySet:

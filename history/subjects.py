@@ -19,6 +19,9 @@ class Subject:
     url: Callable[[int], str | None] | None = None
     # A few words on one of its events (None: no words beyond the event's type).
     note: Callable[[Event], str] | None = None
+    # A record of the CRM: employees see its events. The others (restore requests, support's
+    # looks, alerts, account-wide restores) are for the account's admins (DESIGN.md).
+    records: bool = False
 
 
 _SUBJECTS: dict[str, Subject] = {}
@@ -34,6 +37,11 @@ def subject_register(subject: Subject) -> None:
 
 def subject_get(subject_type: str) -> Subject | None:
     return _SUBJECTS.get(subject_type)
+
+
+def record_subject_types() -> list[str]:
+    """The subjects whose events every member of the account sees (Subject.records)."""
+    return [subject.type for subject in _SUBJECTS.values() if subject.records]
 
 
 def subject_choices() -> list[tuple[str, str | Promise]]:
@@ -61,6 +69,11 @@ def event_types_register(choices: Iterable[tuple[str, str | Promise]]) -> None:
         if value in EventType.values or _EVENT_TYPES.get(value, label) != label:
             raise ValueError(f"history event type {value!r} is registered twice")
         _EVENT_TYPES[value] = label
+
+
+def registered_event_types() -> list[str]:
+    """The kinds of event other apps registered (a restore request's steps...)."""
+    return list(_EVENT_TYPES)
 
 
 def event_type_choices() -> list[tuple[str, str | Promise]]:

@@ -27,7 +27,13 @@ from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 from history.display import event_rows
 from history.filters import EventFilter
-from history.selectors import deletions_per_day, events_for_account, record_changes
+from history.selectors import (
+    deletions_per_day,
+    event_actors,
+    events_for_account,
+    events_visible,
+    record_changes,
+)
 from history.subjects import event_type_choices, event_type_label, subject_choices
 
 PAGE_SIZE = 50
@@ -57,11 +63,13 @@ class HistoryView(MemberRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         params = self.request.GET
-        filterset = EventFilter(params, queryset=events_for_account(account=self.account))
+        filterset = EventFilter(
+            params, queryset=events_visible(account=self.account, user=self.request.user)
+        )
         valid = filterset.is_valid()
         events = filterset.qs if valid else filterset.queryset.none()
         page, has_newer, has_older = self._keyset_page(events)
-        users = list(self.account.users.order_by("username"))
+        users = event_actors(account=self.account)
         chips = filter_chips(
             params=params,
             base_url=reverse("history:list"),
@@ -140,7 +148,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
         return f"{reverse('history:list')}?{encoded}" if encoded else reverse("history:list")
 
     def _chip_display(self, users):
-        usernames = {str(user.pk): user.username for user in users}
+        usernames = dict(users)
         params = self.request.GET
         record_title = self._record_title(params)
 
@@ -186,7 +194,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
             "entity_types": subject_choices(),
             "entity_type": params.get("entity_type", ""),
             "entity_id": params.get("entity_id", ""),
-            "users": users,
+            "users": users,  # (value, name)
             "actor": params.get("actor", ""),
             "occurred_after": date_input(params.get("occurred_after")),
             "occurred_before": date_input(params.get("occurred_before")),
@@ -253,7 +261,9 @@ class HistoryExportView(MemberRequiredMixin, View):
     flat however many events match."""
 
     def get(self, request):
-        filterset = EventFilter(request.GET, queryset=events_for_account(account=self.account))
+        filterset = EventFilter(
+            request.GET, queryset=events_visible(account=self.account, user=request.user)
+        )
         if not filterset.is_valid():
             errors = "; ".join(
                 f"{name}: {' '.join(messages)}" for name, messages in filterset.errors.items()

@@ -275,3 +275,41 @@ class MaintenanceWatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} since {self.first_seen_at:%Y-%m-%d %H:%M}"
+
+
+class SupportAccess(models.Model):
+    """Support staff ``user``'s looks at the account's data through ``request`` within one
+    hour (DESIGN.md: one ``support_access`` event per person, request and hour, not one per
+    page view). The first look writes the history event (``event_id``); every look counts
+    here, with each distinct thing looked at (``looks``), so the history can say "12 views"
+    and what they covered while the history itself stays append-only."""
+
+    request = models.ForeignKey(
+        RestoreRequest,
+        verbose_name=_("restore request"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("support user"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    hour = models.DateTimeField(_("hour"))  # its start
+    event_id = models.BigIntegerField(_("history event"), unique=True)
+    views = models.PositiveIntegerField(_("views"), default=1)
+    looks = models.JSONField(_("what was looked at"), default=list)
+    last_at = models.DateTimeField(_("last look"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("support access")
+        verbose_name_plural = _("support accesses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "user", "hour"], name="support_access_one_per_hour"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.request_id} {self.user_id} {self.hour:%Y-%m-%d %H}: {self.views}"

@@ -6,12 +6,12 @@ from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from history.display import short_text
 from history.models import Event
 from history.subjects import Subject
-from support.models import RequestKind
+from support.models import RequestKind, SupportAccess
 
 RESTORE_REQUEST = "restore_request"
 
@@ -58,7 +58,7 @@ def request_note(event: Event) -> str:
     if event.event_type == RequestEvent.REQUEST_FAILED and details.get("error"):
         return short_text(str(details["error"]))
     if event.event_type == RequestEvent.SUPPORT_ACCESS:
-        return _access_note(details)
+        return _access_note(event)
     kind = RESTORE_KIND_LABELS.get(details.get("kind"), details.get("kind") or "")
     if details.get("kind") == "export" and details.get("snapshot"):
         return _("Export of snapshot #%(snapshot)s") % {"snapshot": details["snapshot"]}
@@ -72,22 +72,38 @@ def request_note(event: Event) -> str:
     return ""
 
 
-def _access_note(details: dict) -> str:
-    """What support staff looked at (support.services.support_access_record), in words."""
+def _access_note(event: Event) -> str:
+    """What support staff looked at in that hour (support.services.support_access_record: the
+    event is the hour's first look, its SupportAccess row counts them all), in words."""
+    details = event.details if isinstance(event.details, dict) else {}
+    tally = SupportAccess.objects.filter(event_id=event.pk).first()
+    looks = tally.looks if tally is not None else [details]
+    parts: list[str] = []
+    for look in looks:
+        for part in _look_words(look):
+            if part not in parts:
+                parts.append(part)
+    note = capfirst(", ".join(parts))
+    views = tally.views if tally is not None else 1
+    if views > 1:
+        note += " " + ngettext("(%(count)s view)", "(%(count)s views)", views) % {"count": views}
+    return note
+
+
+def _look_words(look: dict) -> list[str]:
     parts = []
-    if "snapshots" in (details.get("viewed") or []):
-        parts.append(_("the account's snapshots"))
-    if details.get("snapshot"):
-        if details.get("kind") == "export":
-            parts.append(_("the contents of snapshot #%(id)s") % {"id": details["snapshot"]})
-        elif details.get("record_titles"):
+    if "snapshots" in (look.get("viewed") or []):
+        parts.append(str(_("the account's snapshots")))
+    if look.get("snapshot"):
+        if look.get("kind") == "export":
+            parts.append(_("the contents of snapshot #%(id)s") % {"id": look["snapshot"]})
+        elif look.get("record_titles"):
             parts.append(
-                _("the preview of snapshot #%(id)s with record titles")
-                % {"id": details["snapshot"]}
+                _("the preview of snapshot #%(id)s with record titles") % {"id": look["snapshot"]}
             )
         else:
-            parts.append(_("the preview of snapshot #%(id)s") % {"id": details["snapshot"]})
-    return capfirst(", ".join(str(part) for part in parts))
+            parts.append(_("the preview of snapshot #%(id)s") % {"id": look["snapshot"]})
+    return parts
 
 
 SUBJECT = Subject(

@@ -155,8 +155,9 @@ def test_links_cost_one_query_per_type_not_per_row(
             crm_services.record_create(
                 account=account, actor=admin_user, entity=entity, data={"title": f"T{n}"}
             )
-    # session, user, account, page, users, 3 link types, chart, and a few to spare
-    with django_assert_max_num_queries(12):
+    # session, user, account, page, users, support staff who acted, 3 link types, chart, and
+    # a few to spare
+    with django_assert_max_num_queries(13):
         response = admin_client.get(LIST)
     assert len(response.context["rows"]) == 45
     assert all(row.record_url for row in response.context["rows"])
@@ -593,3 +594,35 @@ def test_detail_page_shows_only_the_latest_20(admin_client, account, admin_user)
     assert len(response.context["history"]) == 20
     assert response.context["history"][0].event.entity_title == "v29"
     assert "Only the latest 20 events are shown here" in response.content.decode()
+
+
+def test_the_user_filter_offers_support_staff_and_system(
+    admin_client, account, admin_user, support_user, other_account
+):
+    """Issue 18: support staff and "system" appear as actors, so the filter offers them."""
+    from history.services import history_record
+
+    history_record(
+        account=account,
+        actor=support_user,
+        event_type="request_approved",
+        entity_type="restore_request",
+        entity_id=1,
+        title="Restore request #1",
+    )
+    history_record(
+        account=account, actor=None, event_type="rollback", entity_type="", title="Rollback"
+    )
+    company = crm_services.record_create(
+        account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Initech"}
+    )
+    form = admin_client.get(LIST).context["form"]
+    values = dict(form["users"])
+    assert values[str(support_user.pk)] == "support (support)"
+    assert values["system"] == "System"
+    assert values[str(admin_user.pk)] == admin_user.username
+    system = admin_client.get(LIST, {"actor": "system"}).context["rows"]
+    assert [row.event.event_type for row in system] == ["rollback"]
+    mine = admin_client.get(LIST, {"actor": admin_user.pk}).context["rows"]
+    assert [row.event.entity_id for row in mine] == [company.pk]
+    assert admin_client.get(LIST, {"actor": "nobody"}).context["filter_errors"]

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils import translation
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -19,7 +21,7 @@ from crm.entities import ENTITIES
 from history.models import Event
 from history.services import history_record
 from support import rules, selectors
-from support.models import RequestKind, RestoreRequest, restore_kind_for
+from support.models import RequestKind, RestoreRequest, SupportAccess, restore_kind_for
 from support.subjects import RESTORE_REQUEST, RequestEvent
 
 # What a preview counts per entity type; ``samples`` name records behind each of them.
@@ -156,35 +158,52 @@ def support_access_record(
     """Write what support staff ``user`` looked at of the request's account into that
     account's history (a ``support_access`` event about the request): the list of its
     snapshots, the preview (or, for an export, the contents) of ``snapshot``, with the titles
-    of records or only numbers. Every look is one event: an audit leaves nothing out; the
-    pages that poll (the progress bar) show no data and write none. Anyone else (an admin
-    previewing the account's own data) writes nothing: returns None. Call before the data
-    leaves, so a failed write shows nothing."""
+    of records or only numbers. One event per person, request and hour (DESIGN.md): the
+    hour's first look writes it; every look, and each different thing looked at, is counted
+    on its SupportAccess row, which the history shows with it ("12 views"). The pages that
+    poll (the progress bar, live updates) show no data and write none. Anyone else (an admin
+    previewing the account's own data) writes nothing: returns None. Returns the hour's
+    event. Call before the data leaves, so a failed write shows nothing."""
     if not user.is_support:
         return None
-    parts = ["the list of snapshots"] if snapshots else []
-    if snapshot is not None:
-        parts.append(_access_preview_words(snapshot, kind, entity_types, record_titles))
-    return history_record(
-        account=request.account,
-        actor=user,
-        event_type=RequestEvent.SUPPORT_ACCESS,
-        entity_type=RESTORE_REQUEST,
-        entity_id=request.pk,
-        title=f"Restore request #{request.pk}: {', '.join(parts) or 'the request'}",
-        details={
-            "request": request.pk,
-            "via": via,
-            "viewed": [
-                *(["snapshots"] if snapshots else []),
-                *(["preview"] if snapshot is not None else []),
-            ],
-            "snapshot": snapshot.pk if snapshot is not None else None,
-            "kind": kind,
-            "entity_types": list(entity_types or []),
-            "record_titles": record_titles,
-        },
-    )
+    look = {
+        "viewed": [
+            *(["snapshots"] if snapshots else []),
+            *(["preview"] if snapshot is not None else []),
+        ],
+        "snapshot": snapshot.pk if snapshot is not None else None,
+        "kind": kind,
+        "entity_types": list(entity_types or []),
+        "record_titles": record_titles,
+    }
+    now = timezone.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    with transaction.atomic():
+        # The request's row orders two first looks of the same hour: one event, not two.
+        RestoreRequest.objects.select_for_update().filter(pk=request.pk).values("pk").first()
+        tally = SupportAccess.objects.filter(request=request, user=user, hour=hour).first()
+        if tally is not None:
+            looks = tally.looks if look in tally.looks else [*tally.looks, look]
+            SupportAccess.objects.filter(pk=tally.pk).update(
+                views=F("views") + 1, looks=looks, last_at=now
+            )
+            return Event.objects.filter(pk=tally.event_id).first()
+        parts = ["the list of snapshots"] if snapshots else []
+        if snapshot is not None:
+            parts.append(_access_preview_words(snapshot, kind, entity_types, record_titles))
+        event = history_record(
+            account=request.account,
+            actor=user,
+            event_type=RequestEvent.SUPPORT_ACCESS,
+            entity_type=RESTORE_REQUEST,
+            entity_id=request.pk,
+            title=f"Restore request #{request.pk}: {', '.join(parts) or 'the request'}",
+            details={"request": request.pk, "via": via, **look, "hour": hour.isoformat()},
+        )
+        SupportAccess.objects.create(
+            request=request, user=user, hour=hour, event_id=event.pk, looks=[look], last_at=now
+        )
+    return event
 
 
 def _access_preview_words(

@@ -8,6 +8,7 @@ one."""
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from crm.tests.factories import CompanyFactory
 from history.models import Event
 from recyclebin import services as bin_services
 from support import services
+from support.models import SupportAccess
 from support.subjects import RESTORE_REQUEST, RequestEvent
 
 # Snapshots open their own transactions, so the tests run outside one.
@@ -91,6 +93,7 @@ def test_the_console_writes_who_looked_at_what(account, support_user, filed, sna
         f"Restore request #{filed.pk}: the list of snapshots, preview of snapshot "
         f"#{snapshot.pk} (recover; with record titles)"
     )
+    hour = event.details.pop("hour")
     assert event.details == {
         "request": filed.pk,
         "via": "console",
@@ -100,24 +103,41 @@ def test_the_console_writes_who_looked_at_what(account, support_user, filed, sna
         "entity_types": [],
         "record_titles": True,
     }
+    assert hour == event.occurred_at.replace(minute=0, second=0, microsecond=0).isoformat()
     assert "is written to the account's history" in response.content.decode()
 
 
-def test_every_look_is_one_event_and_polling_writes_none(account, support_user, filed, snapshot):
+def test_one_event_per_person_request_and_hour_counting_every_look(
+    account, admin_user, support_user, support_colleague, filed, snapshot
+):
+    """Issue 18: one request gave 10 identical "Viewed by support" lines."""
     client = login_client(support_user)
     detail = reverse("support:console_detail", args=[filed.pk])
-    client.get(detail)
+    for _look in range(9):
+        client.get(detail)
     client.get(f"{detail}?snapshot={snapshot.pk}&kind=entities&entity_types=company")
     for _poll in range(5):
         progress = client.get(reverse("support:request_progress", args=[filed.pk]))
         assert progress.status_code == 200
+        live = client.get(reverse("support:live"), {"request": filed.pk})
+        assert live.status_code == 200
     client.get(reverse("support:console"))  # the list shows no account data
 
-    events = accesses(account)
-    assert len(events) == 2
-    assert events[1].details["kind"] == "entities"
-    assert events[1].details["entity_types"] == ["company"]
-    assert "(entities: companies; with record titles)" in events[1].entity_title
+    [event] = accesses(account)
+    tally = SupportAccess.objects.get(event_id=event.pk)
+    assert (tally.views, len(tally.looks)) == (10, 2)
+    assert tally.looks[1]["kind"] == "entities" and tally.looks[1]["entity_types"] == ["company"]
+    # The admin reads it as one line with its count.
+    page = login_client(admin_user).get(HISTORY, {"event_type": "support_access"})
+    [row] = page.context["rows"]
+    assert row.note.endswith("(10 views)")
+    assert row.note.count(f"the preview of snapshot #{snapshot.pk} with record titles") == 1
+    # Another person of support, or the next hour, is another event.
+    login_client(support_colleague).get(detail)
+    assert len(accesses(account)) == 2
+    SupportAccess.objects.update(hour=F("hour") - timedelta(hours=1))
+    client.get(detail)
+    assert len(accesses(account)) == 3
 
 
 def test_the_console_preview_of_an_export_names_the_contents(
@@ -239,7 +259,7 @@ def test_another_accounts_history_does_not_get_it(
     client = login_client(support_user)
     client.get(reverse("support:console_detail", args=[filed.pk]))
     api_as(support_user).get(f"/api/v1/support/requests/{filed.pk}/preview/")
-    assert len(accesses(account)) == 2
+    assert len(accesses(account)) == 1  # one person, one request, one hour
     assert accesses(other_account) == []
     body = api_as(other_admin).get(HISTORY_API, {"event_type": "support_access"}).json()
     assert body["results"] == []
@@ -249,4 +269,4 @@ def test_another_accounts_history_does_not_get_it(
     client.get(reverse("support:console_detail", args=[other_filed.pk]))
     [theirs] = accesses(other_account)
     assert theirs.entity_id == other_filed.pk
-    assert len(accesses(account)) == 2
+    assert len(accesses(account)) == 1
