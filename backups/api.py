@@ -4,7 +4,6 @@ Read-only: the snapshots and the preview of a restore, with the records behind i
 snapshot as a ZIP of CSV files."""
 
 import re
-from dataclasses import asdict
 
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
@@ -52,6 +51,14 @@ DEFAULT_RECORDS_PAGE_SIZE = 50
 MAX_RECORDS_PAGE_SIZE = 200
 
 
+class FieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="The field's label.")
+    now = serializers.CharField(allow_null=True, help_text="Its value now, as text.")
+    then = serializers.CharField(
+        allow_null=True, help_text="The value the restore puts back (the snapshot's), as text."
+    )
+
+
 class PreviewRecordSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField(
@@ -59,6 +66,21 @@ class PreviewRecordSerializer(serializers.Serializer):
         "activity subject): as it is now for removed and reverted, as the snapshot holds it "
         "for restored."
     )
+    changes = FieldChangeSerializer(
+        many=True,
+        required=False,
+        help_text="Reverted records only: the fields that differ, now and what goes back.",
+    )
+
+
+def _record_json(record: restore.PreviewRecord) -> dict:
+    """A sampled record as the API answers it (``changes`` for a reverted one)."""
+    answer: dict = {"id": record.id, "title": record.title}
+    if record.changes:
+        answer["changes"] = [
+            {"field": label, "now": now, "then": then} for label, now, then in record.changes
+        ]
+    return answer
 
 
 # Named apart from Preview.samples itself: client generators name that inline object
@@ -278,7 +300,7 @@ class SnapshotViewSet(
         if size:
             body["samples"] = {
                 entity_type: {
-                    bucket: [asdict(record) for record in records]
+                    bucket: [_record_json(record) for record in records]
                     for bucket, records in numbers["samples"].items()
                 }
                 for entity_type, numbers in changes.items()
@@ -343,7 +365,7 @@ class SnapshotViewSet(
                 "entity_type": entity_type,
                 "bucket": bucket,
                 "count": numbers[bucket],
-                "results": [asdict(record) for record in records],
+                "results": [_record_json(record) for record in records],
                 "next": next_url,
             }
         )

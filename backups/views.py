@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -178,6 +178,7 @@ class SnapshotPreviewView(MemberRequiredMixin, TemplateView):
             ],
             time_zone=self.account.time_zone,
             overview_url=self._url(snapshot, query.params()),
+            ask_support_url=self._ask_support_url(snapshot, query),
             **kwargs,
         )
 
@@ -247,6 +248,21 @@ class SnapshotPreviewView(MemberRequiredMixin, TemplateView):
             else None,
             "first_url": self._url(snapshot, query.params(**one)) if query.after else None,
         }
+
+    def _ask_support_url(self, snapshot: Snapshot, query: PreviewQuery) -> str:
+        """A restore request filled in with this snapshot and kind (no dead end: the preview
+        leads on to the restore), for accounts whose plan has restore requests."""
+        if not self.account.has_feature(Feature.RESTORE_REQUESTS):
+            return ""
+        params = [
+            ("kind", query.kind.value),
+            *(("entity_types", e) for e in query.entity_types or []),
+            ("snapshot", str(snapshot.pk)),
+        ]
+        try:
+            return f"{reverse('support:request_new')}?{urlencode(params)}"
+        except NoReverseMatch:  # the support pages are not routed
+            return ""
 
     @staticmethod
     def _url(snapshot: Snapshot, params: dict) -> str:

@@ -37,13 +37,14 @@ def _viewset(entity_type: str, filterset: type) -> type[RecordViewSet]:
             "__doc__": f"The account's {entity.verbose_name_plural}.",
         },
     )
+    a = "an" if name[:1].lower() in "aeiou" else "a"  # "an activity", not "a activity"
     return extend_schema_view(
         list=extend_schema(summary=f"List {entity.verbose_name_plural}, newest first"),
-        create=extend_schema(summary=f"Create a {name}"),
-        retrieve=extend_schema(summary=f"Get a {name}"),
-        update=extend_schema(summary=f"Replace a {name}"),
-        partial_update=extend_schema(summary=f"Change some fields of a {name}"),
-        destroy=extend_schema(summary=f"Delete a {name}"),
+        create=extend_schema(summary=f"Create {a} {name}"),
+        retrieve=extend_schema(summary=f"Get {a} {name}"),
+        update=extend_schema(summary=f"Replace {a} {name}"),
+        partial_update=extend_schema(summary=f"Change some fields of {a} {name}"),
+        destroy=extend_schema(summary=f"Delete {a} {name}"),
     )(extend_schema(tags=[str(entity.verbose_name_plural)])(viewset))
 
 

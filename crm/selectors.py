@@ -32,6 +32,20 @@ def record_get(*, account: Account, entity: Entity, record_id: int | str) -> Crm
         raise RuleViolation(code="not_found", message=f"No such {entity.type.value}.") from None
 
 
+def record_in_bin(*, account: Account, entity: Entity, record_id: int | str) -> CrmRecord | None:
+    """The account's record if it is in the recycle bin (with its entry and who deleted it),
+    for the page a link to it leads to; None when it is live, gone or another account's."""
+    try:
+        pk = int(record_id)
+    except (ValueError, TypeError):
+        return None
+    return (
+        entity.model.objects.filter(account=account, pk=pk, bin_entry__isnull=False)
+        .select_related("bin_entry__deleted_by")
+        .first()
+    )
+
+
 def record_linked(*, record: CrmRecord) -> dict[str, QuerySet]:
     """What a detail page lists under a record: a company's contacts, deals and activities, a
     contact's deals and activities, and so on. Scoped by the record's own account."""

@@ -172,7 +172,46 @@ class RecordListView(EntityViewMixin, TemplateView):
 
 
 class RecordDetailView(EntityViewMixin, TemplateView):
+    """A record's page; a record in the recycle bin leads to a page saying so (who deleted it
+    and when, with Restore and Show in the bin for those who may), not a bare 404."""
+
     template_name = "crm/record_detail.html"
+    binned = None
+
+    def member_checked(self) -> None:
+        try:
+            super().member_checked()
+        except RuleViolation as violation:
+            if violation.code != "not_found" or self.request.method != "GET":
+                raise
+            self.binned = selectors.record_in_bin(
+                account=self.account, entity=self.entity, record_id=self.kwargs["pk"]
+            )
+            if self.binned is None:
+                raise
+
+    def get(self, request, *args, **kwargs):
+        if self.binned is None:
+            return super().get(request, *args, **kwargs)
+        record = self.binned
+        entry = record.bin_entry
+        user = request.user
+        return self.render_to_response(
+            {
+                "entity": self.entity,
+                "nav": self.entity.type.value,
+                "record": record,
+                "entry": entry,
+                "with_other": entry.entity_type != self.entity.type.value
+                or entry.entity_id != record.pk,
+                # Employees see and restore the entries they deleted (recyclebin's rule).
+                "can_restore": user.is_account_admin or entry.deleted_by_id == user.pk,
+            },
+            status=404,
+        )
+
+    def get_template_names(self):
+        return ["crm/record_in_bin.html"] if self.binned is not None else [self.template_name]
 
     def get_context_data(self, **kwargs):
         record = self.record

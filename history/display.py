@@ -46,6 +46,8 @@ class EventRow:
     event_label: str = ""  # the kind of event, in words ("Delete", "Restore proposed")
     # "Undo this change" is offered (a change of a record, by the one who may undo it).
     undoable: bool = False
+    # The record is in the recycle bin now (its link leads to the page saying so).
+    in_bin: bool = False
     # About a record of the CRM (its id is shown beside its title; other subjects, such as a
     # restore request, name their id in their title).
     is_record: bool = False
@@ -63,7 +65,7 @@ def event_rows(
     request's steps) to their page, for the account's admins, who may open them.
     ``undo_by``: the user who may undo changes here (admins any, employees their own)."""
     events = list(events)
-    live = _live_ids(account=account, events=events)
+    existing = _existing_ids(account=account, events=events)
     link_titles = _link_titles(account=account, events=events)
     rows = []
     for event in events:
@@ -81,8 +83,9 @@ def event_rows(
             and is_record_change(event)
             and (undo_by.is_account_admin or event.actor_id == undo_by.pk),
         )
-        if event.entity_id in live.get(event.entity_type, ()):
+        if event.entity_id in existing.get(event.entity_type, {}):
             row.record_url = reverse(f"crm:{event.entity_type}_detail", args=[event.entity_id])
+            row.in_bin = existing[event.entity_type][event.entity_id]
         elif request_links and event.entity_id and (subject := subject_get(event.entity_type)):
             row.record_url = subject.url(event.entity_id) if subject.url else None
         rows.append(row)
@@ -94,19 +97,20 @@ def _subject_label(subject_type: str) -> str:
     return str(subject.label) if subject is not None else subject_type
 
 
-def _live_ids(*, account: Account, events: list[Event]) -> dict[str, set[int]]:
-    """Per entity type, which of the events' records exist and are not in the bin."""
+def _existing_ids(*, account: Account, events: list[Event]) -> dict[str, dict[int, bool]]:
+    """Per entity type, which of the events' records exist: ``{id: in the bin}``. A record in
+    the bin is linked too: its page says where it is, with Restore (no dead end)."""
     wanted: dict[str, set[int]] = defaultdict(set)
     for event in events:
         if event.entity_type in ENTITIES and event.entity_id is not None:
             wanted[event.entity_type].add(event.entity_id)
     return {
-        entity_type: set(
-            ENTITIES[entity_type]
-            .model.objects.for_account(account)
-            .filter(pk__in=ids)
-            .values_list("id", flat=True)
-        )
+        entity_type: {
+            pk: entry is not None
+            for pk, entry in ENTITIES[entity_type]
+            .model.objects.filter(account=account, pk__in=ids)
+            .values_list("id", "bin_entry")
+        }
         for entity_type, ids in wanted.items()
     }
 

@@ -37,6 +37,9 @@ from history.selectors import (
 from history.subjects import event_type_choices, event_type_label, subject_choices
 
 PAGE_SIZE = 50
+# The list says how many events match, counted up to this many ("more than N" beyond): a
+# count of millions would cost more than the page.
+MATCHES_COUNT_MAX = 10_000
 # "Undo these N changes…" counts up to this many ("more than N" beyond).
 UNDO_COUNT_MAX = 100_000
 EXPORT_CHUNK = 2000
@@ -91,6 +94,8 @@ class HistoryView(MemberRequiredMixin, TemplateView):
                 request_links=user.is_account_admin,
                 undo_by=user if can_undo else None,
             ),
+            matches=self._matches(events, page, has_newer, has_older) if valid else 0,
+            matches_max=MATCHES_COUNT_MAX,
             has_newer=has_newer,
             has_older=has_older,
             newer_url=self._page_url(query, after=page[0].pk) if has_newer else None,
@@ -120,6 +125,14 @@ class HistoryView(MemberRequiredMixin, TemplateView):
             "more": count > UNDO_COUNT_MAX,
             "url": f"{reverse('changelog:revert')}?{urlencode(query, doseq=True)}",
         }
+
+    @staticmethod
+    def _matches(events, page, has_newer: bool, has_older: bool) -> int:
+        """How many events match the filters, at most MATCHES_COUNT_MAX + 1 (one page: no
+        query)."""
+        if not (has_newer or has_older):
+            return len(page)
+        return events[: MATCHES_COUNT_MAX + 1].count()
 
     def _keyset_page(self, events):
         """``(events, has_newer, has_older)``: PAGE_SIZE events newest first, around the

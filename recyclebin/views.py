@@ -22,6 +22,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -100,7 +101,14 @@ class BinViewMixin(MemberRequiredMixin):
         """The list's query string, sent along by its forms so the way back keeps it."""
         return QueryDict(self.request.POST.get("query", "")).urlencode()
 
-    def back(self) -> HttpResponseRedirect:
+    def back(self, *, done: bool = False) -> HttpResponseRedirect:
+        """To the list as it was; once ``done``, to ``next``, a page of this site the form came
+        from (a record's "in the recycle bin" page: restored, the record's own page)."""
+        target = self.request.POST.get("next", "") if done else ""
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        ):
+            return HttpResponseRedirect(target)
         return HttpResponseRedirect(self.list_url(self.posted_query()))
 
     def filterset(self, params) -> BinEntryFilter:
@@ -327,7 +335,8 @@ class BinRestoreView(BinViewMixin, View):
         messages.success(request, self._restored_message(entries, result))
         if result.linked_in_bin:
             request.session[OFFER_KEY] = {"kind": "linked", "ids": result.linked_in_bin}
-        return self.back()
+            return self.back()
+        return self.back(done=True)
 
     def job_start(self, ids: list[int]):
         request = self.request

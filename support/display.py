@@ -358,6 +358,8 @@ def datetime_local(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
+        if timezone.is_naive(value):  # a form's initial value, already in the current zone
+            return value.strftime(DATETIME_LOCAL)
         return timezone.localtime(value).strftime(DATETIME_LOCAL)
     return str(value)
 

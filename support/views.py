@@ -39,7 +39,7 @@ from core.api.filters import positive_int_or_none
 from core.errors import RuleViolation
 from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
-from support import display, selectors, services
+from support import display, rules, selectors, services
 from support.forms import (
     DATETIME_LOCAL,
     REQUEST_KINDS,
@@ -207,7 +207,31 @@ class RequestNewView(AdminPageMixin, View):
     template_name = "support/request_form.html"
 
     def get(self, request):
-        return self.page(RestoreRequestForm())
+        return self.page(RestoreRequestForm(initial=self._asked()))
+
+    def _asked(self) -> dict:
+        """A request filled in from a snapshot's preview ("Ask support to restore this"):
+        ``?snapshot=&kind=&entity_types=``; the time of the loss is the snapshot's, so support
+        proposes that one."""
+        params = self.request.GET
+        initial: dict = {}
+        if params.get("kind") in dict(REQUEST_KINDS):
+            initial["kind"] = params["kind"]
+            initial["entity_types"] = [e for e in params.getlist("entity_types") if e in ENTITIES]
+        snapshot_id = positive_int_or_none(params.get("snapshot"))
+        snapshot = (
+            selectors.snapshots_within_retention(account=self.account)
+            .filter(pk=snapshot_id)
+            .first()
+            if snapshot_id
+            else None
+        )
+        if snapshot is not None:
+            initial["lost_at"] = timezone.localtime(snapshot.taken_at)
+            initial["message"] = _(
+                "Please restore from snapshot #%(id)s (%(when)s): I checked its preview."
+            ) % {"id": snapshot.pk, "when": rules.moment(self.account, snapshot.taken_at)}
+        return initial
 
     def post(self, request):
         form = RestoreRequestForm(request.POST)

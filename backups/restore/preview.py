@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from backups.delta import snapshot_reader
@@ -44,9 +45,29 @@ class PreviewRecord:
 
     id: int
     title: str
+    # For ``reverted``: the fields that differ, ``(label, now, back to)`` as text, so the
+    # preview says what goes back (Amount: 99999.00 -> 2300.00).
+    changes: tuple[tuple[str, str | None, str | None], ...] = ()
 
     def __str__(self) -> str:
         return self.title
+
+
+# Bookkeeping columns a preview does not list as a change of a record.
+UNLISTED_COLUMNS = frozenset({"id", "account_id", "bin_entry_id", "created_at", "updated_at"})
+
+
+def field_changes(
+    table: Table, common: list[str], now: Sequence[Any], then: Sequence[Any]
+) -> tuple[tuple[str, str | None, str | None], ...]:
+    """The columns where a live row (``now``) and the snapshot's (``then``), both as COPY text
+    values in ``common``'s order, differ: ``(the field's label, now, then)``."""
+    labels = {field.column: str(field.verbose_name) for field in table.fields}
+    return tuple(
+        (capfirst(labels.get(column, column)), now[at], then[at])
+        for at, column in enumerate(common)
+        if column not in UNLISTED_COLUMNS and now[at] != then[at]
+    )
 
 
 @dataclass(frozen=True)
@@ -176,11 +197,12 @@ def _preview_postgresql(
 
 def _classified(
     window: WindowDiff, id_of: Callable[[bytes], bytes], bin_at: int, *, recover: bool
-) -> dict[str, list[tuple[int, bytes]]]:
+) -> dict[str, list[tuple[Any, ...]]]:
     """A window's differing rows by bucket, ``(id, line)``, the line a title is read from
-    (the live row's, or the snapshot's for a record that comes back). ``binned``: in the bin
-    now, not then (also in ``restored``, except for ``recover``)."""
-    found: dict[str, list[tuple[int, bytes]]] = {
+    (the live row's, or the snapshot's for a record that comes back); ``reverted`` rows carry
+    the snapshot's line too (``(id, live, snapshot)``). ``binned``: in the bin now, not then
+    (also in ``restored``, except for ``recover``)."""
+    found: dict[str, list[tuple[Any, ...]]] = {
         "removed": [],
         "restored": [],
         "reverted": [],
@@ -199,7 +221,7 @@ def _classified(
             found["restored"].append((int(key), line))
             found["binned"].append((int(key), line))
         else:
-            found["reverted"].append((int(key), now))
+            found["reverted"].append((int(key), now, line))
     found["removed"] = [(int(key), line) for key, line in live.items()]
     return found
 
@@ -212,18 +234,24 @@ class _Samples:
         self.table = table
         self.sampling = sampling
         self.records: dict[str, list[PreviewRecord]] = {b: [] for b in sampling.buckets}
+        self.common = common
         self.title_at = [
             common.index(c) if c in common else None for c in TITLE_COLUMNS[table.name]
         ]
 
-    def take(self, bucket: str, rows: list[tuple[int, bytes]]) -> None:
+    def take(self, bucket: str, rows: list[tuple[Any, ...]]) -> None:
         records = self.records.get(bucket)
         if records is None or len(records) >= self.sampling.size:
             return
-        for record_id, line in sorted(r for r in rows if r[0] > self.sampling.after):
+        for record_id, line, *then in sorted(r for r in rows if r[0] > self.sampling.after):
             fields = copy_fields(line)
             values = [None if at is None else fields[at] for at in self.title_at]
-            records.append(PreviewRecord(id=record_id, title=_title(self.table, values)))
+            changes = (
+                field_changes(self.table, self.common, fields, copy_fields(then[0])) if then else ()
+            )
+            records.append(
+                PreviewRecord(id=record_id, title=_title(self.table, values), changes=changes)
+            )
             if len(records) >= self.sampling.size:
                 return
 
@@ -275,7 +303,7 @@ def _preview_sqlite(
             elif live != snap:
                 counts["reverted"] += 1
                 if take:
-                    take("reverted", row_id(live, id_at), live)
+                    take("reverted", row_id(live, id_at), live, snap)
             live, snap = next(live_rows, None), next(snap_rows, None)
     if sampling:
         counts["samples"] = samples
@@ -284,7 +312,7 @@ def _preview_sqlite(
 
 def _sampler(
     table: Table, common: list[str], kind: RestoreKind, sampling: Sampling
-) -> tuple[dict[str, list[PreviewRecord]], Callable[[str, int, list[Any]], None]]:
+) -> tuple[dict[str, list[PreviewRecord]], Callable[..., None]]:
     """The samples of _preview_sqlite's buckets, and ``take(bucket, id, row)`` that the merge
     calls for every record it counts (rows in id order: the first ones after
     ``sampling.after`` are kept)."""
@@ -297,10 +325,13 @@ def _sampler(
     }
     title_at = [common.index(c) if c in common else None for c in TITLE_COLUMNS[table.name]]
 
-    def take(bucket: str, record_id: int, row: list[Any]) -> None:
+    def take(bucket: str, record_id: int, row: list[Any], then: list[Any] | None = None) -> None:
         records = filled.get(bucket)
         if records is not None and record_id > sampling.after and len(records) < sampling.size:
             values = [None if at is None else row[at] for at in title_at]
-            records.append(PreviewRecord(id=record_id, title=_title(table, values)))
+            changes = field_changes(table, common, row, then) if then is not None else ()
+            records.append(
+                PreviewRecord(id=record_id, title=_title(table, values), changes=changes)
+            )
 
     return samples, take

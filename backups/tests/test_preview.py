@@ -22,7 +22,7 @@ from backups.tests.factories import account_fill, live_rows, snapshot_row, snaps
 from conftest import PASSWORD, login_client
 from crm import services as crm_services
 from crm.models import Activity, Company, Contact, Deal, Lead
-from crm.tests.factories import CompanyFactory, record_make
+from crm.tests.factories import CompanyFactory, DealFactory, record_make
 from history.models import Event
 from tests.browser import chromium
 
@@ -296,9 +296,21 @@ def test_api_preview_adds_samples_to_the_contracts_shape(api, changed):
     assert list(body["changes"]) == list(body["samples"]) == ["company", "lead"]
     expected = changed["expected"]["lead"]["full"]
     assert body["changes"]["lead"] == {b: len(expected[b]) for b in restore.BUCKETS}
+    reverted = body["samples"]["lead"]["reverted"]
     assert body["samples"]["lead"] == {
-        b: [{"id": i, "title": title} for i, title in expected[b]] for b in restore.BUCKETS
+        **{b: [{"id": i, "title": title} for i, title in expected[b]] for b in restore.BUCKETS},
+        # A reverted record says which fields go back (issue 18).
+        "reverted": [
+            {"id": i, "title": title, "changes": reverted[n]["changes"]}
+            for n, (i, title) in enumerate(expected["reverted"])
+        ],
     }
+    assert all(
+        change == {"field": "Title", "now": title, "then": change["then"]}
+        and change["then"].startswith("lead edited")
+        for record, (_i, title) in zip(reverted, expected["reverted"], strict=True)
+        for change in record["changes"]
+    )
 
 
 def test_api_sample_size(api, changed):
@@ -782,3 +794,20 @@ def test_admin_opens_the_preview_from_the_backups_page(page, account, admin_user
     )
     assert types == ["lead", "deal"]
     assert page.is_checked("input[name=entity_types][value=deal]")
+
+
+def test_a_reverted_record_says_which_fields_go_back(admin_user, account):
+    """Issue 18: the preview named a reverted record without saying what differs."""
+    deal = DealFactory(account=account, title="Licence", amount="2300.00")
+    snapshot = snapshot_taken(account, admin_user)
+    type(deal)._base_manager.filter(pk=deal.pk).update(amount="99999.00", title="Licence XL")
+
+    samples = restore.preview(snapshot=snapshot, kind="full", sampling=Sampling(size=5))["deal"][
+        "samples"
+    ]
+    [reverted] = samples["reverted"]
+    changes = {label: (now, then) for label, now, then in reverted.changes}
+    assert changes == {"Amount": ("99999.00", "2300.00"), "Title": ("Licence XL", "Licence")}
+
+    html = _html(_client(admin_user).get(_page(snapshot), {"kind": "full"}))
+    assert 'data-field="Amount"' in html and "99999.00" in html and "2300.00" in html

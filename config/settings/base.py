@@ -174,7 +174,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CRM API",
-    "DESCRIPTION": "A CRM that never loses data. Every call acts inside the caller's own account.",
+    "DESCRIPTION": "A CRM that never loses data. Every call acts inside the caller's own account."
+    "\n\n[Back to the CRM](/) · [The schema (OpenAPI 3, JSON)](/api/v1/schema/?format=json)",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

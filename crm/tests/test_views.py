@@ -588,3 +588,52 @@ def test_another_accounts_record_answers_404_and_stays_unchanged(
     assert response.status_code == 404
     assert b"Secret" not in response.content
     assert rows(entity_type) == before
+
+
+# --- A link to a record in the recycle bin (issue 18: no dead ends) ----------------------------
+
+
+def test_a_record_in_the_bin_says_so_with_who_and_a_way_back(
+    client, account, admin_user, employee, other_admin
+):
+    from recyclebin import services as bin_services
+
+    company = make("company", account=account, actor=admin_user, title="Initech")
+    activity = make(
+        "activity", account=account, actor=admin_user, subject="Call", type="call", company=company
+    )
+    bin_services.bin_delete(record=company, actor=admin_user)
+    entry = BinEntry.objects.get()
+
+    admin = login_client(admin_user)
+    page = admin.get(url("activity_detail", activity.pk))
+    assert page.status_code == 404  # not there, but the page says where it is
+    content = page.content.decode()
+    assert "This activity is in the recycle bin" in content
+    assert f"Deleted by {admin_user.username} on" in content
+    assert "together with “Initech”" in content
+    assert f"{reverse('recyclebin:list')}?id={entry.pk}" in content
+    # Restore brings it back and returns to its page.
+    restored = admin.post(
+        reverse("recyclebin:restore"),
+        {"entry": entry.pk, "next": url("activity_detail", activity.pk)},
+    )
+    assert restored["Location"] == url("activity_detail", activity.pk)
+    assert admin.get(restored["Location"]).status_code == 200
+
+    # An employee who did not delete it reads where it is, without a Restore they may not do.
+    bin_services.bin_delete(record=Company.objects.get(pk=company.pk), actor=admin_user)
+    page = login_client(employee).get(url("company_detail", company.pk))
+    content = page.content.decode()
+    assert page.status_code == 404 and "This company is in the recycle bin" in content
+    assert 'name="entry"' not in content and "Only an admin of your account" in content
+    # Another account's admin learns nothing.
+    client.force_login(other_admin)
+    other = client.get(url("company_detail", company.pk))
+    assert other.status_code == 404 and b"Initech" not in other.content
+    # A restore that goes elsewhere than this site is not followed.
+    entry = BinEntry.objects.get()
+    away = admin.post(
+        reverse("recyclebin:restore"), {"entry": entry.pk, "next": "https://evil.example/"}
+    )
+    assert away["Location"].startswith(reverse("recyclebin:list"))

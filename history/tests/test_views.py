@@ -18,9 +18,12 @@ from conftest import login_client
 from crm import services as crm_services
 from crm.entities import ENTITIES
 from crm.tests.factories import ActivityFactory, CompanyFactory, DealFactory
+from history import views
 from history.models import Event
 from history.services import history_event, history_record, history_record_many
-from history.views import PAGE_SIZE, deletion_chart
+from history.views import MATCHES_COUNT_MAX, PAGE_SIZE, deletion_chart
+from recyclebin import services as bin_services
+from recyclebin.models import BinEntry
 
 LIST = reverse("history:list")
 EXPORT = reverse("history:export")
@@ -129,18 +132,29 @@ def test_list_shows_who_did_what_and_when_in_the_accounts_zone(admin_client, acc
     assert "No filters: every event of the account, newest first." in content
 
 
-def test_titles_link_to_live_records_only(admin_client, account, admin_user):
+def test_titles_link_to_records_that_exist_in_the_bin_too(admin_client, account, admin_user):
+    """Issue 18: a deleted record's row leads to its page, which says it is in the bin and
+    offers Restore; a purged one has no page to lead to."""
     live_company = crm_services.record_create(
         account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Live"}
     )
+    binned = crm_services.record_create(
+        account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Binned"}
+    )
+    crm_services.record_delete(record=binned, actor=admin_user)
     gone = crm_services.record_create(
         account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Gone"}
     )
     crm_services.record_delete(record=gone, actor=admin_user)
+    entry = BinEntry.objects.get(entity_type="company", entity_id=gone.pk)
+    bin_services.bin_purge(account=account, entry_ids=[entry.pk], actor=admin_user)
     response = admin_client.get(LIST)
-    urls = {row.event.entity_title: row.record_url for row in response.context["rows"]}
-    assert urls["Live"] == reverse("crm:company_detail", args=[live_company.pk])
-    assert urls["Gone"] is None
+    rows = {row.event.entity_title: row for row in response.context["rows"]}
+    assert rows["Live"].record_url == reverse("crm:company_detail", args=[live_company.pk])
+    assert not rows["Live"].in_bin
+    assert rows["Binned"].record_url == reverse("crm:company_detail", args=[binned.pk])
+    assert rows["Binned"].in_bin and "in the recycle bin" in response.content.decode()
+    assert rows["Gone"].record_url is None
     assert f'href="{reverse("crm:company_detail", args=[gone.pk])}"' not in (
         response.content.decode()
     )
@@ -420,11 +434,15 @@ def test_pages_never_count_or_offset(admin_client, many_events):
     event_queries = [
         q["sql"].upper() for q in queries.captured_queries if "history_event" in q["sql"]
     ]
-    # The only counts are the chart's, each bounded to one day of deletions, and the one of
-    # "Undo these N changes…", bounded by a LIMIT; never the whole list's.
+    # The only counts are the chart's, each bounded to one day of deletions, and those of
+    # "Undo these N changes…" and "N events match", bounded by a LIMIT; never the whole list's.
     counts = [q for q in event_queries if "COUNT(" in q]
     assert all(
-        '"OCCURRED_AT" <' in q or "OCCURRED_AT <" in q or "LIMIT 100001" in q for q in counts
+        '"OCCURRED_AT" <' in q
+        or "OCCURRED_AT <" in q
+        or "LIMIT 100001" in q
+        or f"LIMIT {MATCHES_COUNT_MAX + 1}" in q
+        for q in counts
     ), counts
 
 
@@ -626,3 +644,20 @@ def test_the_user_filter_offers_support_staff_and_system(
     mine = admin_client.get(LIST, {"actor": admin_user.pk}).context["rows"]
     assert [row.event.entity_id for row in mine] == [company.pk]
     assert admin_client.get(LIST, {"actor": "nobody"}).context["filter_errors"]
+
+
+def test_the_list_says_how_many_events_match(admin_client, account, admin_user, monkeypatch):
+
+    for n in range(3):
+        crm_services.record_create(
+            account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": f"C{n}"}
+        )
+    page = admin_client.get(LIST)
+    assert page.context["matches"] == 3 and "3 events match." in page.content.decode()
+    one = admin_client.get(LIST, {"search": "C1"})
+    assert "1 event matches." in one.content.decode()
+    # Beyond a page, counted up to a cap.
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(views, "MATCHES_COUNT_MAX", 2)
+    capped = admin_client.get(LIST)
+    assert "More than 2 events match." in capped.content.decode()

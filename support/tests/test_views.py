@@ -832,3 +832,27 @@ def test_live_answers_the_badge_and_the_version_of_a_request_one_may_see(
     assert "request" not in client_for(admin_user).get(live, {"request": "x"}).json()
     # Anonymous visitors are sent to log in.
     assert Client().get(live).status_code == 302
+
+
+def test_a_snapshots_preview_leads_to_a_request_filled_in(admin_user, snapshot):
+    """Issue 18: "Ask support to restore this" from the Backups page's preview."""
+    client = client_for(admin_user)
+    preview = client.get(
+        reverse("backups:preview", args=[snapshot.pk]),
+        {"kind": "entities", "entity_types": "deal"},
+    )
+    ask = preview.context["ask_support_url"]
+    assert ask and ask in preview.content.decode().replace("&amp;", "&")
+    form = client.get(ask)
+    assert form.status_code == 200
+    content = form.content.decode()
+    assert (
+        'id="kind-entities" checked' in content
+        or 'value="entities" id="kind-entities" checked' in content
+    )
+    assert 'name="entity_types" value="deal" checked' in content
+    assert f"Please restore from snapshot #{snapshot.pk}" in content
+    assert form.context["lost_at_value"]  # the snapshot's time, so support proposes it
+    # Another account's snapshot fills in nothing.
+    other = client.get(NEW, {"snapshot": snapshot.pk + 1000, "kind": "nonsense"})
+    assert "Please restore from snapshot" not in other.content.decode()
