@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -368,17 +369,29 @@ class RecordDeleteView(EntityViewMixin, TemplateView):
             text = _("{type} “{title}” was moved to the {bin}. It is kept there for {days} days.")
         if entry.hidden_links.exists():
             text += " " + _("Linked records stay, but lose their link to it until it is restored.")
-        messages.success(
-            request,
-            format_html(
-                text,
-                type=capfirst(self.entity.verbose_name),
-                title=title,
-                count=activities,
-                days=settings.BIN_RETENTION_DAYS,
-                bin=format_html(
-                    '<a href="{}">{}</a>', reverse("recyclebin:list"), _("recycle bin")
-                ),
-            ),
+        back = reverse(f"crm:{self.entity.type.value}_list")
+        message = format_html(
+            text,
+            type=capfirst(self.entity.verbose_name),
+            title=title,
+            count=activities,
+            days=settings.BIN_RETENTION_DAYS,
+            bin=format_html('<a href="{}">{}</a>', reverse("recyclebin:list"), _("recycle bin")),
         )
-        return HttpResponseRedirect(reverse(f"crm:{self.entity.type.value}_list"))
+        if plan_has(self.account.plan, Feature.BIN_RESTORE):
+            # Undo in one click: the bin's own restore of this entry, then back here.
+            message = format_html(
+                '{} <form method="post" action="{}" class="message__undo">'
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+                '<input type="hidden" name="entry" value="{}">'
+                '<input type="hidden" name="next" value="{}">'
+                '<button type="submit" class="btn btn--small">{}</button></form>',
+                message,
+                reverse("recyclebin:restore"),
+                get_token(request),
+                entry.pk,
+                back,
+                _("Undo"),
+            )
+        messages.success(request, message)
+        return HttpResponseRedirect(back)

@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 
 from core.api.filters import MAX_ID, RecordIdFilter, UtcDateTimeFilter
 from history.models import Event
@@ -36,6 +37,15 @@ class ActorField(forms.Field):
         return forms.IntegerField(min_value=1, max_value=MAX_ID).clean(value)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            {"type": "string", "enum": ["system"]},
+        ],
+        "description": "A user's id, or system (events no person made).",
+    }
+)
 class ActorFilter(django_filters.Filter):
     field_class = ActorField
 

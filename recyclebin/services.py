@@ -434,6 +434,14 @@ def _active_job(account: Account) -> RestoreJob | None:
     )
 
 
+def bin_restore_check(*, account: Account) -> None:
+    """What a restore from the bin must pass before it is even confirmed: the account is
+    writable (503 maintenance) and its plan includes restoring (403 plan_not_eligible).
+    bin_restore checks them again inside its transaction."""
+    account_writable_require(account=account)
+    plan_require(account=account, feature=Feature.BIN_RESTORE)
+
+
 def restore_job_check(*, account: Account, actor: User) -> None:
     """The rules a restore job must pass before it is offered or created: the account is
     writable (503 maintenance), its plan includes restoring (403 plan_not_eligible), and no

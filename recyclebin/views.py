@@ -284,6 +284,10 @@ def _entry_history_url(entry: BinEntry) -> str:
     return f"{reverse('history:list')}?entity_type={entry.entity_type}&entity_id={entry.entity_id}"
 
 
+# A confirmation names this many of the entries it restores (then "and N more").
+CONFIRM_NAMED = 20
+
+
 class BinRestoreView(BinViewMixin, View):
     """POST: restore the named entries (``together=1``: with the entries holding what they
     link to). More than BIN_RESTORE_JOB_THRESHOLD of them: without ``confirm`` the
@@ -302,6 +306,20 @@ class BinRestoreView(BinViewMixin, View):
         if services.restore_job_needed(entry_count=len(entries)):
             return self.job_start([entry.pk for entry in entries])
         together = request.POST.get("together") == "1"
+        bulk = len(entries) > 1 or request.POST.get("all") == "1"
+        if bulk and (
+            request.POST.get("confirm") != "1" or request.POST.get("count") != str(len(entries))
+        ):
+            # Several at once: confirmed first, on a page that names them (DESIGN.md); what
+            # would refuse it anyway is said before.
+            try:
+                services.bin_restore_check(account=self.account)
+            except RuleViolation as violation:
+                messages.error(request, violation.message)
+                return self.back()
+            return self._job_confirm(
+                [entry.pk for entry in entries], together=together, entries=entries
+            )
         try:
             result = services.bin_restore(
                 account=self.account,
@@ -368,7 +386,16 @@ class BinRestoreView(BinViewMixin, View):
         query["job"] = str(job.pk)
         return HttpResponseRedirect(self.list_url(query.urlencode()))
 
-    def _job_confirm(self, ids: list[int], *, together: bool, problem: str = ""):
+    def _job_confirm(
+        self,
+        ids: list[int],
+        *,
+        together: bool,
+        problem: str = "",
+        entries: list[BinEntry] | None = None,
+    ):
+        """The confirmation of a restore of several entries: by a job (``entries`` None: only
+        the number), or now (``entries``: named, the first CONFIRM_NAMED of them)."""
         post = self.request.POST
         every = post.get("all") == "1"
         return render(
@@ -376,6 +403,9 @@ class BinRestoreView(BinViewMixin, View):
             "recyclebin/restore_confirm.html",
             {
                 "nav": "recyclebin",
+                "background": entries is None,
+                "named": (entries or [])[:CONFIRM_NAMED],
+                "more": max(0, len(entries or []) - CONFIRM_NAMED),
                 "count": len(ids),
                 # The count changed since the page that asked: say so, and ask again.
                 "changed": post.get("confirm") == "1" and not problem,

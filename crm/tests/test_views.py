@@ -637,3 +637,25 @@ def test_a_record_in_the_bin_says_so_with_who_and_a_way_back(
         reverse("recyclebin:restore"), {"entry": entry.pk, "next": "https://evil.example/"}
     )
     assert away["Location"].startswith(reverse("recyclebin:list"))
+
+
+def test_the_message_after_a_delete_offers_undo(admin_client, account, admin_user):
+    """Issue 18: no "Undo" in the message after a delete."""
+    company = make("company", account=account, actor=admin_user, title="Initech")
+    response = admin_client.post(url("company_delete", company.pk), follow=True)
+    content = response.content.decode()
+    assert 'class="message__undo"' in content and ">Undo</button>" in content
+    entry = BinEntry.objects.get()
+    undone = admin_client.post(
+        reverse("recyclebin:restore"), {"entry": entry.pk, "next": url("company_list")}
+    )
+    assert undone["Location"] == url("company_list")
+    assert Company.objects.for_account(account).filter(pk=company.pk).exists()
+
+
+def test_no_undo_is_promised_on_a_plan_without_restores(admin_client, account, admin_user):
+    account.plan = "free"
+    account.save()
+    lead = make("lead", account=account, actor=admin_user, title="Relaunch")
+    response = admin_client.post(url("lead_delete", lead.pk), follow=True)
+    assert "message__undo" not in response.content.decode()

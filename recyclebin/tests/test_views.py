@@ -441,11 +441,34 @@ def test_row_button_acts_on_its_row_only_even_with_ticked_boxes(admin_client, ac
     assert list(BinEntry.objects.all()) == [other]
 
 
-def test_restore_many_ticked(admin_client, account, admin_user):
+def test_restore_many_ticked_after_a_confirmation_that_names_them(
+    admin_client, account, admin_user
+):
+    """Issue 18: a bulk restore ran without confirmation."""
     entries = [deleted(account=account, actor=admin_user) for _ in range(3)]
-    response = admin_client.post(RESTORE, {"ids": [entries[0].pk, entries[2].pk]}, follow=True)
+    ticked = [entries[0].pk, entries[2].pk]
+    before = state()
+    confirm = admin_client.post(RESTORE, {"ids": ticked})
+    assert confirm.status_code == 200 and state() == before  # nothing yet
+    content = confirm.content.decode()
+    assert "Restore 2 entries?" in content
+    assert all(f"“{entries[n].title}”" in content for n in (0, 2))
+    assert f"“{entries[1].title}”" not in content
+    response = admin_client.post(
+        RESTORE, {"ids": ticked, "confirm": "1", "count": "2"}, follow=True
+    )
     assert list(BinEntry.objects.all()) == [entries[1]]
     assert "2 entries were restored (2 items)." in page_messages(response)
+
+
+def test_a_confirmation_for_another_number_is_asked_again(admin_client, account, admin_user):
+    entries = [deleted(account=account, actor=admin_user) for _ in range(3)]
+    before = state()
+    again = admin_client.post(
+        RESTORE, {"ids": [e.pk for e in entries], "confirm": "1", "count": "2"}
+    )
+    assert again.status_code == 200 and "changed meanwhile" in again.content.decode()
+    assert state() == before
 
 
 def test_restore_nothing_ticked_says_so(admin_client, account, admin_user):
@@ -462,7 +485,12 @@ def test_restore_all_restores_what_the_filters_show(admin_client, account, admin
     deleted("deal", account=account, actor=admin_user, title="Deal two")
     page = admin_client.get(LIST, {"entity_type": "deal"})
     assert "Restore all 2 matching entries" in page.content.decode()
-    response = admin_client.post(RESTORE, {"all": "1", "query": "entity_type=deal"})
+    confirm = admin_client.post(RESTORE, {"all": "1", "query": "entity_type=deal"})
+    assert "Restore 2 entries?" in confirm.content.decode()
+    assert BinEntry.objects.count() == 3
+    response = admin_client.post(
+        RESTORE, {"all": "1", "query": "entity_type=deal", "confirm": "1", "count": "2"}
+    )
     assert response["Location"] == f"{LIST}?entity_type=deal"
     assert [e.title for e in BinEntry.objects.all()] == ["Keep in bin"]
 
