@@ -245,7 +245,7 @@ def deletion_chart(days: list[tuple], *, width: int = 900, height: int = 180) ->
                 "center": round(x + bar / 2, 1),
                 "label_y": round(top + plot - bar_height - 6, 1),
                 "label": date_format(day, "DATE_FORMAT"),
-                "tick_label": date_format(day, "j M"),
+                "tick_label": date_format(day, "MONTH_DAY_FORMAT"),
                 "slot_x": round(index * step, 1),
                 "is_peak": peak > 0 and count == peak,
                 "tick": (len(days) - 1 - index) % 7 == 0,

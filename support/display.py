@@ -391,10 +391,39 @@ def notification_row(user: User, notification: Notification) -> dict[str, Any]:
     return {
         "notification": notification,
         "unread": notification.read_at is None,
+        "preview": _message_preview(notification),
         "text": _notification_text(notification),
         "url": request_url(user, notification.request_id),
         "download": _notification_download(user, notification),
     }
+
+
+# A new message's notification shows who wrote and the start of it (issue 18).
+PREVIEW_CHARS = 80
+
+
+def _message_preview(notification: Notification) -> dict[str, str] | None:
+    """For a new message: its author and first words (the newest message by a person on the
+    request at the notification's time)."""
+    if notification.verb != Notification.Verb.MESSAGE:
+        return None
+    message = (
+        notification.request.messages.filter(
+            is_system=False, created_at__lte=notification.created_at
+        )
+        .select_related("author")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if message is None:
+        return None
+    text = " ".join(message.body.split())
+    if len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 1].rstrip() + "…"
+    author = message.author.get_username() if message.author else _("a removed user")
+    if message.is_support:
+        author = _("%(name)s (support)") % {"name": author}
+    return {"author": author, "text": text}
 
 
 def _notification_text(notification: Notification) -> str:

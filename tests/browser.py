@@ -170,10 +170,10 @@ def shown_time(language: str, moment: datetime, time_zone: str, fmt: str) -> str
         return date_format(moment.astimezone(ZoneInfo(time_zone)), fmt)
 
 
-# How each language writes a day: 03/14/2025 (m/d/Y) and 14.03.2025 (d.m.Y).
+# How each language writes a day (config/formats): Mar 14, 2025 and 14. Mär 2025.
 DAY_PATTERNS = {
-    "en": re.compile(r"\b\d{2}/\d{2}/\d{4}\b"),
-    "de": re.compile(r"\b\d{2}\.\d{2}\.\d{4}\b"),
+    "en": re.compile(r"\b[A-Z][a-z]{2} \d{1,2}, \d{4}\b"),
+    "de": re.compile(r"\b\d{1,2}\. [A-ZÄÖÜ][a-zäöü]{2} \d{4}\b"),
 }
 
 

@@ -186,7 +186,7 @@ def _local_day(account, days: int) -> str:
 
 
 def _shown_day(account, days: int, language: str) -> str:
-    """That day as a page in ``language`` writes it (03/14/2025, 14.03.2025)."""
+    """That day as a page in ``language`` writes it (Mar 14, 2025; 14. Mär 2025)."""
     with translation.override(language):
         return date_format(date.fromisoformat(_local_day(account, days)), "SHORT_DATE_FORMAT")
 

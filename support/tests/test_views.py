@@ -856,3 +856,30 @@ def test_a_snapshots_preview_leads_to_a_request_filled_in(admin_user, snapshot):
     # Another account's snapshot fills in nothing.
     other = client.get(NEW, {"snapshot": snapshot.pk + 1000, "kind": "nonsense"})
     assert "Please restore from snapshot" not in other.content.decode()
+
+
+def test_notifications_say_who_wrote_and_how_it_starts(admin_user, support_user, filed):
+    services.message_post(
+        request=filed, user=support_user, body="Found it in last night's snapshot.\nProposing."
+    )
+    page = client_for(admin_user).get(reverse("support:notifications"))
+    [row] = [r for r in page.context["rows"] if r["notification"].verb == "message"]
+    assert row["preview"] == {
+        "author": "support (support)",
+        "text": "Found it in last night's snapshot. Proposing.",
+    }
+    assert "support (support): “Found it in last night" in page.content.decode()
+    assert "Times in your account's time zone (Europe/Berlin)" in page.content.decode()
+
+
+def test_the_console_shows_times_in_each_accounts_zone(support_user, filed):
+    """Issue 18: the console and support's notifications were in UTC."""
+    from django.utils.formats import date_format
+
+    local = filed.created_at.astimezone(ZoneInfo(filed.account.time_zone))
+    shown = date_format(local, "SHORT_DATETIME_FORMAT")
+    client = client_for(support_user)
+    console = client.get(reverse("support:console")).content.decode()
+    assert shown in console and "Europe/Berlin" in console
+    notes = client.get(reverse("support:notifications")).content.decode()
+    assert shown in notes and "(Europe/Berlin)" in notes
