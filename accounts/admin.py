@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.models import Account, User
+from accounts.models import Account, UpgradeRequest, User
 from accounts.services import user_deactivate
 
 
@@ -61,3 +61,14 @@ class UserAdmin(DjangoUserAdmin):
             % {"count": len(users)},
             messages.SUCCESS,
         )
+
+
+@admin.register(UpgradeRequest)
+class UpgradeRequestAdmin(admin.ModelAdmin):
+    """Admins asking for a higher plan (the pricing page): change the account's plan, then
+    set "handled at"."""
+
+    list_display = ("account", "plan", "requested_by", "created_at", "handled_at")
+    list_filter = ("plan", ("handled_at", admin.EmptyFieldListFilter))
+    search_fields = ("account__name",)
+    readonly_fields = ("account", "plan", "requested_by", "created_at")

@@ -146,3 +146,38 @@ class EnrollmentLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class UpgradeRequest(models.Model):
+    """An account admin asked for a higher plan (from the pricing page); operators see it in
+    the Django admin and by email, change the account's plan and mark it handled."""
+
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), on_delete=models.CASCADE, related_name="+"
+    )
+    plan = models.CharField(_("plan asked for"), max_length=20, choices=Plan.choices)
+    requested_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("requested by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("asked at"), default=timezone.now)
+    handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("upgrade request")
+        verbose_name_plural = _("upgrade requests")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Asking twice for the same plan is one request (accounts.services).
+            models.UniqueConstraint(
+                fields=["account", "plan"],
+                condition=Q(handled_at__isnull=True),
+                name="accounts_one_open_upgrade_per_plan",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} -> {self.plan}"

@@ -16,5 +16,6 @@ urlpatterns = [
     path("security/", views.SecurityView.as_view(), name="security"),
     path("enroll/<str:key>/", views.EnrollmentView.as_view(), name="enrollment"),
     path("pricing/", views.pricing, name="pricing"),
+    path("pricing/upgrade/", views.upgrade, name="upgrade"),
     path("", views.home, name="home"),
 ]

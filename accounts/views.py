@@ -1,3 +1,5 @@
+from urllib.parse import quote
+
 import django_otp
 from django import forms
 from django.contrib import messages
@@ -14,22 +16,73 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
 from accounts import enrollment, two_factor
-from accounts.plans import PLAN_CATALOG
+from accounts.models import UpgradeRequest
+from accounts.plans import FEATURE_LABELS, PLAN_CATALOG, Feature, Plan
+from accounts.services import upgrade_request
 from core.errors import RuleViolation
 
 
 def pricing(request):
-    """Public: the plans and what each includes (accounts.plans is the one source)."""
+    """Public: the plans, what each includes and adds to the one before (accounts.plans is
+    the one source); an account's admin may ask for a higher plan here."""
     # One row per feature, one cell per plan: PLAN_CATALOG turned on its side.
     per_plan = [offer.feature_rows() for offer in PLAN_CATALOG]
     feature_table = [
         (cells[0][0], [included for _, included in cells]) for cells in zip(*per_plan, strict=True)
     ]
-    return render(request, "accounts/pricing.html", {"feature_table": feature_table})
+    user = request.user
+    account = getattr(user, "account", None) if user.is_authenticated else None
+    order = [offer.plan.value for offer in PLAN_CATALOG]
+    asked = (
+        dict(
+            UpgradeRequest.objects.filter(account=account, handled_at__isnull=True).values_list(
+                "plan", "created_at"
+            )
+        )
+        if account is not None
+        else {}
+    )
+    offers = []
+    for index, offer in enumerate(PLAN_CATALOG):
+        before = PLAN_CATALOG[index - 1].features if index else frozenset()
+        offers.append(
+            {
+                "offer": offer,
+                "adds": [str(FEATURE_LABELS[f]) for f in Feature if f in offer.features - before],
+                "upgrade": account is not None
+                and user.is_account_admin
+                and order.index(offer.plan) > order.index(account.plan),
+                "asked_at": asked.get(offer.plan.value),
+            }
+        )
+    return render(
+        request, "accounts/pricing.html", {"feature_table": feature_table, "offers": offers}
+    )
+
+
+@login_required
+@require_POST
+def upgrade(request):
+    """An admin asks for a higher plan (accounts.services.upgrade_request); back to pricing."""
+    try:
+        upgrade_request(user=request.user, plan=request.POST.get("plan", ""))
+    except RuleViolation as violation:
+        messages.error(request, violation.message)
+    else:
+        messages.success(
+            request,
+            _(
+                "Your request for the %(plan)s plan was sent to the operators. They change the "
+                "plan and tell you; nothing changes until then."
+            )
+            % {"plan": Plan(request.POST["plan"]).label},
+        )
+    return redirect("pricing")
 
 
 @login_required
@@ -259,10 +312,16 @@ class TwoFactorRecoveryCodesView(LoginRequiredMixin, View):
         codes = request.session.pop(RECOVERY_CODES_SESSION_KEY, None)
         if not codes:
             return redirect("security")
+        text = "\n".join(codes) + "\n"
         response = render(
             request,
             "accounts/two_factor_recovery_codes.html",
-            {"codes": codes, "next": _next_url(request)},
+            {
+                "codes": codes,
+                "next": _next_url(request),
+                # Saved as a file without a second request (the codes are not kept).
+                "download_href": "data:text/plain;charset=utf-8," + quote(text),
+            },
         )
         response["Cache-Control"] = "no-store"
         return response

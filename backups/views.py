@@ -71,7 +71,10 @@ class SnapshotListView(MemberRequiredMixin, TemplateView):
                 {
                     "snapshot": snapshot,
                     "counts": [
-                        (entity.verbose_name_plural, entity_counts(snapshot).get(key, 0))
+                        (
+                            entity.name_for(entity_counts(snapshot).get(key, 0)),
+                            entity_counts(snapshot).get(key, 0),
+                        )
                         for key, entity in ENTITIES.items()
                     ],
                     "in_bin": entity_counts(snapshot).get("bin_entry", 0),

@@ -103,6 +103,11 @@ class Entity:
     def verbose_name_plural(self) -> str:
         return str(self.model._meta.verbose_name_plural)
 
+    def name_for(self, count: int) -> str:
+        """The type's name for ``count`` records: "1 company", "2 companies" (never "1
+        companies"; English and German both take the singular for exactly one)."""
+        return self.verbose_name if count == 1 else self.verbose_name_plural
+
 
 ENTITIES: dict[str, Entity] = {
     entity.type.value: entity

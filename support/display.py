@@ -11,7 +11,7 @@ from typing import Any, cast
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
+from django.utils.translation import gettext_lazy, ngettext, pgettext, pgettext_lazy
 
 from accounts.models import Account, User
 from accounts.plans import PLAN_CATALOG, Feature
@@ -254,10 +254,11 @@ def export_contents(counts: Mapping[str, int]) -> dict[str, Any]:
     """What an export of a snapshot holds (``counts``: its rows per entity type and
     ``bin_entry``). It changes nothing."""
     contents = [
-        (entity.verbose_name_plural.capitalize(), counts.get(key, 0))
+        (entity.name_for(counts.get(key, 0)), counts.get(key, 0))
         for key, entity in ENTITIES.items()
     ]
-    contents.append((_("Recycle bin entries"), counts.get("bin_entry", 0)))
+    entries = counts.get("bin_entry", 0)
+    contents.append((ngettext("recycle bin entry", "recycle bin entries", entries), entries))
     return {"export": True, "contents": contents, "rows": [], "changes": 0}
 
 

@@ -520,7 +520,10 @@ class ConsoleDetailView(SupportRequiredMixin, View):
                     {
                         "snapshot": snapshot,
                         "counts": [
-                            (entity.verbose_name_plural, entity_counts(snapshot).get(key, 0))
+                            (
+                                entity.name_for(entity_counts(snapshot).get(key, 0)),
+                                entity_counts(snapshot).get(key, 0),
+                            )
                             for key, entity in ENTITIES.items()
                         ],
                         "before_loss": snapshot.taken_at <= restore_request.lost_at,

@@ -86,6 +86,8 @@ def _fits(page, path: str) -> None:
 def test_every_admin_page_fits_a_phone(browser, live_server, admin_user, data, language):
     tab = open_tab(browser, live_server.url, locale="de-DE" if language == "de" else "en-US")
     tab.page.set_viewport_size(PHONE)
+    missing: list[str] = []  # anything a page asks for and does not get (the favicon was)
+    tab.page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     try:
         login(tab.page, admin_user, language=language)
         for path in _admin_pages(data):
@@ -107,6 +109,7 @@ def test_every_admin_page_fits_a_phone(browser, live_server, admin_user, data, l
         with tab.page.expect_navigation():
             restore.click()
         assert tab.page.locator(".messages").count() == 1
+        assert missing == []
         tab.assert_clean()
     finally:
         tab.close()

@@ -209,3 +209,56 @@ def test_account_create_makes_an_admin_and_validates(db):
     with pytest.raises(ValidationError):
         account_create(name="Weak", plan="free", admin_username="weak", admin_password="123")
     assert (Account.objects.count(), User.objects.count()) == before
+
+
+# --- The pricing page says what each plan adds, and admins ask to upgrade (issue 18) --------
+
+
+def test_each_plan_says_what_it_adds(client):
+    from django.urls import reverse
+
+    page = client.get(reverse("pricing"))
+    offers = {row["offer"].plan: row for row in page.context["offers"]}
+    assert offers[Plan.STANDARD]["adds"] == [
+        "Restore requests: support rolls the account back from a snapshot"
+    ]
+    assert set(offers[Plan.PROFESSIONAL]["adds"]) == {
+        "A snapshot on demand, before a risky import (one an hour)",
+        "Alerts when someone deletes or changes many records at once",
+    }
+    assert "Ask to upgrade" not in page.content.decode()  # visitors only read
+
+
+@pytest.mark.django_db
+def test_an_admin_asks_to_upgrade_and_operators_hear_of_it(
+    account, admin_user, employee, mailoutbox, settings, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    from accounts.models import UpgradeRequest
+
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    account.plan = Plan.BASIC
+    account.save()
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("pricing")).content.decode()
+    assert 'value="standard"' in page and 'value="professional"' in page
+    assert 'value="free"' not in page  # only higher plans
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(reverse("upgrade"), {"plan": "professional"}, follow=True)
+    assert "was sent to the operators" in done.content.decode()
+    [asked] = UpgradeRequest.objects.all()
+    assert (asked.account, asked.plan, asked.requested_by) == (account, "professional", admin_user)
+    assert [m.to for m in mailoutbox] == [["ops@example.com"]]
+    assert "Upgrade asked for on" in done.content.decode()
+    # Asking again is the same request; a lower plan, or an employee, is refused.
+    client.post(reverse("upgrade"), {"plan": "professional"})
+    assert UpgradeRequest.objects.count() == 1
+    refused = client.post(reverse("upgrade"), {"plan": "free"}, follow=True)
+    assert "Choose a plan above your current one" in refused.content.decode()
+    client.force_login(employee)
+    denied = client.post(reverse("upgrade"), {"plan": "standard"}, follow=True)
+    assert "Only account admins may do this." in denied.content.decode()
+    assert UpgradeRequest.objects.count() == 1

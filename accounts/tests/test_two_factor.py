@@ -4,6 +4,7 @@ every login, in the browser and for an API token; admins may enrol by choice, an
 require it of its admins."""
 
 import re
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -112,6 +113,10 @@ def test_support_staff_enrol_through_their_link(new_support_user):
     assert len(codes) == 10
     assert all(code.token in codes_page for code in codes)
     assert 'href="/console/"' in codes_page
+    # Saved in a click (issue 18): a text file of them all, and a Copy button (copy.js).
+    assert 'download="crm-recovery-codes.txt"' in codes_page
+    assert all(quote(code.token) in codes_page.split("data:text/plain")[1] for code in codes)
+    assert 'data-copy="recovery-codes"' in codes_page
     # Shown once: the next visit has nothing to show.
     assert client.get(CODES)["Location"] == SECURITY
 
