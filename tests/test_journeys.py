@@ -101,7 +101,7 @@ WORDS = {
         "reset": "Alle Filter zurücksetzen",
         "company": "Unternehmen",
         "lead": "Lead",
-        "type": "Typ",
+        "type": "Art",  # docs/glossary-de.md
         "deleted_by": "Gelöscht von",
         "user": "Benutzer",
         "event": "Ereignis",
