@@ -389,9 +389,17 @@ def outcome_links(restore_request: RestoreRequest) -> list[tuple[str, str]]:
 def notification_row(user: User, notification: Notification) -> dict[str, Any]:
     """One notification of ``user``'s list: in words, where it leads, and (an admin told that
     an export is ready) its download."""
+    actor = notification.actor
     return {
         "notification": notification,
         "unread": notification.read_at is None,
+        "by": (
+            ""
+            if actor is None
+            else _("%(name)s (support)") % {"name": actor.get_username()}
+            if actor.is_support
+            else actor.get_username()
+        ),
         "preview": _message_preview(notification),
         "text": _notification_text(notification),
         "url": request_url(user, notification.request_id),

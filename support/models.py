@@ -239,6 +239,15 @@ class Notification(models.Model):
         related_name="notifications",
     )
     verb = models.CharField(_("what happened"), max_length=20, choices=NotificationVerb.choices)
+    # Who did it (None: the system, e.g. the restore's task), so the notification says so.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("time"), default=timezone.now)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
 

@@ -129,7 +129,7 @@ def notify(*, request: RestoreRequest, verb: str, actor: User | None, detail: st
     ``detail`` (a message's text, an error) goes into the email. Returns how many were told."""
     users = recipients(request, actor=actor)
     Notification.objects.bulk_create(
-        Notification(recipient=user, request=request, verb=verb) for user in users
+        Notification(recipient=user, request=request, verb=verb, actor=actor) for user in users
     )
     if verb in EMAILED:
         emails = [_email(request, verb, user, detail) for user in users if user.email]

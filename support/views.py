@@ -639,7 +639,7 @@ class NotificationListView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
         if per_page not in PER_PAGE_CHOICES:
             per_page = PER_PAGE_CHOICES[0]
         notifications = selectors.notifications_for(user=user).select_related(
-            "request", "request__account"
+            "request", "request__account", "actor"
         )
         page = Paginator(notifications, per_page).get_page(request.GET.get("page"))
         rows = [display.notification_row(user, notification) for notification in page.object_list]

@@ -883,3 +883,11 @@ def test_the_console_shows_times_in_each_accounts_zone(support_user, filed):
     assert shown in console and "Europe/Berlin" in console
     notes = client.get(reverse("support:notifications")).content.decode()
     assert shown in notes and "(Europe/Berlin)" in notes
+
+
+def test_a_notification_says_who_did_it(admin_user, support_user, filed, snapshot):
+    services.request_propose(request=filed, user=support_user, snapshot=snapshot)
+    page = client_for(admin_user).get(reverse("support:notifications"))
+    [row] = [r for r in page.context["rows"] if r["notification"].verb == "proposed"]
+    assert row["by"] == "support (support)"
+    assert "by support (support)" in page.content.decode()
