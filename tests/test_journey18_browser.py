@@ -1,0 +1,109 @@
+"""Issue 18's points a user meets in the browser, at desktop and phone width, in English and
+German: Undo in the message after a delete, the bulk restore's confirmation and the selection
+count, a link to a record in the bin, what a restore request may ask for now, and asking to
+upgrade. (The live chat: tests/test_live_browser.py and tests/test_support_browser.py; every
+page on a phone: tests/test_phone_browser.py; axe-core: tests/test_accessibility_browser.py.)"""
+
+import pytest
+from django.db import connections
+
+from crm.models import Company
+from crm.tests.factories import CompanyFactory
+from recyclebin import services as bin_services
+from tests.browser import chromium, click_and_wait, login, open_tab
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+TEXT = {
+    "en": {
+        "undo": "Undo",
+        "restored": "2 entries were restored",
+        "in_bin": "This company is in the recycle bin",
+        "possible": "What you can ask for now",
+        "upgrade": "Ask to upgrade to Standard",
+        "asked": "Upgrade asked for on",
+    },
+    "de": {
+        "undo": "Rückgängig",
+        "restored": "2 Einträge wurden wiederhergestellt",
+        "in_bin": "ist im Papierkorb",
+        "possible": "Was Sie jetzt anfragen können",
+        "upgrade": "Wechsel zu Standard anfragen",
+        "asked": "Tarifwechsel angefragt am",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+    connections.close_all()
+
+
+def _fits(page) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{page.url}: {width} px wide"
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_journeys_points(browser, live_server, account, admin_user, language, width):
+    words = TEXT[language]
+    account.plan = "basic"
+    account.save()
+    initech = CompanyFactory(account=account, title="Initech")
+    tab = open_tab(browser, live_server.url, locale="de-DE" if language == "de" else "en-US")
+    page = tab.page
+    page.set_viewport_size(WIDTHS[width])
+    try:
+        login(page, admin_user, language=language)
+
+        # Delete, then Undo from the message in one click.
+        page.goto(f"/companies/{initech.pk}/delete/")
+        click_and_wait(page, "main form [type=submit]")
+        undo = page.locator(".messages .message__undo button")
+        assert undo.inner_text() == words["undo"]
+        _fits(page)
+        click_and_wait(page, undo)
+        assert Company.objects.for_account(account).filter(pk=initech.pk).exists()
+
+        # A link to a record in the bin says where it is, and Restore brings it back.
+        bin_services.bin_delete(record=Company.objects.get(pk=initech.pk), actor=admin_user)
+        page.goto(f"/companies/{initech.pk}/")
+        assert words["in_bin"] in page.inner_text("main")
+        _fits(page)
+        click_and_wait(page, page.locator("[data-testid=in-bin] button[type=submit]"))
+        assert page.url.endswith(f"/companies/{initech.pk}/")
+
+        # Two ticked in the bin: the bar counts them; Restore asks first, naming them.
+        for name in ("Globex", "Umbrella"):
+            gone = CompanyFactory(account=account, title=name)
+            bin_services.bin_delete(record=gone, actor=admin_user)
+        page.goto("/recyclebin/")
+        for box in page.locator("table.bin tbody input[name=ids]").all():
+            box.check()
+        assert page.locator("output[data-selected-count=ids]").inner_text() == "2"
+        click_and_wait(page, page.locator(".bulkbar__actions button").first)
+        named = page.inner_text("[data-testid=restore-named]")
+        assert "Globex" in named and "Umbrella" in named
+        _fits(page)
+        click_and_wait(page, page.locator("main form button[type=submit]"))
+        assert words["restored"] in page.inner_text(".messages")
+
+        # Restore requests need a higher plan: the pricing page asks for it.
+        page.goto("/pricing/")
+        _fits(page)
+        click_and_wait(page, page.get_by_role("button", name=words["upgrade"]))
+        assert words["asked"] in page.inner_text("main")
+
+        # On a plan with restore requests, the list says what is possible before filing.
+        account.plan = "standard"
+        account.save()
+        page.goto("/support/requests/")
+        assert words["possible"] in page.inner_text("[data-testid=possible]")
+        _fits(page)
+        tab.assert_clean()
+    finally:
+        tab.close()
