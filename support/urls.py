@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from support import views
+from support import views, views_everyone
 
 app_name = "support"
 
@@ -55,6 +55,6 @@ urlpatterns = [
         name="console_reject",
     ),
     # Everyone logged in
-    path("notifications/", views.NotificationListView.as_view(), name="notifications"),
-    path("live/", views.LiveView.as_view(), name="live"),
+    path("notifications/", views_everyone.NotificationListView.as_view(), name="notifications"),
+    path("live/", views_everyone.LiveView.as_view(), name="live"),
 ]

@@ -7,7 +7,8 @@ state change, every rule). Three audiences:
 - support staff: ``/console/`` (requests across accounts, filtered, oldest waiting first) and
   ``/console/requests/<id>/`` (chat, the account's snapshots, preview, propose, approve,
   reject). Anyone else gets 403; support staff get 403 on every CRM page;
-- everyone logged in: ``/notifications/``.
+- everyone logged in: ``/notifications/`` and the live updates' ``/live/``
+  (support.views_everyone).
 
 A refused action (RuleViolation) comes back to the page with the server's sentence; nothing
 changed ("not found" is the 404 page, as for a missing id). Times are shown in the account's
@@ -28,7 +29,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.mixins import SecondFactorRequiredMixin
@@ -357,42 +358,6 @@ class RequestCancelView(AdminPageMixin, View):
         )
 
 
-class LiveView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
-    """JSON for static/js/live.js, polled every few seconds by the pages of people who get
-    notifications: ``unread`` (the header's badge) and, with ``?request=<id>`` that the user may
-    see, the request's ``version`` (support.selectors.request_live_version): when it changes,
-    the page fetches itself and swaps what changed, so messages, proposals and status changes
-    appear on both sides within seconds, without a reload. Two cheap queries."""
-
-    def get(self, request):
-        user = request.user
-        unread = (
-            selectors.unread_count(user=user) if user.is_support or user.is_account_member else 0
-        )
-        answer: dict = {
-            "unread": unread,
-            "unread_title": ngettext(
-                "%(counter)s unread notification", "%(counter)s unread notifications", unread
-            )
-            % {"counter": unread},
-        }
-        if "request" in request.GET and (user.is_support or user.is_account_admin):
-            try:
-                restore_request = selectors.request_get(
-                    user=user, request_id=request.GET["request"]
-                )
-            except RuleViolation:
-                pass  # not one of theirs: no version, nothing said about it
-            else:
-                answer["request"] = {
-                    "id": restore_request.pk,
-                    "version": selectors.request_live_version(request=restore_request),
-                }
-        response = JsonResponse(answer)
-        response["Cache-Control"] = "no-store"
-        return response
-
-
 class RequestProgressView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
     """JSON for static/js/progress.js: the account's admins and support staff. Employees get
     403, another account's request 404, anonymous visitors the login page."""
@@ -625,37 +590,3 @@ class ConsoleRejectView(SupportRequiredMixin, View):
             success=_("The request was rejected. The admins see your reason in the chat."),
             back=self.detail_url(),
         )
-
-
-# --- Notifications ----------------------------------------------------------------------------
-
-
-class NotificationListView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
-    """The caller's notifications, newest first; the ones shown are marked read."""
-
-    def get(self, request):
-        user = request.user
-        per_page = positive_int_or_none(request.GET.get("per_page"))
-        if per_page not in PER_PAGE_CHOICES:
-            per_page = PER_PAGE_CHOICES[0]
-        notifications = selectors.notifications_for(user=user).select_related(
-            "request", "request__account", "actor"
-        )
-        page = Paginator(notifications, per_page).get_page(request.GET.get("page"))
-        rows = [display.notification_row(user, notification) for notification in page.object_list]
-        unread = [row["notification"].pk for row in rows if row["unread"]]
-        if unread:
-            services.notifications_mark_read(user=user, ids=unread)
-        account = getattr(user, "account", None)
-        with timezone.override(ZoneInfo(account.time_zone) if account else None):
-            return render(
-                request,
-                "support/notification_list.html",
-                {
-                    "nav": "notifications",
-                    "page": page,
-                    "rows": rows,
-                    "per_page": per_page,
-                    "per_page_choices": PER_PAGE_CHOICES,
-                },
-            )
