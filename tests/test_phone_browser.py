@@ -120,10 +120,10 @@ def test_the_support_console_fits_a_phone(browser, live_server, support_user, da
     tab.page.set_viewport_size(PHONE)
     try:
         login(tab.page, support_user)
-        for path in ("/console/", f"/console/requests/{data['request'].pk}/", "/notifications/"):
+        for path in ("/console/", "/notifications/", f"/console/requests/{data['request'].pk}/"):
             assert tab.page.goto(path).status == 200, path
             _fits(tab.page, path)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # the request's page, last
         tab.page.screenshot(path=str(SCREENSHOTS / "phone-console.png"), full_page=True)
         tab.assert_clean()
     finally:
