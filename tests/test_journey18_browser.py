@@ -6,11 +6,15 @@ page on a phone: tests/test_phone_browser.py; axe-core: tests/test_accessibility
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
+from backups.services import snapshot_take
 from crm.models import Company
 from crm.tests.factories import CompanyFactory
 from recyclebin import services as bin_services
-from tests.browser import chromium, click_and_wait, login, open_tab
+from support import services
+from support.models import RestoreRequest
+from tests.browser import DAY_PATTERNS, chromium, click_and_wait, login, open_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -103,6 +107,60 @@ def test_the_journeys_points(browser, live_server, account, admin_user, language
         account.save()
         page.goto("/support/requests/")
         assert words["possible"] in page.inner_text("[data-testid=possible]")
+        _fits(page)
+        tab.assert_clean()
+    finally:
+        tab.close()
+
+
+HISTORY_TEXT = {
+    "en": {"matches": "events match", "system": "System", "done": "2 records brought back"},
+    "de": {"matches": "Einträge passen", "system": "System", "done": "2 Datensätze zurückgeholt"},
+}
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_a_finished_recover_reads_right(
+    browser, live_server, account, admin_user, support_user, snapshot_dir, language, width
+):
+    """The stepper has one current step while a request runs; a recover's last chat line says
+    what it did, in the reader's language; the history counts its matches and offers System
+    and support staff as users; times read the language's one way."""
+    CompanyFactory(account=account, title="Initech")
+    snapshot = snapshot_take(account=account, kind="manual")
+    request = services.request_file(
+        user=admin_user, lost_at=timezone.now(), kind="recover", message="Two are gone."
+    )
+    services.request_propose(request=request, user=support_user, snapshot=snapshot)
+    RestoreRequest.objects.filter(pk=request.pk).update(status="running")
+    words = HISTORY_TEXT[language]
+    tab = open_tab(browser, live_server.url, locale="de-DE" if language == "de" else "en-US")
+    page = tab.page
+    page.set_viewport_size(WIDTHS[width])
+    try:
+        login(page, admin_user, language=language)
+        page.goto(f"/support/requests/{request.pk}/")
+        assert page.locator("[data-live=steps] [aria-current=step]").count() == 1
+        _fits(page)
+        # It completes (as the task writes it): the page shows the kind's own words by itself.
+        request.refresh_from_db()
+        services.run._completed(
+            request,
+            outcome={
+                "kind": "recover",
+                "snapshot_id": snapshot.pk,
+                "counts": {"crm_company": {"inserted": 2, "updated": 0, "deleted": 0}},
+            },
+        )
+        page.locator("#chat", has_text=words["done"]).wait_for(timeout=3_000)
+        assert DAY_PATTERNS[language].search(page.inner_text("#chat time >> nth=0"))
+        page.goto("/history/")
+        assert words["matches"] in page.inner_text("[data-testid=matches]")
+        options = page.locator("#f-actor option").all_inner_texts()
+        assert words["system"] in options and any(
+            "(support)" in o or "(Support)" in o for o in options
+        )
         _fits(page)
         tab.assert_clean()
     finally:
