@@ -18,6 +18,7 @@ import time
 
 import django_otp
 import pytest
+from django.core.cache import cache
 from django.db import connection, connections
 from django.test import Client
 from django.utils import translation
@@ -43,6 +44,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
             with connection.cursor() as cursor:
                 cursor.execute(f"ALTER DATABASE {name} SET crm.history_truncate = 'allowed'")
             connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _cache_clear():
+    """Each test starts with an empty cache: what an earlier test kept (the history chart's
+    counts, keyed by ids a rolled-back test may hand out again) is not this test's."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -134,7 +134,7 @@ def creation_times(count: int) -> Iterator[str]:
     end = datetime.now(UTC)
     start = end - timedelta(days=3 * 365)
     for index in range(count):
-        yield (start + (end - start) * index / count).isoformat()
+        yield (start + (end - start) * (index / count)).isoformat()  # no overflow at millions
 
 
 def copy_rows(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
@@ -381,6 +381,7 @@ class Call:
     expected_status: int
     is_list: bool  # a list (or list page): measured against the goal
     request: Callable[[int], tuple[str, dict | None]]  # request number -> path, JSON body
+    goal_ms: float | None = None  # its own p95 goal, instead of the table's
 
 
 @dataclass(frozen=True)
@@ -419,7 +420,8 @@ def results_table(results: list[Result], *, goal_ms: float) -> list[str]:
         p95 = result.percentile(95)
         goal, ok = "-", "-"
         if result.call.is_list:
-            goal, ok = f"p95 < {goal_ms:.0f} ms", "yes" if p95 < goal_ms else "**no**"
+            wanted = result.call.goal_ms or goal_ms
+            goal, ok = f"p95 < {wanted:.0f} ms", "yes" if p95 < wanted else "**no**"
         lines.append(
             f"| {result.call.name} | {len(result.timings_ms)} | {result.percentile(50):.1f} "
             f"| {p95:.1f} | {max(result.timings_ms):.1f} | {goal} | {ok} |"

@@ -33,6 +33,7 @@ def _viewset(entity_type: str, filterset: type) -> type[RecordViewSet]:
             "serializer_class": serializers.SERIALIZERS[entity_type],
             "filterset_class": filterset,
             "search_fields": entity.search_fields,
+            "search_window": entity.search_window,
             "ordering_fields": entity.ordering_fields,
             "__doc__": f"The account's {entity.verbose_name_plural}.",
         },

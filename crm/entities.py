@@ -38,6 +38,9 @@ class Entity:
     # Links of which a record needs exactly one (an activity's lead, deal, contact or company):
     # a record left without any cannot exist on its own.
     parent_fields: tuple[str, ...] = ()
+    # Rows an API search in id order walks before it turns to the trigram index (only where
+    # the search columns have one: core.api.pagination's ``_rows``).
+    search_window: int | None = None
 
     @property
     def table(self) -> str:
@@ -129,6 +132,7 @@ ENTITIES: dict[str, Entity] = {
             ordering_fields=("id", "first_name", "last_name", "email", "created_at", "updated_at"),
             list_columns=("first_name", "last_name", "email", "phone", "company"),
             title_fields=("first_name", "last_name"),
+            search_window=5_000,
         ),
         Entity(
             type=EntityType.LEAD,

@@ -3,6 +3,7 @@ what changed in words, and a link to the record while it is live. A page of even
 fixed number of queries: one per entity type for the live records, one per linked type for
 the names of changed links, never one per row."""
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,8 +15,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format, number_format
 from django.utils.text import Truncator, capfirst
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from accounts.models import Account, User
 from crm.entities import ENTITIES, entity_for_model
@@ -67,6 +68,9 @@ def event_rows(
     events = list(events)
     existing = _existing_ids(account=account, events=events)
     link_titles = _link_titles(account=account, events=events)
+    # A page names a handful of kinds and subjects fifty times: each worded once.
+    subjects = _Memo(_subject_label)
+    kinds = _Memo(event_type_label)
     rows = []
     for event in events:
         row = EventRow(
@@ -75,8 +79,8 @@ def event_rows(
             is_system=event.actor_id is None,
             changes=_changes(event, link_titles),
             note=_note(event),
-            subject=_subject_label(event.entity_type),
-            event_label=event_type_label(event.event_type),
+            subject=subjects(event.entity_type),
+            event_label=kinds(event.event_type),
             is_record=event.entity_type in ENTITIES and event.entity_id is not None,
             undoable=undo_by is not None
             and event.entity_type in ENTITIES
@@ -90,6 +94,19 @@ def event_rows(
             row.record_url = subject.url(event.entity_id) if subject.url else None
         rows.append(row)
     return rows
+
+
+class _Memo(dict):
+    """``memo(key)``: ``function(key)``, called once per key."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def __call__(self, key):
+        if key not in self:
+            self[key] = self.function(key)
+        return self[key]
 
 
 def _subject_label(subject_type: str) -> str:
@@ -115,6 +132,20 @@ def _existing_ids(*, account: Account, events: list[Event]) -> dict[str, dict[in
     }
 
 
+@functools.lru_cache(maxsize=1024)
+def _field_label(entity_type: str, name: str, language: str | None) -> str:
+    """A field's name in ``language`` (the active one), looked up once per language: a page
+    names hundreds of changed fields."""
+    model_field = _model_field(entity_type, name)
+    return str(capfirst(model_field.verbose_name)) if model_field else name
+
+
+@functools.lru_cache(maxsize=1024)
+def _choice_labels(model_field: models.Field, language: str | None) -> dict:
+    return {value: str(label) for value, label in model_field.flatchoices}
+
+
+@functools.lru_cache(maxsize=1024)
 def _model_field(entity_type: str, name: str) -> models.Field | None:
     entity = ENTITIES.get(entity_type)
     if entity is None:
@@ -164,7 +195,7 @@ def _changes(event: Event, link_titles) -> list[Change]:
         if not _pair(values):
             continue
         model_field = _model_field(event.entity_type, name)
-        label = capfirst(model_field.verbose_name) if model_field else name
+        label = _field_label(event.entity_type, name, get_language()) if model_field else name
         changes.append(
             Change(
                 field=str(label),
@@ -187,7 +218,7 @@ def _value(model_field, value, link_titles) -> str | None:
             return f"#{value}"
         return f"{title} (#{value})"
     if model_field.choices:
-        return str(dict(model_field.flatchoices).get(value, value))
+        return _choice_labels(model_field, get_language()).get(value, str(value))
     if isinstance(model_field, models.BooleanField):
         return _("Yes") if value else _("No")
     if isinstance(model_field, models.DateTimeField):
@@ -212,7 +243,9 @@ def _value(model_field, value, link_titles) -> str | None:
 
 
 def short_text(text: str) -> str:
-    return Truncator(" ".join(text.split())).chars(VALUE_MAX_CHARS)
+    text = " ".join(text.split())
+    # Truncator is slow (a page shows hundreds of values); a short text needs none of it.
+    return text if len(text) <= VALUE_MAX_CHARS else Truncator(text).chars(VALUE_MAX_CHARS)
 
 
 def _note(event: Event) -> str:

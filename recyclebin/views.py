@@ -75,12 +75,17 @@ class CappedPaginator(Paginator):
     """Page numbers over at most COUNT_CAP entries, counted with a LIMIT (cheap on any bin)."""
 
     @cached_property
-    def count(self) -> int:
-        return min(self.object_list[: COUNT_CAP + 1].count(), COUNT_CAP)
+    def counted(self) -> int:
+        """The entries, counted up to one more than COUNT_CAP: one query tells both."""
+        return self.object_list[: COUNT_CAP + 1].count()
 
-    @cached_property
+    @property
+    def count(self) -> int:
+        return min(self.counted, COUNT_CAP)
+
+    @property
     def capped(self) -> bool:
-        return self.object_list[COUNT_CAP : COUNT_CAP + 1].exists()
+        return self.counted > COUNT_CAP
 
 
 def _capped_count(queryset) -> int:

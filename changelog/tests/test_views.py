@@ -41,6 +41,22 @@ def test_undo_a_users_burst_from_the_history_page(account, admin_user, employee)
     assert amounts(deals) == {Decimal("10.00")}
 
 
+def test_more_changes_than_counted_are_offered_without_a_number(
+    account, admin_user, employee, monkeypatch
+):
+    """Beyond the count's cap the page says "more than" and the button names no number (the
+    preview counts them all)."""
+    monkeypatch.setattr("history.views.UNDO_COUNT_MAX", 2)
+    deals_edited(account, admin_user, employee)
+
+    page = login_client(admin_user).get(f"/history/?actor={employee.pk}")
+
+    assert page.context["undo_all"]["more"] is True
+    assert "More than 2 of these events are changes of records." in page.text
+    assert "Undo all these changes…" in page.text
+    assert "Undo these 3 changes…" not in page.text
+
+
 def test_conflicts_are_shown_and_forced_only_by_admins(account, admin_user, employee):
     deals = deals_edited(account, admin_user, employee, count=1)
     crm_services.record_update(

@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
+from crm.api import ContactViewSet
 from crm.entities import ENTITIES
 from crm.models import Company, Contact, Deal, Lead
 from crm.tests.factories import (
@@ -398,6 +399,42 @@ def test_search_needs_every_word_to_match_some_field(api, account):
     ContactFactory(account=account, first_name="Ada", last_name="Byron")
 
     assert list_ids(api.get(API_PATHS["contact"], {"search": "ada lovelace"})) == [wanted.id]
+
+
+@pytest.mark.parametrize("ordering", ["-id", "id"])
+@pytest.mark.parametrize("matches", [(0, 20, 27, 33, 38), tuple(range(0, 40, 2))])
+def test_search_beyond_its_window_finds_every_match_once_in_order(
+    api, account, other_account, monkeypatch, ordering, matches
+):
+    """A search in id order walks ``search_window`` rows, then reads the rest of the page from
+    the trigram index (core.api.pagination): a rare term (5 matches, four past the window)
+    and a common one (every other contact, a page in each window) give every match once, in
+    order, both ways, and never another account's."""
+    monkeypatch.setattr(ContactViewSet, "search_window", 6)
+    contacts = records_bulk("contact", account=account, count=40, last_name="Plain")
+    newest_first = sorted(contacts, key=lambda c: c.id, reverse=True)
+    wanted = [newest_first[i].id for i in matches]
+    Contact.objects.filter(id__in=wanted).update(last_name="Zqxwindow")
+    records_bulk("contact", account=other_account, count=8, last_name="Zqxwindow")
+    expected = wanted if ordering == "-id" else sorted(wanted)
+
+    url = f"{API_PATHS['contact']}?search=zqxwindow&page_size=3&ordering={ordering}"
+    connection.queries_log.clear()  # a request empties the log as it starts: start empty
+    with CaptureQueriesContext(connection) as first_page:
+        api.get(url)
+    first_page_sql = [query["sql"] for query in first_page.captured_queries]  # before the next
+    ids, _ = walk(api, url)
+    last_page = api.get(url).json()
+    while last_page["next"]:
+        last_page = api.get(last_page["next"]).json()
+    back, _ = walk(api, last_page["previous"], direction="previous")
+
+    assert ids == expected
+    assert back == [i for page in reversed(_pages(expected, 3)[:-1]) for i in page]
+    if connection.vendor == "postgresql" and len(matches) == 5:
+        # The first page's last three rows are past the window: they came from the index, in an order
+        # the planner cannot walk.
+        assert any("+ 0)" in sql for sql in first_page_sql)
 
 
 @pytest.mark.parametrize(

@@ -429,6 +429,25 @@ def test_deletions_per_day_counts_every_day(account, admin_user):
     assert sum(count for _, count in days) == 4
 
 
+def test_deletions_per_day_are_kept_until_the_next_delete(
+    account, other_account, admin_user, django_assert_num_queries
+):
+    """The counts are kept while the account's latest delete stays the same: a second look
+    costs one query (the latest delete), and a new delete, of this account only, counts."""
+    crm_services.record_delete(record=LeadFactory(account=account), actor=admin_user)
+    assert selectors.deletions_per_day(account=account, days=7)[-1][1] == 1
+
+    with django_assert_num_queries(1):
+        assert selectors.deletions_per_day(account=account, days=7)[-1][1] == 1
+    history_record(account=other_account, actor=None, event_type=EventType.DELETE)
+    assert selectors.deletions_per_day(account=account, days=7)[-1][1] == 1
+    assert selectors.deletions_per_day(account=other_account, days=7)[-1][1] == 1
+    crm_services.record_delete(record=LeadFactory(account=account), actor=admin_user)
+
+    assert selectors.deletions_per_day(account=account, days=7)[-1][1] == 2
+    assert selectors.deletions_per_day(account=account, days=3)[-1][1] == 2
+
+
 def test_links_cleared_by_a_delete_and_put_back_by_a_restore_show_on_the_linked_records(
     account, admin_user
 ):
