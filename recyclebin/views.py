@@ -77,7 +77,8 @@ class CappedPaginator(Paginator):
     @cached_property
     def counted(self) -> int:
         """The entries, counted up to one more than COUNT_CAP: one query tells both."""
-        return self.object_list[: COUNT_CAP + 1].count()
+        # Unordered: any COUNT_CAP + 1 entries count the same, through whichever index.
+        return self.object_list.order_by()[: COUNT_CAP + 1].count()
 
     @property
     def count(self) -> int:
@@ -89,7 +90,7 @@ class CappedPaginator(Paginator):
 
 
 def _capped_count(queryset) -> int:
-    return min(queryset[: COUNT_CAP + 1].count(), COUNT_CAP)
+    return min(queryset.order_by()[: COUNT_CAP + 1].count(), COUNT_CAP)
 
 
 def _restore_plans() -> str:

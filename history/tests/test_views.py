@@ -21,7 +21,7 @@ from crm.tests.factories import ActivityFactory, CompanyFactory, DealFactory
 from history import views
 from history.models import Event
 from history.services import history_event, history_record, history_record_many
-from history.views import MATCHES_COUNT_MAX, PAGE_SIZE, deletion_chart
+from history.views import MATCHES_COUNT_MAX, PAGE_SIZE, UNDO_COUNT_MAX, deletion_chart
 from recyclebin import services as bin_services
 from recyclebin.models import BinEntry
 
@@ -440,7 +440,7 @@ def test_pages_never_count_or_offset(admin_client, many_events):
     assert all(
         '"OCCURRED_AT" <' in q
         or "OCCURRED_AT <" in q
-        or "LIMIT 100001" in q
+        or f"LIMIT {UNDO_COUNT_MAX + 1}" in q
         or f"LIMIT {MATCHES_COUNT_MAX + 1}" in q
         for q in counts
     ), counts
