@@ -68,6 +68,7 @@ def event_rows(
     events = list(events)
     existing = _existing_ids(account=account, events=events)
     link_titles = _link_titles(account=account, events=events)
+    notes = _subject_notes(events)
     # A page names a handful of kinds and subjects fifty times: each worded once.
     subjects = _Memo(_subject_label)
     kinds = _Memo(event_type_label)
@@ -78,7 +79,7 @@ def event_rows(
             user=actor_label(event),
             is_system=event.actor_id is None,
             changes=_changes(event, link_titles),
-            note=_note(event),
+            note=notes[event.pk] if event.pk in notes else _note(event),
             subject=subjects(event.entity_type),
             event_label=kinds(event.event_type),
             is_record=event.entity_type in ENTITIES and event.entity_id is not None,
@@ -248,13 +249,23 @@ def short_text(text: str) -> str:
     return text if len(text) <= VALUE_MAX_CHARS else Truncator(text).chars(VALUE_MAX_CHARS)
 
 
+def _subject_notes(events: list[Event]) -> dict[int, str]:
+    """The words the events' subjects have for them (a restore request's step), asked once
+    per subject for all of the page's events about it."""
+    by_subject: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_subject[event.entity_type].append(event)
+    notes: dict[int, str] = {}
+    for subject_type, about in by_subject.items():
+        subject = subject_get(subject_type)
+        if subject is not None and subject.notes is not None:
+            notes.update(subject.notes(about))
+    return notes
+
+
 def _note(event: Event) -> str:
-    """A few words on what else happened with a delete (what went into the bin with it), or
-    on a restore request's step."""
+    """A few words on what else happened with a delete (what went into the bin with it)."""
     details = event.details if isinstance(event.details, dict) else {}
-    subject = subject_get(event.entity_type)
-    if subject is not None and subject.note is not None:
-        return subject.note(event)
     if event.event_type == EventType.DELETE:
         others = (details.get("item_count") or 1) - 1
         if others > 0:

@@ -17,8 +17,10 @@ class Subject:
     label: str | Promise
     # The page of one subject by id, for those allowed to open it (None: no page).
     url: Callable[[int], str | None] | None = None
-    # A few words on one of its events (None: no words beyond the event's type).
-    note: Callable[[Event], str] | None = None
+    # A few words on each of its events among a page's (by event id; missing: no words beyond
+    # the event's type). A page's events at once, so that the words cost one query, not one
+    # per row.
+    notes: Callable[[list[Event]], dict[int, str]] | None = None
     # A record of the CRM: employees see its events. The others (restore requests, support's
     # looks, alerts, account-wide restores) are for the account's admins (DESIGN.md).
     records: bool = False

@@ -20,7 +20,7 @@ from history.models import EventType
 from support import rules, selectors
 from support.chat_lines import message_text
 from support.forms import DATETIME_LOCAL, REQUEST_KINDS
-from support.models import UNDO_WINDOW, Notification, RequestKind, RestoreRequest
+from support.models import UNDO_WINDOW, Message, Notification, RequestKind, RestoreRequest
 from support.notifications import download_path
 from support.services import PREVIEW_BUCKETS, RequestPreview
 
@@ -386,46 +386,69 @@ def outcome_links(restore_request: RestoreRequest) -> list[tuple[str, str]]:
 # --- Notifications ----------------------------------------------------------------------------
 
 
-def notification_row(user: User, notification: Notification) -> dict[str, Any]:
-    """One notification of ``user``'s list: in words, where it leads, and (an admin told that
-    an export is ready) its download."""
-    actor = notification.actor
-    return {
-        "notification": notification,
-        "unread": notification.read_at is None,
-        "by": (
-            ""
-            if actor is None
-            else _("%(name)s (support)") % {"name": actor.get_username()}
-            if actor.is_support
-            else actor.get_username()
-        ),
-        "preview": _message_preview(notification),
-        "text": _notification_text(notification),
-        "url": request_url(user, notification.request_id),
-        "download": _notification_download(user, notification),
-    }
+def notification_rows(user: User, notifications: Iterable[Notification]) -> list[dict[str, Any]]:
+    """A page of ``user``'s notifications: each in words, where it leads, and (an admin told
+    that an export is ready) its download. The new messages' previews cost one query for the
+    page, not one per row."""
+    notifications = list(notifications)
+    previews = _message_previews(notifications)
+    rows = []
+    for notification in notifications:
+        actor = notification.actor
+        rows.append(
+            {
+                "notification": notification,
+                "unread": notification.read_at is None,
+                "by": (
+                    ""
+                    if actor is None
+                    else _("%(name)s (support)") % {"name": actor.get_username()}
+                    if actor.is_support
+                    else actor.get_username()
+                ),
+                "preview": previews.get(notification.pk),
+                "text": _notification_text(notification),
+                "url": request_url(user, notification.request_id),
+                "download": _notification_download(user, notification),
+            }
+        )
+    return rows
 
 
 # A new message's notification shows who wrote and the start of it (issue 18).
 PREVIEW_CHARS = 80
 
 
-def _message_preview(notification: Notification) -> dict[str, str] | None:
-    """For a new message: its author and first words (the newest message by a person on the
-    request at the notification's time)."""
-    if notification.verb != Notification.Verb.MESSAGE:
-        return None
-    message = (
-        notification.request.messages.filter(
-            is_system=False, created_at__lte=notification.created_at
+def _message_previews(notifications: list[Notification]) -> dict[int, dict[str, str]]:
+    """For each new message's notification: the author and first words of the newest message
+    by a person on its request at the notification's time."""
+    told = [n for n in notifications if n.verb == Notification.Verb.MESSAGE]
+    if not told:
+        return {}
+    by_request: dict[int, list[Message]] = {}
+    for message in (
+        Message.objects.filter(
+            request_id__in={n.request_id for n in told},
+            is_system=False,
+            created_at__lte=max(n.created_at for n in told),
         )
         .select_related("author")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if message is None:
-        return None
+        .order_by("created_at", "id")
+    ):
+        by_request.setdefault(message.request_id, []).append(message)
+    previews = {}
+    for notification in told:
+        before = [
+            message
+            for message in by_request.get(notification.request_id, [])
+            if message.created_at <= notification.created_at
+        ]
+        if before:
+            previews[notification.pk] = _message_preview(before[-1])
+    return previews
+
+
+def _message_preview(message: Message) -> dict[str, str]:
     text = " ".join(message.body.split())
     if len(text) > PREVIEW_CHARS:
         text = text[: PREVIEW_CHARS - 1].rstrip() + "…"

@@ -50,15 +50,33 @@ RESTORE_KIND_LABELS = {
 }
 
 
-def request_note(event: Event) -> str:
-    """A restore request's step in a few words: the kind and snapshot, or why it ended."""
+def request_notes(events: list[Event]) -> dict[int, str]:
+    """Words for a page's events about restore requests; support's looks at the account are
+    counted on their SupportAccess rows, read in one query."""
+    looks = [event.pk for event in events if event.event_type == RequestEvent.SUPPORT_ACCESS]
+    tallies = (
+        {tally.event_id: tally for tally in SupportAccess.objects.filter(event_id__in=looks)}
+        if looks
+        else {}
+    )
+    return {event.pk: request_note(event, tallies) for event in events}
+
+
+def request_note(event: Event, tallies: dict[int, SupportAccess] | None = None) -> str:
+    """A restore request's step in a few words: the kind and snapshot, or why it ended.
+    ``tallies``: the SupportAccess rows of the support_access events, by event id (read here
+    when not given)."""
     details = event.details if isinstance(event.details, dict) else {}
     if event.event_type == RequestEvent.REQUEST_REJECTED and details.get("reason"):
         return short_text(str(details["reason"]))
     if event.event_type == RequestEvent.REQUEST_FAILED and details.get("error"):
         return short_text(str(details["error"]))
     if event.event_type == RequestEvent.SUPPORT_ACCESS:
-        return _access_note(event)
+        if tallies is None:
+            tallies = {
+                tally.event_id: tally for tally in SupportAccess.objects.filter(event_id=event.pk)
+            }
+        return _access_note(event, tallies.get(event.pk))
     kind = RESTORE_KIND_LABELS.get(details.get("kind"), details.get("kind") or "")
     if details.get("kind") == "export" and details.get("snapshot"):
         return _("Export of snapshot #%(snapshot)s") % {"snapshot": details["snapshot"]}
@@ -72,11 +90,10 @@ def request_note(event: Event) -> str:
     return ""
 
 
-def _access_note(event: Event) -> str:
+def _access_note(event: Event, tally: SupportAccess | None) -> str:
     """What support staff looked at in that hour (support.services.support_access_record: the
     event is the hour's first look, its SupportAccess row counts them all), in words."""
     details = event.details if isinstance(event.details, dict) else {}
-    tally = SupportAccess.objects.filter(event_id=event.pk).first()
     looks = tally.looks if tally is not None else [details]
     parts: list[str] = []
     for look in looks:
@@ -110,5 +127,5 @@ SUBJECT = Subject(
     type=RESTORE_REQUEST,
     label=gettext_lazy("Restore request"),
     url=_request_url,
-    note=request_note,
+    notes=request_notes,
 )

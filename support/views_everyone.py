@@ -66,7 +66,7 @@ class NotificationListView(SecondFactorRequiredMixin, LoginRequiredMixin, View):
             "request", "request__account", "actor"
         )
         page = Paginator(notifications, per_page).get_page(request.GET.get("page"))
-        rows = [display.notification_row(user, notification) for notification in page.object_list]
+        rows = display.notification_rows(user, page.object_list)
         unread = [row["notification"].pk for row in rows if row["unread"]]
         if unread:
             services.notifications_mark_read(user=user, ids=unread)

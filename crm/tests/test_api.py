@@ -432,8 +432,8 @@ def test_search_beyond_its_window_finds_every_match_once_in_order(
     assert ids == expected
     assert back == [i for page in reversed(_pages(expected, 3)[:-1]) for i in page]
     if connection.vendor == "postgresql" and len(matches) == 5:
-        # The first page's last three rows are past the window: they came from the index, in an order
-        # the planner cannot walk.
+        # The first page's last three rows are past the window: they came from the index, in
+        # an order the planner cannot walk.
         assert any("+ 0)" in sql for sql in first_page_sql)
 
 

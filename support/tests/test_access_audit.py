@@ -8,7 +8,9 @@ one."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -138,6 +140,13 @@ def test_one_event_per_person_request_and_hour_counting_every_look(
     SupportAccess.objects.update(hour=F("hour") - timedelta(hours=1))
     client.get(detail)
     assert len(accesses(account)) == 3
+    # Their counts are read for the whole page at once, not once a line.
+    admin = login_client(admin_user)
+    connection.queries_log.clear()  # a request empties the log as it starts: start empty
+    with CaptureQueriesContext(connection) as page_queries:
+        page = admin.get(HISTORY, {"event_type": "support_access"})
+    tallies = [q for q in page_queries.captured_queries if "support_supportaccess" in q["sql"]]
+    assert len(page.context["rows"]) == 3 and len(tallies) == 1
 
 
 def test_the_console_preview_of_an_export_names_the_contents(

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -870,6 +872,23 @@ def test_notifications_say_who_wrote_and_how_it_starts(admin_user, support_user,
     }
     assert "support (support): “Found it in last night" in page.content.decode()
     assert "Times in your account's time zone (Europe/Berlin)" in page.content.decode()
+
+
+def test_each_message_notification_previews_the_message_before_it_in_one_query(
+    admin_user, support_user, filed
+):
+    """Three messages, three notifications: each shows the message it announced (the newest
+    at its time, not the newest now), and the page reads them all with one query."""
+    for body in ("First.", "Second.", "Third."):
+        services.message_post(request=filed, user=support_user, body=body)
+    client = client_for(admin_user)
+    connection.queries_log.clear()  # a request empties the log as it starts: start empty
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("support:notifications"))
+    rows = [r for r in page.context["rows"] if r["notification"].verb == "message"]
+    assert [row["preview"]["text"] for row in rows] == ["Third.", "Second.", "First."]
+    messages = [q for q in queries.captured_queries if "support_message" in q["sql"]]
+    assert len(messages) == 1
 
 
 def test_the_console_shows_times_in_each_accounts_zone(support_user, filed):
