@@ -21,6 +21,12 @@ class RecordViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.record_delete(record=instance, actor=self.request.user)
 
+    def search_window_rows(self):
+        """What a search's window is counted over (core.api.pagination): the account's rows of
+        the type, those in the bin too, so that the (account, id) index finds the window's
+        edge by itself, without reading the table."""
+        return self.entity.model.objects.filter(account=self.request.user.account)
+
 
 def _viewset(entity_type: str, filterset: type) -> type[RecordViewSet]:
     entity = ENTITIES[entity_type]

@@ -120,7 +120,9 @@ class NewestFirstCursorPagination(CursorPagination):
             return list(queryset[:limit])
         _, descending = self._field()
         descending ^= reverse
-        listed = view.get_queryset().order_by(*self._order_by(queryset.model, reverse=reverse))
+        # The rows the window is counted over: the view's list, or what it names for it.
+        counted = getattr(view, "search_window_rows", view.get_queryset)()
+        listed = counted.order_by(*self._order_by(queryset.model, reverse=reverse))
         if position is not None:
             listed = listed.filter(self._after(queryset.model, position, reverse=reverse))
         edge = list(listed.values_list("pk", flat=True)[window - 1 : window])
