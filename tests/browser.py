@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
+# The two widths issue 18's pages are tried at: a desktop and a phone.
+WIDTHS = {"desktop": VIEWPORT, "phone": {"width": 390, "height": 844}}
 TIMEOUT_MS = 10_000  # a page of this app answers in milliseconds; fail fast, not after 30 s
 
 # Submits a form the page does not offer, as a hand-made request (or a tampered page) would:
@@ -192,3 +194,9 @@ def assert_times_localized(page, selector: str, language: str, time_zone: str) -
         assert text in expected, (iso, text, expected)
         assert DAY_PATTERNS[language].search(text), text
     return len(times)
+
+
+def assert_fits(page) -> None:
+    """No sideways scroll: the page is no wider than the window (issue 18, phones)."""
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{page.url}: {width} px wide"

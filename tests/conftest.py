@@ -8,10 +8,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from conftest import wait_for, worker_database_url
+from tests.browser import chromium
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium for a module's browser tests (launching costs a second)."""
+    with chromium() as launched:
+        yield launched
+    connections.close_all()
 
 
 @pytest.fixture

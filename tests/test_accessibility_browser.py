@@ -9,7 +9,6 @@ bypass the Content-Security-Policy (the other browser tests keep it)."""
 from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from backups.models import Snapshot
@@ -17,20 +16,12 @@ from backups.services import snapshot_take
 from crm.tests.factories import CompanyFactory, ContactFactory, DealFactory
 from recyclebin import services as bin_services
 from support import services
-from tests.browser import TIMEOUT_MS, chromium, login
+from tests.browser import TIMEOUT_MS, WIDTHS, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 BLOCKING = ("serious", "critical")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-    connections.close_all()
 
 
 @pytest.fixture

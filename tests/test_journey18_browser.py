@@ -5,7 +5,6 @@ upgrade. (The live chat: tests/test_live_browser.py and tests/test_support_brows
 page on a phone: tests/test_phone_browser.py; axe-core: tests/test_accessibility_browser.py.)"""
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from backups.services import snapshot_take
@@ -14,11 +13,17 @@ from crm.tests.factories import CompanyFactory
 from recyclebin import services as bin_services
 from support import services
 from support.models import RestoreRequest
-from tests.browser import DAY_PATTERNS, chromium, click_and_wait, login, open_tab
+from tests.browser import (
+    DAY_PATTERNS,
+    WIDTHS,
+    assert_fits,
+    click_and_wait,
+    login,
+    open_tab,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 TEXT = {
     "en": {
         "undo": "Undo",
@@ -39,18 +44,6 @@ TEXT = {
 }
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-    connections.close_all()
-
-
-def _fits(page) -> None:
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], f"{page.url}: {width} px wide"
-
-
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_the_journeys_points(browser, live_server, account, admin_user, language, width):
@@ -69,7 +62,7 @@ def test_the_journeys_points(browser, live_server, account, admin_user, language
         click_and_wait(page, "main form [type=submit]")
         undo = page.locator(".messages .message__undo button")
         assert undo.inner_text() == words["undo"]
-        _fits(page)
+        assert_fits(page)
         click_and_wait(page, undo)
         assert Company.objects.for_account(account).filter(pk=initech.pk).exists()
 
@@ -77,7 +70,7 @@ def test_the_journeys_points(browser, live_server, account, admin_user, language
         bin_services.bin_delete(record=Company.objects.get(pk=initech.pk), actor=admin_user)
         page.goto(f"/companies/{initech.pk}/")
         assert words["in_bin"] in page.inner_text("main")
-        _fits(page)
+        assert_fits(page)
         click_and_wait(page, page.locator("[data-testid=in-bin] button[type=submit]"))
         assert page.url.endswith(f"/companies/{initech.pk}/")
 
@@ -92,13 +85,13 @@ def test_the_journeys_points(browser, live_server, account, admin_user, language
         click_and_wait(page, page.locator(".bulkbar__actions button").first)
         named = page.inner_text("[data-testid=restore-named]")
         assert "Globex" in named and "Umbrella" in named
-        _fits(page)
+        assert_fits(page)
         click_and_wait(page, page.locator("main form button[type=submit]"))
         assert words["restored"] in page.inner_text(".messages")
 
         # Restore requests need a higher plan: the pricing page asks for it.
         page.goto("/pricing/")
-        _fits(page)
+        assert_fits(page)
         click_and_wait(page, page.get_by_role("button", name=words["upgrade"]))
         assert words["asked"] in page.inner_text("main")
 
@@ -107,7 +100,7 @@ def test_the_journeys_points(browser, live_server, account, admin_user, language
         account.save()
         page.goto("/support/requests/")
         assert words["possible"] in page.inner_text("[data-testid=possible]")
-        _fits(page)
+        assert_fits(page)
         tab.assert_clean()
     finally:
         tab.close()
@@ -142,7 +135,7 @@ def test_a_finished_recover_reads_right(
         login(page, admin_user, language=language)
         page.goto(f"/support/requests/{request.pk}/")
         assert page.locator("[data-live=steps] [aria-current=step]").count() == 1
-        _fits(page)
+        assert_fits(page)
         # It completes (as the task writes it): the page shows the kind's own words by itself.
         request.refresh_from_db()
         services.run._completed(
@@ -161,7 +154,7 @@ def test_a_finished_recover_reads_right(
         assert words["system"] in options and any(
             "(support)" in o or "(Support)" in o for o in options
         )
-        _fits(page)
+        assert_fits(page)
         tab.assert_clean()
     finally:
         tab.close()

@@ -4,25 +4,17 @@ width; a request's chat line arrives while the reader is typing a reply, and wha
 stays. The whole request story without a reload is tests/test_support_browser.py."""
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from backups.models import Snapshot
 from backups.services import snapshot_take
 from support import services
 from support.models import Notification
-from tests.browser import chromium, login, open_tab
+from tests.browser import login, open_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LIVE_MS = 3_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-    connections.close_all()
 
 
 @pytest.fixture

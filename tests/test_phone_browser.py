@@ -4,7 +4,6 @@ page never scrolls sideways (a wide table scrolls inside its own box), the heade
 account admin and for support staff. Screenshots of a few go to docs/screenshots/phone-*.png."""
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from backups.models import Snapshot
@@ -12,18 +11,11 @@ from backups.services import snapshot_take
 from crm.tests.factories import CompanyFactory, ContactFactory, DealFactory
 from recyclebin import services as bin_services
 from support import services
-from tests.browser import SCREENSHOTS, chromium, login, open_tab
+from tests.browser import SCREENSHOTS, login, open_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-    connections.close_all()
 
 
 @pytest.fixture
