@@ -1,5 +1,5 @@
 """Issue 18's last points in the browser, at desktop and phone width, in English and German:
-an admin takes a finished recover back with an ``undo`` request (filed without a time, its
+an admin takes a finished recover back with an ``undo`` request (filed in the browser, its
 preview, the confirmation, the completion line arriving live), support staff looking at the
 request are one history line with a view count, and a snapshot's preview says which fields of
 a changed record go back."""
