@@ -114,6 +114,13 @@ def switch_language(page, language: str) -> None:
     assert page.locator("html").get_attribute("lang") == language
 
 
+def open_tab_at(browser, base_url: str, *, language: str, width: str) -> Tab:
+    """A tab in ``language``'s locale ("en" or "de") at one of WIDTHS ("desktop", "phone")."""
+    tab = open_tab(browser, base_url, locale="de-DE" if language == "de" else "en-US")
+    tab.page.set_viewport_size(WIDTHS[width])
+    return tab
+
+
 def login(page, user, *, language: str = "en") -> None:
     """The login page, the language chosen in its footer first, then the credentials."""
     page.goto("/login/")

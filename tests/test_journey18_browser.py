@@ -19,7 +19,7 @@ from tests.browser import (
     assert_fits,
     click_and_wait,
     login,
-    open_tab,
+    open_tab_at,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -51,9 +51,8 @@ def test_the_journeys_points(browser, live_server, account, admin_user, language
     account.plan = "basic"
     account.save()
     initech = CompanyFactory(account=account, title="Initech")
-    tab = open_tab(browser, live_server.url, locale="de-DE" if language == "de" else "en-US")
+    tab = open_tab_at(browser, live_server.url, language=language, width=width)
     page = tab.page
-    page.set_viewport_size(WIDTHS[width])
     try:
         login(page, admin_user, language=language)
 
@@ -128,9 +127,8 @@ def test_a_finished_recover_reads_right(
     services.request_propose(request=request, user=support_user, snapshot=snapshot)
     RestoreRequest.objects.filter(pk=request.pk).update(status="running")
     words = HISTORY_TEXT[language]
-    tab = open_tab(browser, live_server.url, locale="de-DE" if language == "de" else "en-US")
+    tab = open_tab_at(browser, live_server.url, language=language, width=width)
     page = tab.page
-    page.set_viewport_size(WIDTHS[width])
     try:
         login(page, admin_user, language=language)
         page.goto(f"/support/requests/{request.pk}/")

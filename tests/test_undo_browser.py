@@ -5,7 +5,6 @@ request are one history line with a view count, and a snapshot's preview says wh
 a changed record go back."""
 
 import pytest
-from django.utils import timezone
 
 from backups.services import snapshot_take
 from backups.tests.factories import live_rows
@@ -15,7 +14,8 @@ from history.models import Event
 from recyclebin import services as bin_services
 from support import services, tasks
 from support.models import RestoreRequest, SupportAccess
-from tests.browser import WIDTHS, assert_fits, click_and_wait, login, open_tab
+from support.tests.factories import recover_run
+from tests.browser import WIDTHS, assert_fits, click_and_wait, login, open_tab, open_tab_at
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -56,13 +56,7 @@ def _recovered(account, admin_user, support_user) -> tuple[dict, int]:
         entry = bin_services.bin_delete(record=company, actor=admin_user)
         bin_services.bin_purge(account=account, entry_ids=[entry.pk], actor=admin_user)
     before = live_rows(account)
-    recover = services.request_file(
-        user=admin_user, lost_at=timezone.now(), kind="recover", message="Two are gone."
-    )
-    services.request_propose(request=recover, user=support_user, snapshot=kept)
-    services.request_confirm(request=recover, user=admin_user)
-    services.request_approve(request=recover, user=support_user)
-    assert tasks.restore_request_run.apply(args=[recover.pk]).get() == "completed"
+    recover_run(admin_user=admin_user, support_user=support_user, snapshot=kept)
     assert live_rows(account) != before
     return before, 2
 
@@ -74,10 +68,9 @@ def test_an_undo_takes_a_recover_back_from_the_browser(
 ):
     words = TEXT[language]
     before, brought_back = _recovered(account, admin_user, support_user)
-    admin = open_tab(browser, live_server.url, locale="de-DE" if language == "de" else "en-US")
+    admin = open_tab_at(browser, live_server.url, language=language, width=width)
     support = open_tab(browser, live_server.url)
     page = admin.page
-    page.set_viewport_size(WIDTHS[width])
     try:
         # The admin asks for an undo (the last restore is what it takes back).
         login(page, admin_user, language=language)
@@ -139,9 +132,8 @@ def test_a_snapshot_preview_says_which_fields_go_back(
     deal = DealFactory(account=account, title="Licence", amount="2300.00")
     snapshot = snapshot_take(account=account, kind="manual")
     Deal.objects.filter(pk=deal.pk).update(amount="99999.00")
-    tab = open_tab(browser, live_server.url, locale="de-DE" if language == "de" else "en-US")
+    tab = open_tab_at(browser, live_server.url, language=language, width=width)
     page = tab.page
-    page.set_viewport_size(WIDTHS[width])
     try:
         login(page, admin_user, language=language)
         page.goto(f"/backups/{snapshot.pk}/preview/?kind=full")

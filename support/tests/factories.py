@@ -9,6 +9,7 @@ from django.utils import timezone
 from backups.models import Snapshot
 from backups.tests.factories import snapshot_row
 from history.models import Event
+from support import services, tasks
 from support.models import Message, Notification, RestoreRequest
 
 
@@ -59,3 +60,18 @@ def support_state() -> dict:
         "notifications": Notification.objects.count(),
         "events": Event.objects.count(),
     }
+
+
+def recover_run(*, admin_user, support_user, snapshot: Snapshot) -> RestoreRequest:
+    """A recover from ``snapshot`` filed, proposed, confirmed, approved and run through the
+    task's body in this process (the test stops the task from being sent): the request,
+    completed."""
+    recover = services.request_file(
+        user=admin_user, lost_at=timezone.now(), kind="recover", message="Two are gone."
+    )
+    services.request_propose(request=recover, user=support_user, snapshot=snapshot)
+    services.request_confirm(request=recover, user=admin_user)
+    services.request_approve(request=recover, user=support_user)
+    assert tasks.restore_request_run.apply(args=[recover.pk]).get() == "completed"
+    recover.refresh_from_db()
+    return recover

@@ -16,7 +16,7 @@ from crm.models import Company
 from recyclebin import services as bin_services
 from support import rules, selectors, services, tasks
 from support.models import RestoreRequest
-from support.tests.factories import request_make, support_state
+from support.tests.factories import recover_run, request_make, support_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,13 +138,7 @@ def test_an_undo_takes_a_recover_back_and_says_what_each_did(
         bin_services.bin_purge(account=account, entry_ids=[entry.pk], actor=admin_user)
     without = live_rows(account)
 
-    recover = services.request_file(
-        user=admin_user, lost_at=timezone.now(), kind="recover", message="Two are gone."
-    )
-    services.request_propose(request=recover, user=support_user, snapshot=kept)
-    services.request_confirm(request=recover, user=admin_user)
-    services.request_approve(request=recover, user=support_user)
-    assert tasks.restore_request_run.apply(args=[recover.pk]).get() == "completed"
+    recover = recover_run(admin_user=admin_user, support_user=support_user, snapshot=kept)
     assert live_rows(account) != without
     lines = [m.body for m in recover.messages.filter(is_system=True).order_by("id")]
     assert "records gone since the snapshot come back; nothing that exists is changed" in (lines[2])
