@@ -5,7 +5,7 @@ recyclebin.services inside the transaction of the delete or restore, on locked e
 link it changes is written on the linked record's own history (``link_events``)."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -220,9 +220,13 @@ def link_events(
     changes: list[LinkChange],
     occurred_at: datetime,
     details: dict[str, Any],
+    entry_of: Callable[[LinkChange], int] | None = None,
 ) -> list[Event]:
     """An ``update`` event on each live record whose link a delete cleared or a restore put
-    back, with the link's old and new value, so the record's own history shows it."""
+    back, with the link's old and new value, so the record's own history shows it.
+    ``entry_of``: the bin entry a change is owed to, kept as the event's ``bin_entries`` (that
+    one only: a thousand entries restored together would write a thousand ids into each of
+    their links' events)."""
     titles: dict[tuple[str, int], str] = {}
     by_type: dict[str, set[int]] = defaultdict(set)
     for change in changes:
@@ -243,7 +247,7 @@ def link_events(
             title=titles.get((change.entity.type.value, change.record_id), ""),
             occurred_at=occurred_at,
             changes={change.field: [change.old, change.new]},
-            details=details,
+            details=details if entry_of is None else {**details, "bin_entries": [entry_of(change)]},
         )
         for change in changes
     ]

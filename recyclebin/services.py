@@ -235,14 +235,33 @@ def bin_restore(
         )
         for entity_type, pk in result.restored
     )
+
+    def target_entry(change: LinkChange) -> int:
+        """The entry of the record a link put back points at (it came back now)."""
+        target = change.entity.model._meta.get_field(change.field).related_model
+        return items[entity_for_model(target).type.value][cast(int, change.new)]
+
+    link_details = {"cause": {"event": str(event_type)}}
     history_record_many(
-        link_events(
-            account=account,
-            actor=actor,
-            changes=[*cleared, *relinked],
-            occurred_at=now,
-            details={"cause": {"event": str(event_type)}, "bin_entries": sorted(entries)},
-        )
+        [
+            # A link cleared on a record that came back: that record's entry.
+            *link_events(
+                account=account,
+                actor=actor,
+                changes=cleared,
+                occurred_at=now,
+                details=link_details,
+                entry_of=lambda change: items[change.entity.type.value][change.record_id],
+            ),
+            *link_events(
+                account=account,
+                actor=actor,
+                changes=relinked,
+                occurred_at=now,
+                details=link_details,
+                entry_of=target_entry,
+            ),
+        ]
     )
     BinEntry.objects.filter(pk__in=entries).delete()  # their hidden links go with them
     return result
@@ -340,7 +359,9 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
                         "entity_type": target_type,
                         "id": target_id,
                     },
-                    "bin_entries": sorted(entries),
+                    # The entry of the purged record the links pointed at (as the purge's
+                    # own events: that one, not all of the purge's).
+                    "bin_entries": [items[target_type][target_id]],
                 },
             )
         )

@@ -733,3 +733,47 @@ def test_a_purge_writes_the_links_it_empties_on_records_in_the_bin(account, admi
     (event,) = Event.objects.filter(event_type=EventType.UPDATE, entity_id=contact.pk)
     assert event.changes == {"company": [company.pk, None]}
     assert event.details["cause"] == {"event": "purge", "entity_type": "company", "id": company.pk}
+
+
+def test_the_links_events_name_only_the_entry_they_are_owed_to(account, admin_user):
+    """A bulk restore or purge of many entries writes each link's event with the one entry
+    that caused it (not every entry of the call: a thousand ids in each of a thousand events)."""
+    companies = [CompanyFactory(account=account) for _ in range(3)]
+    contacts = [ContactFactory(account=account, company=company) for company in companies]
+    entries = [services.bin_delete(record=company, actor=admin_user) for company in companies]
+    # One more entry without links beside them, restored in the same call.
+    lone = services.bin_delete(record=LeadFactory(account=account), actor=admin_user)
+
+    restore([*entries, lone], actor=admin_user)
+
+    put_back = Event.objects.filter(
+        event_type=EventType.UPDATE, details__cause__event=EventType.RESTORE
+    )
+    assert {(e.entity_id, tuple(e.details["bin_entries"])) for e in put_back} == {
+        (contact.pk, (entry.pk,)) for contact, entry in zip(contacts, entries, strict=True)
+    }
+
+    # Into the bin with their contacts (links hidden in the bin), then purged together.
+    for contact in contacts:
+        services.bin_delete(record=stored(contact), actor=admin_user)
+    entries = [
+        services.bin_delete(record=stored(company), actor=admin_user) for company in companies
+    ]
+    services.bin_purge(account=account, entry_ids=[e.pk for e in entries], actor=admin_user)
+
+    emptied = Event.objects.filter(event_type=EventType.UPDATE, details__cause__event="purge")
+    assert {(e.entity_id, tuple(e.details["bin_entries"])) for e in emptied} == {
+        (contact.pk, (entry.pk,)) for contact, entry in zip(contacts, entries, strict=True)
+    }
+
+    # A restored contact whose company stays in the bin: its link cleared, owed to its entry.
+    contact = ContactFactory(account=account, company=CompanyFactory(account=account))
+    held = services.bin_delete(record=contact, actor=admin_user)
+    services.bin_delete(record=stored(contact).company, actor=admin_user)
+    restore([held], actor=admin_user)
+
+    (cleared,) = Event.objects.filter(
+        event_type=EventType.UPDATE, entity_id=contact.pk, details__cause__event="restore"
+    )
+    assert cleared.changes == {"company": [contact.company_id, None]}
+    assert cleared.details["bin_entries"] == [held.pk]
