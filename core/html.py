@@ -7,12 +7,18 @@ library's ``html.escape`` (what Django's ``escape`` calls) it takes about 1 ms (
 Every value from a user or the database goes through ``esc``; ids are integers; the result
 is marked safe once, by ``html_join``."""
 
+import functools
 import html
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 
-from django.utils import dateformat, timezone
+from django.utils import timezone
+from django.utils.dateformat import DateFormat, re_escaped, re_formatchars
+from django.utils.dates import MONTHS, MONTHS_3
 from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 EMPTY = '<span class="muted">—</span>'
 
@@ -35,8 +41,65 @@ class TimeTags:
         if format_name not in self.formats:
             self.formats[format_name] = get_format(format_name)
         local = moment.astimezone(self.zone)
-        shown = dateformat.format(local, self.formats[format_name])
+        shown = format_moment(local, self.formats[format_name])
         return f'<time datetime="{esc(local.isoformat())}">{esc(shown)}</time>'
+
+
+# The format characters read from the moment's numbers. Django's ``dateformat.format`` builds
+# an object and looks every character up by name (about 25 us a moment): a page of the history
+# formats a hundred moments.
+_NUMBERS: dict[str, Callable[[date], str]] = {
+    "d": lambda moment: f"{moment.day:02d}",
+    "j": lambda moment: str(moment.day),
+    "m": lambda moment: f"{moment.month:02d}",
+    "n": lambda moment: str(moment.month),
+    "Y": lambda moment: f"{moment.year:04d}",
+    "y": lambda moment: f"{moment.year % 100:02d}",
+    "G": lambda moment: str(moment.hour),  # type: ignore[attr-defined]
+    "H": lambda moment: f"{moment.hour:02d}",  # type: ignore[attr-defined]
+    "g": lambda moment: str(moment.hour % 12 or 12),  # type: ignore[attr-defined]
+    "h": lambda moment: f"{moment.hour % 12 or 12:02d}",  # type: ignore[attr-defined]
+    "i": lambda moment: f"{moment.minute:02d}",  # type: ignore[attr-defined]
+}
+
+
+def _words(character: str) -> Callable[[date], str] | None:
+    """The format characters that are words, in the active language (read once)."""
+    if character == "M":
+        short = {number: str(name).title() for number, name in MONTHS_3.items()}
+        return lambda moment: short[moment.month]
+    if character == "F":
+        months = {number: str(name) for number, name in MONTHS.items()}
+        return lambda moment: months[moment.month]
+    if character in ("A", "a"):
+        am, pm = (_("AM"), _("PM")) if character == "A" else (_("a.m."), _("p.m."))
+        return lambda moment: pm if moment.hour > 11 else am  # type: ignore[attr-defined]
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(format_string: str, language: str | None) -> tuple[str | Callable[[date], str], ...]:
+    """``format_string`` split as Django's formatter splits it: text as it reads, each format
+    character a function of the moment (Django's own for those not above)."""
+    parts: list[str | Callable[[date], str]] = []
+    for index, piece in enumerate(re_formatchars.split(format_string)):
+        if index % 2:
+            parts.append(
+                _NUMBERS.get(piece)
+                or _words(piece)
+                or (lambda moment, name=piece: str(getattr(DateFormat(moment), name)()))
+            )
+        elif piece:
+            parts.append(re_escaped.sub(r"\1", piece))
+    return tuple(parts)
+
+
+def format_moment(moment: date, format_string: str) -> str:
+    """``django.utils.dateformat.format(moment, format_string)``, the same text, faster."""
+    return "".join(
+        part if isinstance(part, str) else part(moment)
+        for part in _compiled(format_string, get_language())
+    )
 
 
 def html_join(parts) -> SafeString:

@@ -10,15 +10,17 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.db import models
+from django.db.models import Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.formats import date_format, number_format
+from django.utils.formats import get_format, number_format
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
+from core.html import format_moment
 from crm.entities import ENTITIES, entity_for_model
 from crm.models import CrmRecord
 from history.models import Event, EventType
@@ -117,20 +119,24 @@ def _subject_label(subject_type: str) -> str:
 
 def _existing_ids(*, account: Account, events: list[Event]) -> dict[str, dict[int, bool]]:
     """Per entity type, which of the events' records exist: ``{id: in the bin}``. A record in
-    the bin is linked too: its page says where it is, with Restore (no dead end)."""
+    the bin is linked too: its page says where it is, with Restore (no dead end). One query
+    for all the types (UNION ALL): each round trip costs more than its rows here."""
     wanted: dict[str, set[int]] = defaultdict(set)
     for event in events:
         if event.entity_type in ENTITIES and event.entity_id is not None:
             wanted[event.entity_type].add(event.entity_id)
-    return {
-        entity_type: {
-            pk: entry is not None
-            for pk, entry in ENTITIES[entity_type]
-            .model.objects.filter(account=account, pk__in=ids)
-            .values_list("id", "bin_entry")
-        }
+    queries = [
+        ENTITIES[entity_type]
+        .model.objects.filter(account=account, pk__in=ids)
+        .order_by()
+        .values_list(Value(entity_type, output_field=models.CharField()), "id", "bin_entry")
         for entity_type, ids in wanted.items()
-    }
+    ]
+    existing: dict[str, dict[int, bool]] = {entity_type: {} for entity_type in wanted}
+    if queries:
+        for entity_type, pk, entry in queries[0].union(*queries[1:], all=True):
+            existing[entity_type][pk] = entry is not None
+    return existing
 
 
 @functools.lru_cache(maxsize=1024)
@@ -227,10 +233,10 @@ def _value(model_field, value, link_titles) -> str | None:
         if moment is not None:
             if timezone.is_aware(moment):
                 moment = timezone.localtime(moment)
-            return date_format(moment, "SHORT_DATETIME_FORMAT")
+            return format_moment(moment, get_format("SHORT_DATETIME_FORMAT"))
     elif isinstance(model_field, models.DateField):
         try:
-            return date_format(date.fromisoformat(str(value)), "SHORT_DATE_FORMAT")
+            return format_moment(date.fromisoformat(str(value)), get_format("SHORT_DATE_FORMAT"))
         except ValueError:
             pass
     elif isinstance(model_field, models.DecimalField):

@@ -4,6 +4,7 @@ per day, and the CSV export of the same filtered list. Reads only, through histo
 and the one FilterSet the API uses (history.filters.EventFilter)."""
 
 import csv
+import functools
 import json
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -12,11 +13,11 @@ from zoneinfo import ZoneInfo
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
-from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone
 from django.utils.formats import date_format, get_format
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -24,6 +25,7 @@ from accounts.plans import Feature, plan_has
 from core.api.filters import positive_int_or_none
 from core.csv import spreadsheet_safe
 from core.filter_chips import date_display, date_input, filter_chips, filter_values
+from core.html import format_moment
 from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 from history.display import event_rows
@@ -239,7 +241,16 @@ def _filtered(filterset) -> bool:
 
 def deletion_chart(days: list[tuple], *, width: int = 900, height: int = 180) -> dict:
     """Geometry of the inline SVG bar chart: one bar per day scaled to the busiest day, so a
-    mass deletion towers over the rest; that day is labelled with its number."""
+    mass deletion towers over the rest; that day is labelled with its number. Worked out once
+    per counts and language (the counts stay the same while no deletion is added): the chart
+    is shared: its callers read it, never change it."""
+    return _deletion_chart(tuple(days), width, height, get_language(), get_script_prefix())
+
+
+@functools.lru_cache(maxsize=256)
+def _deletion_chart(
+    days: tuple[tuple, ...], width: int, height: int, language: str | None, prefix: str
+) -> dict:
     top, bottom = 24, 26
     plot = height - top - bottom
     step = width / max(len(days), 1)
@@ -259,7 +270,7 @@ def deletion_chart(days: list[tuple], *, width: int = 900, height: int = 180) ->
             "occurred_after": day.isoformat(),
             "occurred_before": (day + timedelta(days=1)).isoformat(),
         }
-        label = dateformat.format(day, day_format)
+        label = format_moment(day, day_format)
         bars.append(
             {
                 "day": day,
@@ -276,7 +287,7 @@ def deletion_chart(days: list[tuple], *, width: int = 900, height: int = 180) ->
                     "%(day)s: %(counter)s deletion", "%(day)s: %(counter)s deletions", count
                 )
                 % {"day": label, "counter": count},
-                "tick_label": dateformat.format(day, tick_format),
+                "tick_label": format_moment(day, tick_format),
                 "slot_x": round(index * step, 1),
                 "is_peak": peak > 0 and count == peak,
                 "tick": (len(days) - 1 - index) % 7 == 0,
