@@ -34,6 +34,7 @@ from crm.models import Activity, CrmRecord
 from history.models import EventType
 from history.services import history_event, history_record_many
 from recyclebin.conf import restore_job_threshold
+from recyclebin.counts import bin_counts_forget
 from recyclebin.links import (
     Items,
     LinkChange,
@@ -238,7 +239,9 @@ def bin_restore(
 
     def target_entry(change: LinkChange) -> int:
         """The entry of the record a link put back points at (it came back now)."""
-        target = change.entity.model._meta.get_field(change.field).related_model
+        target = cast(
+            type[CrmRecord], change.entity.model._meta.get_field(change.field).related_model
+        )
         return items[entity_for_model(target).type.value][cast(int, change.new)]
 
     link_details = {"cause": {"event": str(event_type)}}
@@ -264,6 +267,7 @@ def bin_restore(
         ]
     )
     BinEntry.objects.filter(pk__in=entries).delete()  # their hidden links go with them
+    bin_counts_forget(account=account, entries=entries.values())
     return result
 
 
@@ -366,6 +370,7 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
             )
         )
     BinEntry.objects.filter(pk__in=entries).delete()
+    bin_counts_forget(account=account, entries=entries.values())
     return len(entries)
 
 

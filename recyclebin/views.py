@@ -38,6 +38,7 @@ from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES, EntityType
 from recyclebin import selectors, services
 from recyclebin.conf import restore_job_threshold
+from recyclebin.counts import COUNT_CAP, bin_entries_counted, entries_counted
 from recyclebin.filters import BinEntryFilter
 from recyclebin.models import BinEntry, RestoreJob
 from recyclebin.selectors import bin_entries_visible
@@ -56,7 +57,6 @@ SORTS = {
 # Counting stops here: a bin of 100,000 entries would otherwise pay a full COUNT(*) on every
 # page view (50 ms and more once deletions and restores leave dead rows behind). Beyond it
 # the page says "at least", and pages go as far as the cap; filters narrow the rest.
-COUNT_CAP = 10_000
 CONFIRM_LIST_LIMIT = 50  # entries named on the purge confirmation; the rest are counted
 OFFER_KEY = "recyclebin_offer"  # session: what the list offers after a restore
 
@@ -72,13 +72,18 @@ FILTER_LABELS = {
 
 
 class CappedPaginator(Paginator):
-    """Page numbers over at most COUNT_CAP entries, counted with a LIMIT (cheap on any bin)."""
+    """Page numbers over at most COUNT_CAP entries, counted with a LIMIT (cheap on any bin).
+    ``counted``: the count when it is known already (the unfiltered bin's)."""
+
+    def __init__(self, object_list, per_page, *, counted: int | None = None) -> None:
+        super().__init__(object_list, per_page)
+        if counted is not None:
+            self.counted = counted
 
     @cached_property
     def counted(self) -> int:
         """The entries, counted up to one more than COUNT_CAP: one query tells both."""
-        # Unordered: any COUNT_CAP + 1 entries count the same, through whichever index.
-        return self.object_list.order_by()[: COUNT_CAP + 1].count()
+        return entries_counted(self.object_list)
 
     @property
     def count(self) -> int:
@@ -87,10 +92,6 @@ class CappedPaginator(Paginator):
     @property
     def capped(self) -> bool:
         return self.counted > COUNT_CAP
-
-
-def _capped_count(queryset) -> int:
-    return min(queryset.order_by()[: COUNT_CAP + 1].count(), COUNT_CAP)
 
 
 def _restore_plans() -> str:
@@ -174,8 +175,6 @@ class BinListView(BinViewMixin, TemplateView):
         per_page = positive_int_or_none(params.get("per_page"))
         if per_page not in PER_PAGE_CHOICES:
             per_page = PER_PAGE_CHOICES[0]
-        page = CappedPaginator(entries, per_page).get_page(params.get("page"))
-
         users = list(self.account.users.order_by("username"))
         chips = filter_chips(
             params=params,
@@ -184,7 +183,13 @@ class BinListView(BinViewMixin, TemplateView):
             display=self._chip_display(users),
             errors=filterset.errors,
         )
-        total = page.paginator.count if not chips else _capped_count(bin_entries_visible(user=user))
+        # The whole bin's count (remembered past the cap), for the list when no filter is set.
+        counted = bin_entries_counted(user=user, entries=bin_entries_visible(user=user))
+        unfiltered = valid and not chips
+        page = CappedPaginator(entries, per_page, counted=counted if unfiltered else None).get_page(
+            params.get("page")
+        )
+        total = min(counted, COUNT_CAP)
         return super().get_context_data(
             nav="recyclebin",
             page=page,

@@ -4,7 +4,9 @@ who may do what. A refused call changes nothing: no entry, no record, no link, n
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from conftest import login_client
@@ -20,6 +22,7 @@ from crm.tests.factories import (
 from history.models import Event
 from recyclebin import services
 from recyclebin.models import BinEntry, HiddenLink
+from recyclebin.tests.factories import entry_make
 
 LIST = reverse("recyclebin:list")
 RESTORE = reverse("recyclebin:restore")
@@ -654,9 +657,10 @@ def test_a_huge_bin_is_counted_only_up_to_the_cap(
 ):
     from crm import services as crm_services
     from crm.entities import ENTITIES
-    from recyclebin import views
+    from recyclebin import counts, views
 
     monkeypatch.setattr(views, "COUNT_CAP", 3)
+    monkeypatch.setattr(counts, "COUNT_CAP", 3)
     for _ in range(5):
         record = crm_services.record_create(
             account=account, actor=admin_user, entity=ENTITIES["lead"], data={"title": "x"}
@@ -678,3 +682,30 @@ def test_a_huge_bin_is_counted_only_up_to_the_cap(
     assert confirm.status_code == 200
     assert confirm.context["count"] == 5
     assert BinEntry.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)  # the count is forgotten once a purge commits
+def test_a_bin_past_the_cap_is_not_counted_again_until_entries_leave_it(
+    client, admin_user, account, monkeypatch
+):
+    from recyclebin import counts, views
+
+    monkeypatch.setattr(views, "COUNT_CAP", 3)
+    monkeypatch.setattr(counts, "COUNT_CAP", 3)
+    entries = [entry_make("lead", account=account, actor=admin_user) for _ in range(5)]
+    client.force_login(admin_user)
+    first = client.get(reverse("recyclebin:list"))
+    assert first.context["page"].paginator.capped is True
+
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get(reverse("recyclebin:list"))
+    assert again.context["page"].paginator.capped is True
+    counts_of_the_bin = [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert not [q for q in counts_of_the_bin if "recyclebin_binentry" in q["sql"]]
+
+    # Three entries leave the bin: two are left, counted anew (a restore forgets it the same way).
+    services.bin_purge(account=account, entry_ids=[e.pk for e in entries[:3]], actor=admin_user)
+    after = client.get(reverse("recyclebin:list"))
+    assert after.context["page"].paginator.capped is False
+    assert after.context["page"].paginator.count == 2
+    assert after.context["total"] == 2
