@@ -57,6 +57,7 @@ from _words import (
 )
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/crm_bench_bin"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 HISTORY_URL = "/api/v1/history/"
 BIN_URL = "/api/v1/recyclebin/"
 BIN_RESTORE_URL = "/api/v1/recyclebin/restore/"
@@ -119,6 +120,12 @@ def main() -> int:
         var_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="crm-bench-"))
         (Path(var_dir) / "static").mkdir()  # whitenoise warns when STATIC_ROOT is missing
         env = production_environment(database_url=args.database_url, var_dir=var_dir)
+        if args.redis_url:
+            # As deployed: the cache (the chart's counts) and the sessions in Redis.
+            env["REDIS_URL"] = args.redis_url
+            import redis
+
+            redis.Redis.from_url(args.redis_url).flushdb()
         migrate(env)
         django_setup(env)
         dataset = seed(events=args.events, entries=args.entries, rng=rng)
@@ -194,6 +201,12 @@ def parse_args() -> argparse.Namespace:
         help=f"the database to DROP and create (default {DEFAULT_DATABASE_URL})",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help=f"the cache and sessions, as deployed; flushed first (default {DEFAULT_REDIS_URL}; "
+        "'' for each process's memory)",
+    )
     parser.add_argument(
         "--services-only",
         action="store_true",

@@ -3,6 +3,7 @@ an idle kept-alive connection stays open longer than a proxy's idle timeout, so 
 it first and a request it sends on it is never dropped. With gunicorn's default (2 s) a POST
 sent on a connection idle for about that long got no answer (bench/load.py found it)."""
 
+import gc
 import socket
 import subprocess
 import sys
@@ -109,3 +110,12 @@ def test_a_post_on_a_connection_idle_past_the_old_default_is_answered(server):
         connection.setblocking(True)
         assert not closed, "gunicorn closed the idle connection"
         assert _post(connection).startswith(b"HTTP/1.1 201")
+
+
+def test_a_worker_freezes_what_the_application_made_at_start():
+    gc.unfreeze()
+    try:
+        _settings()["post_worker_init"](worker=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

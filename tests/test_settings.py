@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = (
     "import django; django.setup(); from django.conf import settings as s; "
-    "print(s.DATABASES['default']['ENGINE']); print(s.CELERY_BROKER_URL)"
+    "print(s.DATABASES['default']['ENGINE']); print(s.CELERY_BROKER_URL); print(s.SESSION_ENGINE)"
 )
 
 
@@ -29,9 +29,11 @@ def _run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
 def test_nothing_set_means_sqlite_and_the_filesystem_broker(tmp_path):
     result = _run(PROBE, tmp_path, DJANGO_SETTINGS_MODULE="config.settings.local")
     assert result.returncode == 0, result.stderr
-    engine, broker = result.stdout.split()
+    engine, broker, sessions = result.stdout.split()
     assert engine == "django.db.backends.sqlite3"
     assert broker == "filesystem://"
+    # Each process's own memory for a cache: sessions only in the database.
+    assert sessions == "django.contrib.sessions.backends.db"
     assert (tmp_path / "broker" / "queue").is_dir()
 
 
@@ -44,9 +46,10 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_redis(tmp_path):
         REDIS_URL="redis://redis.internal:6379/0",
     )
     assert result.returncode == 0, result.stderr
-    engine, broker = result.stdout.split()
+    engine, broker, sessions = result.stdout.split()
     assert engine == "django.db.backends.postgresql"
     assert broker == "redis://redis.internal:6379/0"
+    assert sessions == "django.contrib.sessions.backends.cached_db"  # Redis, every process
 
 
 def test_snapshot_storage_s3_names_a_private_bucket(tmp_path):

@@ -248,6 +248,10 @@ if REDIS_URL:
             "KEY_PREFIX": "crm",
         }
     }
+    # A page's session read from Redis, not a query (written to both; the database keeps it).
+    # Only with a cache every web process shares: with each process's own memory a session
+    # logged out in one would stay valid in another.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -19,6 +19,7 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # (accounts/tests/test_throttling.py) with low rates. Counts stay in this process.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "100000/min", "user": "100000/min"}  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"  # the cache is this process's own
 # CONTENT_SECURITY_POLICY, two-factor authentication and the login lockout are base.py's, as
 # in production: every test, the browser ones included, runs under them.
 
