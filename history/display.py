@@ -70,6 +70,7 @@ def event_rows(
     events = list(events)
     existing = _existing_ids(account=account, events=events)
     link_titles = _link_titles(account=account, events=events)
+    fields = _Fields(get_language())
     notes = _subject_notes(events)
     # A page names a handful of kinds and subjects fifty times: each worded once.
     subjects = _Memo(_subject_label)
@@ -80,7 +81,7 @@ def event_rows(
             event=event,
             user=actor_label(event),
             is_system=event.actor_id is None,
-            changes=_changes(event, link_titles),
+            changes=_changes(event, link_titles, fields),
             note=notes[event.pk] if event.pk in notes else _note(event),
             subject=subjects(event.entity_type),
             event_label=kinds(event.event_type),
@@ -178,8 +179,10 @@ def _link_titles(*, account: Account, events: list[Event]) -> dict[tuple[type, i
             )
     titles = {}
     for model, ids in wanted.items():
-        for record in model.objects.filter(account=account, pk__in=ids):
-            titles[(model, record.pk)] = record.title_text
+        entity = entity_for_model(model)
+        rows = model.objects.filter(account=account, pk__in=ids).values("id", *entity.title_fields)
+        for row in rows:
+            titles[(model, row["id"])] = model(**row).title_text  # its title fields: enough
     return titles
 
 
@@ -194,26 +197,43 @@ VALUE_EVENTS = frozenset(
 )
 
 
-def _changes(event: Event, link_titles) -> list[Change]:
+class _Fields:
+    """Each changed field's label and model field, looked up once a page (a page names a few
+    fields hundreds of times), in the page's language."""
+
+    def __init__(self, language: str | None) -> None:
+        self.language = language
+        self.known: dict[tuple[str, str], tuple[str, models.Field | None]] = {}
+
+    def __call__(self, entity_type: str, name: str) -> tuple[str, models.Field | None]:
+        key = (entity_type, name)
+        if key not in self.known:
+            model_field = _model_field(entity_type, name)
+            label = _field_label(entity_type, name, self.language) if model_field else name
+            self.known[key] = (str(label), model_field)
+        return self.known[key]
+
+
+def _changes(event: Event, link_titles, fields: _Fields) -> list[Change]:
     if event.event_type not in VALUE_EVENTS or not isinstance(event.changes, dict):
         return []
     changes = []
+    language = fields.language
     for name, values in event.changes.items():
         if not _pair(values):
             continue
-        model_field = _model_field(event.entity_type, name)
-        label = _field_label(event.entity_type, name, get_language()) if model_field else name
+        label, model_field = fields(event.entity_type, name)
         changes.append(
             Change(
-                field=str(label),
-                old=_value(model_field, values[0], link_titles),
-                new=_value(model_field, values[1], link_titles),
+                field=label,
+                old=_value(model_field, values[0], link_titles, language),
+                new=_value(model_field, values[1], link_titles, language),
             )
         )
     return changes
 
 
-def _value(model_field, value, link_titles) -> str | None:
+def _value(model_field, value, link_titles, language: str | None) -> str | None:
     """One old or new value as a person reads it; None for nothing."""
     if value is None or value == "":
         return None
@@ -225,7 +245,7 @@ def _value(model_field, value, link_titles) -> str | None:
             return f"#{value}"
         return f"{title} (#{value})"
     if model_field.choices:
-        return _choice_labels(model_field, get_language()).get(value, str(value))
+        return _choice_labels(model_field, language).get(value, str(value))
     if isinstance(model_field, models.BooleanField):
         return _("Yes") if value else _("No")
     if isinstance(model_field, models.DateTimeField):

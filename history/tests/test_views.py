@@ -663,9 +663,12 @@ def test_the_list_says_how_many_events_match(
     monkeypatch.setattr(views, "MATCHES_COUNT_MAX", 2)
     capped = admin_client.get(LIST)
     assert "More than 2 events match." in capped.content.decode()
-    # Once over the cap, the whole history is not counted again (it only grows); a filtered
-    # list still is, and an employee's (fewer events visible) has its own count.
+    assert admin_client.get(LIST, {"search": "C"}).context["matches"] == 3
+    # Once over the cap, a list is not counted again (events are only added), the whole
+    # history as a filtered one; a list not counted over it is, and an employee's (fewer
+    # events visible) has its own count.
     monkeypatch.setattr(views, "MATCHES_COUNT_MAX", 1_000)
     assert admin_client.get(LIST).context["matches"] == 1_001
+    assert admin_client.get(LIST, {"search": "C"}).context["matches"] == 1_001
     assert admin_client.get(LIST, {"event_type": "create"}).context["matches"] == 3
     assert login_client(employee).get(LIST).context["matches"] == 3
