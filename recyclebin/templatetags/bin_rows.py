@@ -3,8 +3,11 @@ table rows (``templates/recyclebin/bin_list.html`` holds the table around them),
 Python because a page of 50 rows through the template engine took most of the page's time
 (core.html)."""
 
+from collections.abc import Callable
+
 from django import template
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext as _
@@ -35,8 +38,40 @@ def bin_rows_html(
         "removed_user": esc(_("a removed user")),
         "types": {value: str(label) for value, label in EntityType.choices},
         "time": TimeTags(),
+        "now": timezone.now(),
+        # Each sentence translated once a page, filled in per row (a lookup costs as much as
+        # the rest of a row).
+        "select": _("Select “%(title)s”"),
+        "in_left": _("in %(left)s"),
+        "restore_one": _("Restore “%(title)s”"),
+        "purge_one": _("Delete “%(title)s” permanently"),
+        "items": _PerCount(
+            lambda count: ngettext(
+                "The %(name)s and %(counter)s activity",
+                "The %(name)s and %(counter)s activities",
+                count,
+            )
+        ),
+        "with": _PerCount(
+            lambda count: ngettext(
+                "with %(counter)s activity", "with %(counter)s activities", count
+            )
+        ),
     }
     return html_join(_row(row["entry"], row["history_url"], page) for row in rows)
+
+
+class _PerCount:
+    """A sentence for a count (an ``ngettext``), looked up once per count on a page."""
+
+    def __init__(self, sentence: Callable[[int], str]) -> None:
+        self.sentence = sentence
+        self.known: dict[int, str] = {}
+
+    def __call__(self, count: int) -> str:
+        if count not in self.known:
+            self.known[count] = self.sentence(count)
+        return self.known[count]
 
 
 def _row(entry: BinEntry, history_url: str, page: dict) -> str:
@@ -45,7 +80,7 @@ def _row(entry: BinEntry, history_url: str, page: dict) -> str:
     activities = entry.item_count - 1
     html = f'<tr data-entry="{entry.pk}">'
     if page["selectable"]:
-        select = _("Select “%(title)s”") % {"title": entry.title}
+        select = page["select"] % {"title": entry.title}
         html += (
             f'<td class="check"><input type="checkbox" name="ids" value="{entry.pk}" '
             f'id="entry-{entry.pk}" aria-label="{esc(select)}"></td>'
@@ -56,12 +91,8 @@ def _row(entry: BinEntry, history_url: str, page: dict) -> str:
         else f'<span class="muted">{page["removed_user"]}</span>'
     )
     purge = time(entry.purge_after, "SHORT_DATE_FORMAT")
-    left = _("in %(left)s") % {"left": timeuntil(entry.purge_after)}
-    items = ngettext(
-        "The %(name)s and %(counter)s activity",
-        "The %(name)s and %(counter)s activities",
-        activities,
-    ) % {"name": type_label, "counter": activities}
+    left = page["in_left"] % {"left": timeuntil(entry.purge_after, page["now"])}
+    items = page["items"](activities) % {"name": type_label, "counter": activities}
     html += (
         f'<td><span class="typetag typetag--{esc(entry.entity_type)}">{esc(type_label)}</span></td>'
         f'<td class="bin__title">{_title(entry, history_url, page)}</td>'
@@ -85,11 +116,7 @@ def _title(entry: BinEntry, history_url: str, page: dict) -> str:
     )
     activities = entry.item_count - 1
     with_activities = (
-        " · "
-        + ngettext("with %(counter)s activity", "with %(counter)s activities", activities)
-        % {"counter": activities}
-        if activities > 0
-        else ""
+        " · " + page["with"](activities) % {"counter": activities} if activities > 0 else ""
     )
     return (
         f'{html} <span class="rowmeta">#{entry.entity_id}{esc(with_activities)} · '
@@ -100,14 +127,14 @@ def _title(entry: BinEntry, history_url: str, page: dict) -> str:
 def _actions(entry: BinEntry, page: dict) -> str:
     html = ""
     if page["can_restore"]:
-        label = _("Restore “%(title)s”") % {"title": entry.title}
+        label = page["restore_one"] % {"title": entry.title}
         html += (
             f'<button type="submit" class="btn btn--small" name="entry" value="{entry.pk}" '
             f'formaction="{page["restore_url"]}" aria-label="{esc(label)}">{page["restore"]}'
             "</button>"
         )
     if page["is_admin"]:
-        label = _("Delete “%(title)s” permanently") % {"title": entry.title}
+        label = page["purge_one"] % {"title": entry.title}
         html += (
             f'<button type="submit" class="btn btn--small btn--danger-outline" name="entry" '
             f'value="{entry.pk}" formaction="{page["purge_url"]}" title="{page["purge_title"]}" '
