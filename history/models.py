@@ -49,6 +49,9 @@ class Event(models.Model):
         verbose_name=_("user"),
         on_delete=models.DO_NOTHING,  # the user may go; the event stays as it was written
         db_constraint=False,
+        # Read per account (event_account_actor), never across accounts by user: an index of
+        # its own would only cost every event written (a restore writes a million).
+        db_index=False,
         null=True,
         blank=True,
         related_name="+",
