@@ -267,7 +267,12 @@ class BinListView(BinViewMixin, TemplateView):
             "entity_types": EntityType.choices,
             "entity_type": params.get("entity_type", ""),
             "search": params.get("search", ""),
-            "users": users if self.request.user.is_account_admin else [],
+            # (value, name): the form is rendered once per its values (layout.render_once).
+            "users": (
+                [(str(member.pk), member.username) for member in users]
+                if self.request.user.is_account_admin
+                else []
+            ),
             "deleted_by": params.get("deleted_by", ""),
             "deleted_after": date_input(params.get("deleted_after")),
             "deleted_before": date_input(params.get("deleted_before")),
