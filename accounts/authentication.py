@@ -3,6 +3,8 @@
 
 import functools
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -19,7 +21,8 @@ class SecondFactorTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
         model = self.get_model()
         try:
-            token = model.objects.select_related("user", "second_factor").get(key=key)
+            # The user's account with it: every call reads it (its plan, its tenancy).
+            token = model.objects.select_related("user__account", "second_factor").get(key=key)
         except model.DoesNotExist:
             raise AuthenticationFailed(_("Invalid token.")) from None
         user = token.user
@@ -30,3 +33,16 @@ class SecondFactorTokenAuthentication(TokenAuthentication):
         user.otp_device = two_factor.token_verified_device(token)
         user.is_verified = functools.partial(two_factor.second_factor_verified, user)
         return user, token
+
+
+class AccountModelBackend(ModelBackend):
+    """Django's ModelBackend, reading a signed-in user's account with the user (every page
+    reads it: one query a request fewer)."""
+
+    def get_user(self, user_id):
+        model = get_user_model()
+        try:
+            user = model._default_manager.select_related("account").get(pk=user_id)
+        except model.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None

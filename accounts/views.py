@@ -290,7 +290,7 @@ class EnrollmentView(View):
             )
         except RuleViolation:  # spent meanwhile, in another tab
             return render(request, "accounts/enrollment_invalid.html", status=404)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="accounts.authentication.AccountModelBackend")
         request.session[enrollment.SESSION_KEY] = user.pk
         return redirect(f"{reverse('two_factor_setup')}?{urlencode({'next': reverse('home')})}")
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -209,3 +211,19 @@ def test_failed_logins_and_tokens_leave_no_secret_in_the_logs(caplog, admin_user
     assert PASSWORD not in logged
     assert token not in logged  # the token,
     assert "99999999" not in logged  # or the code
+
+
+def test_a_signed_in_page_reads_the_user_with_the_account_in_one_query(client, admin_user):
+    client.force_login(admin_user)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/pricing/").status_code == 200
+    users = [q["sql"] for q in queries.captured_queries if 'FROM "accounts_user"' in q["sql"]]
+    assert len(users) == 1 and 'JOIN "accounts_account"' in users[0]
+    assert not [
+        q for q in queries.captured_queries if q["sql"].startswith('SELECT "accounts_account"')
+    ]
+
+
+def test_a_session_signed_in_through_djangos_own_backend_stays_signed_in(client, admin_user):
+    client.force_login(admin_user, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/history/").status_code == 200

@@ -111,7 +111,11 @@ LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out username/address pair before the password is even checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",  # refuses inactive users, sessions included
+    # Django's ModelBackend (refuses inactive users, sessions included), the user's account
+    # read with the user.
+    "accounts.authentication.AccountModelBackend",
+    # Sessions signed in before AccountModelBackend name this one: they stay signed in.
+    "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
