@@ -64,6 +64,7 @@ def event_actors(*, account: Account) -> list[tuple[str, str]]:
         .exclude(actor_id__isnull=True)
         .exclude(actor_id__in=known)
         .values_list("actor_id", "actor_username")
+        .order_by()  # DISTINCT over these two only (the model's ordering would add the id)
         .distinct()
     )
     others = sorted(set(outside), key=lambda pair: pair[1])
