@@ -430,14 +430,23 @@ def results_table(results: list[Result], *, goal_ms: float) -> list[str]:
 
 
 def machine_line(postgres_version: str) -> str:
-    p50, p95 = machine_spread()
+    spreads = _spreads or [machine_spread()]
+    timed = "; ".join(f"p50 {p50:.1f} ms, p95 {p95:.1f} ms" for p50, p95 in spreads)
     return (
         f"Machine: {len(os.sched_getaffinity(0))} CPUs (nproc), PostgreSQL "
         f"{postgres_version}, Python {sys.version.split()[0]}; gunicorn "
         f"{GUNICORN_WORKERS} gthread workers x {GUNICORN_THREADS} threads. The same fixed "
-        f"Python task timed 200 times: p50 {p50:.1f} ms, p95 {p95:.1f} ms (the machine's own "
-        "spread, to read the p95s above by)."
+        f"Python task timed 200 times just before the requests were: {timed} (this machine's "
+        "own spread and speed, which change from hour to hour: read the figures above by them)."
     )
+
+
+_spreads: list[tuple[float, float]] = []
+
+
+def spread_noted() -> None:
+    """The machine's spread now, just before requests are measured (for machine_line)."""
+    _spreads.append(machine_spread())
 
 
 def machine_spread(runs: int = 200) -> tuple[float, float]:

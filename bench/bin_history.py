@@ -42,6 +42,7 @@ from _common import (
     migrate,
     production_environment,
     results_table,
+    spread_noted,
     step,
 )
 from _words import (
@@ -977,6 +978,7 @@ def measure_calls(calls: list[tuple[ApiClient, Call]], requests: int) -> list[Re
     """Warm-up requests of every call, then the measured ones, call after call."""
     step(f"warm up: {WARMUP_REQUESTS} requests per call")
     warmups = [measure(client, call, WARMUP_REQUESTS) for client, call in calls]
+    spread_noted()
     step(f"measure: {requests} requests per call, one at a time")
     results = [measure(client, call, requests) for client, call in calls]
     return [

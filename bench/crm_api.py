@@ -37,6 +37,7 @@ from _common import (
     migrate,
     production_environment,
     results_table,
+    spread_noted,
     step,
 )
 from _words import (
@@ -85,6 +86,7 @@ def main() -> int:
 
         step(f"warm up: {WARMUP_REQUESTS} requests per call")
         warmup_errors = sum(measure(client, call, WARMUP_REQUESTS).errors for call in calls)
+        spread_noted()
         step(f"measure: {args.requests} requests per call, one at a time")
         results = [measure(client, call, args.requests) for call in calls]
 
