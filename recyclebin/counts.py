@@ -6,8 +6,10 @@ recyclebin.services) forget what was remembered, and a restore of the account fr
 is seen after OVER_CAP_SECONDS at most."""
 
 from collections.abc import Iterable
+from functools import cached_property
 
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db import transaction
 
 from accounts.models import Account, User
@@ -45,3 +47,26 @@ def bin_counts_forget(*, account: Account, entries: Iterable[BinEntry]) -> None:
     keys = [_key(account.pk, None)]
     keys += [_key(account.pk, user_id) for user_id in {e.deleted_by_id for e in entries} if user_id]
     transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+class CappedPaginator(Paginator):
+    """Page numbers over at most COUNT_CAP entries, counted with a LIMIT (cheap on any bin).
+    ``counted``: the count when it is known already (the unfiltered bin's)."""
+
+    def __init__(self, object_list, per_page, *, counted: int | None = None) -> None:
+        super().__init__(object_list, per_page)
+        if counted is not None:
+            self.counted = counted
+
+    @cached_property
+    def counted(self) -> int:
+        """The entries, counted up to one more than COUNT_CAP: one query tells both."""
+        return entries_counted(self.object_list)
+
+    @property
+    def count(self) -> int:
+        return min(self.counted, COUNT_CAP)
+
+    @property
+    def capped(self) -> bool:
+        return self.counted > COUNT_CAP

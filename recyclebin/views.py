@@ -11,11 +11,8 @@ bin) asks for confirmation, stating how many, then starts a restore job and come
 list with ``?job=<id>``: the job's progress bar (static/js/progress.js polls
 ``recyclebin:job_progress``), then its outcome. The list also shows a job still running."""
 
-from functools import cached_property
-
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
@@ -38,7 +35,7 @@ from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES, EntityType
 from recyclebin import selectors, services
 from recyclebin.conf import restore_job_threshold
-from recyclebin.counts import COUNT_CAP, bin_entries_counted, entries_counted
+from recyclebin.counts import COUNT_CAP, CappedPaginator, bin_entries_counted
 from recyclebin.filters import BinEntryFilter
 from recyclebin.models import BinEntry, RestoreJob
 from recyclebin.selectors import bin_entries_visible
@@ -69,29 +66,6 @@ FILTER_LABELS = {
     "deleted_before": gettext_lazy("Deleted before"),
     "id": gettext_lazy("Entry"),
 }
-
-
-class CappedPaginator(Paginator):
-    """Page numbers over at most COUNT_CAP entries, counted with a LIMIT (cheap on any bin).
-    ``counted``: the count when it is known already (the unfiltered bin's)."""
-
-    def __init__(self, object_list, per_page, *, counted: int | None = None) -> None:
-        super().__init__(object_list, per_page)
-        if counted is not None:
-            self.counted = counted
-
-    @cached_property
-    def counted(self) -> int:
-        """The entries, counted up to one more than COUNT_CAP: one query tells both."""
-        return entries_counted(self.object_list)
-
-    @property
-    def count(self) -> int:
-        return min(self.counted, COUNT_CAP)
-
-    @property
-    def capped(self) -> bool:
-        return self.counted > COUNT_CAP
 
 
 def _restore_plans() -> str:
