@@ -238,7 +238,8 @@ def bin_restore(
     )
 
     def target_entry(change: LinkChange) -> int:
-        """The entry of the record a link put back points at (it came back now)."""
+        """The entry of the record a link put back points at (it came back now; the entry
+        that hid the link is one of those restored)."""
         target = cast(
             type[CrmRecord], change.entity.model._meta.get_field(change.field).related_model
         )
