@@ -16,7 +16,9 @@
 
    The JSON: {status, status_label, progress (0-100), step_label or summary, error, final}. Once
    it says final (completed, failed, rejected, cancelled) polling stops, and after a moment (the
-   full bar seen) the page opens the done URL or reloads, showing the outcome. After 30 failed
+   full bar seen) the page opens the done URL or reloads, showing the outcome, unless live.js
+   has swapped the outcome in meanwhile (the box is gone: a reload then would only race with
+   whatever the user opens next). After 30 failed
    polls in a row it gives up; without JavaScript the page says how to reload it by hand. A box
    that appears later (static/js/live.js, "live:updated") starts then. */
 "use strict";
@@ -70,6 +72,9 @@
     };
 
     const finish = () => {
+      if (!box.isConnected) {
+        return; // live.js has put the outcome in its place already: no reload to race with
+      }
       if (options.progressDoneUrl) {
         window.location.assign(options.progressDoneUrl);
       } else {
@@ -78,6 +83,9 @@
     };
 
     const poll = async () => {
+      if (!box.isConnected) {
+        return; // swapped out by live.js (the page shows the outcome): nothing left to follow
+      }
       try {
         const response = await fetch(options.progressUrl, {
           headers: { Accept: "application/json" },
