@@ -14,7 +14,7 @@ from base64 import b32encode
 
 import segno
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -44,8 +44,18 @@ def second_factor_required(user) -> bool:
 
 
 def second_factor_enrolled(user) -> bool:
-    """Has a confirmed authenticator app (recovery codes come with it, never alone)."""
-    return user.is_authenticated and TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    """Has a confirmed authenticator app (recovery codes come with it, never alone). Asked on
+    every page (accounts.middleware): plain SQL, which the database answers in less time than
+    the ORM took to build the query."""
+    if not user.is_authenticated:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {TOTPDevice._meta.db_table} "  # noqa: S608 - the model's names
+            "WHERE user_id = %s AND confirmed LIMIT 1",
+            [user.pk],
+        )
+        return cursor.fetchone() is not None
 
 
 def second_factor_needed(user) -> bool:

@@ -2,16 +2,19 @@
 an event exists exactly when its change does."""
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
 from history.models import Event
+from history.selectors import history_changed_key
 
 
 def history_event(
@@ -66,6 +69,7 @@ def history_record(
         occurred_at=occurred_at,
     )
     event.save()
+    history_changed(account.pk)
     return event
 
 
@@ -79,6 +83,8 @@ def history_record_many(events: Iterable[Event]) -> None:
     array, not a parameter per value as bulk_create sends, so ten thousand events cost one
     round trip and no per-row SQL."""
     events = list(events)
+    for account_id in {event.account_id for event in events}:
+        history_changed(account_id)
     if connection.vendor != "postgresql" or len(events) < 200:
         Event.objects.bulk_create(events, batch_size=1000)
         return
@@ -102,3 +108,24 @@ def _column(field: models.Field, events: list[Event]) -> list[Any]:
         encoder = field.encoder or DjangoJSONEncoder
         return [json.dumps(getattr(e, field.attname), cls=encoder) for e in events]
     return [getattr(e, field.attname) for e in events]
+
+
+def history_changed(account_id: int) -> None:
+    """Mark the account's history changed once this transaction commits (history_version):
+    every writer of events calls it, those writing them in SQL too. Once per account and
+    transaction however many events it writes; a Redis that fails to answer does not fail
+    the commit (robust: logged), the newest event's id still tells most changes."""
+    if connection.in_atomic_block and any(
+        isinstance(hook, _HistoryChanged) and hook.account_id == account_id
+        for hook in (entry[1] for entry in connection.run_on_commit)  # (savepoints, hook, ...)
+    ):
+        return
+    transaction.on_commit(_HistoryChanged(account_id), robust=True)
+
+
+class _HistoryChanged:
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+
+    def __call__(self) -> None:
+        cache.set(history_changed_key(self.account_id), time.time_ns(), None)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.formats import date_format, get_format
@@ -27,6 +28,7 @@ from core.api.filters import positive_int_or_none
 from core.csv import spreadsheet_safe
 from core.filter_chips import date_display, date_input, filter_chips, filter_values
 from core.html import format_moment
+from core.page_cache import page_part
 from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 from history.display import event_rows
@@ -36,6 +38,7 @@ from history.selectors import (
     event_actors,
     events_for_account,
     events_visible,
+    history_version,
     record_changes,
 )
 from history.subjects import event_type_choices, event_type_label, subject_choices
@@ -72,6 +75,17 @@ class HistoryView(MemberRequiredMixin, TemplateView):
     template_name = "history/event_list.html"
 
     def get_context_data(self, **kwargs):
+        content = page_part(
+            self.request,
+            name="history",
+            version=history_version(account=self.account),
+            render=lambda extra: render_to_string(
+                "history/_content.html", {**self._content(), **extra}, self.request
+            ),
+        )
+        return super().get_context_data(nav="history", content=content, **kwargs)
+
+    def _content(self) -> dict:
         params = self.request.GET
         filterset = EventFilter(
             params, queryset=events_visible(account=self.account, user=self.request.user)
@@ -91,32 +105,32 @@ class HistoryView(MemberRequiredMixin, TemplateView):
         query = {key: values for key, values in params.lists() if key not in ("before", "after")}
         user = self.request.user
         can_undo = plan_has(self.account.plan, Feature.REVERT)
-        return super().get_context_data(
-            can_undo=can_undo,
-            undo_all=self._undo_all(events, query) if can_undo and valid and chips else None,
-            nav="history",
-            rows=event_rows(
+        return {
+            "can_undo": can_undo,
+            "undo_all": self._undo_all(events, query) if can_undo and valid and chips else None,
+            "rows": event_rows(
                 account=self.account,
                 events=page,
                 request_links=user.is_account_admin,
                 undo_by=user if can_undo else None,
             ),
-            matches=self._matches(events, page, has_newer, has_older, query) if valid else 0,
-            matches_max=MATCHES_COUNT_MAX,
-            has_newer=has_newer,
-            has_older=has_older,
-            newer_url=self._page_url(query, after=page[0].pk) if has_newer else None,
-            older_url=self._page_url(query, before=page[-1].pk) if has_older else None,
-            newest_url=self._page_url(query) if ("before" in params or "after" in params) else None,
-            export_url=f"{reverse('history:export')}?{urlencode(query, doseq=True)}",
-            chips=chips,
-            filter_errors=filterset.errors,
-            form=self._form(params, users),
-            chart=deletion_chart(deletions_per_day(account=self.account, days=CHART_DAYS)),
-            time_zone=self.account.time_zone,
-            page_size=PAGE_SIZE,
-            **kwargs,
-        )
+            "matches": self._matches(events, page, has_newer, has_older, query) if valid else 0,
+            "matches_max": MATCHES_COUNT_MAX,
+            "has_newer": has_newer,
+            "has_older": has_older,
+            "newer_url": self._page_url(query, after=page[0].pk) if has_newer else None,
+            "older_url": self._page_url(query, before=page[-1].pk) if has_older else None,
+            "newest_url": self._page_url(query)
+            if ("before" in params or "after" in params)
+            else None,
+            "export_url": f"{reverse('history:export')}?{urlencode(query, doseq=True)}",
+            "chips": chips,
+            "filter_errors": filterset.errors,
+            "form": self._form(params, users),
+            "chart": deletion_chart(deletions_per_day(account=self.account, days=CHART_DAYS)),
+            "time_zone": self.account.time_zone,
+            "page_size": PAGE_SIZE,
+        }
 
     def _undo_all(self, events, query: dict) -> dict | None:
         """ "Undo these N changes…": the changes of records among the filtered events, for

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.db.models import Count, Sum
 from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.html import format_html
@@ -31,8 +32,10 @@ from accounts.rules import admin_require
 from core.api.filters import positive_int_or_none
 from core.errors import RuleViolation
 from core.filter_chips import date_display, date_input, filter_chips
+from core.page_cache import page_part
 from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES, EntityType
+from history.selectors import history_version
 from recyclebin import selectors, services
 from recyclebin.conf import restore_job_threshold
 from recyclebin.counts import COUNT_CAP, CappedPaginator, bin_entries_counted
@@ -133,9 +136,28 @@ class BinListView(BinViewMixin, TemplateView):
     template_name = "recyclebin/bin_list.html"
 
     def get_context_data(self, **kwargs):
-        user = self.request.user
         params = self.request.GET.copy()
         job = self._job(params.pop("job", None))
+        offer = self._offer()
+        if job is None and offer is None:
+            # Kept whole while the account's history (every change of the bin writes an
+            # event) stays the same: a reload costs two small reads.
+            content = page_part(
+                self.request,
+                name="recyclebin",
+                version=history_version(account=self.account),
+                render=lambda extra: self._content_rendered(params, job, offer, extra),
+            )
+        else:
+            content = self._content_rendered(params, job, offer, {})
+        return super().get_context_data(nav="recyclebin", content=content, **kwargs)
+
+    def _content_rendered(self, params, job, offer, extra: dict) -> str:
+        context = {**self._content(params, job, offer), **extra}
+        return render_to_string("recyclebin/_content.html", context, self.request)
+
+    def _content(self, params: QueryDict, job: RestoreJob | None, offer: dict | None) -> dict:
+        user = self.request.user
         filterset = self.filterset(params)
         valid = filterset.is_valid()
         entries = filterset.qs if valid else filterset.queryset.none()
@@ -164,33 +186,31 @@ class BinListView(BinViewMixin, TemplateView):
             params.get("page")
         )
         total = min(counted, COUNT_CAP)
-        return super().get_context_data(
-            nav="recyclebin",
-            page=page,
-            rows=[
+        return {
+            "page": page,
+            "rows": [
                 {"entry": entry, "history_url": _entry_history_url(entry)}
                 for entry in page.object_list
             ],
-            columns=self._columns(sort),
-            sort=sort,
-            per_page=per_page,
-            per_page_choices=PER_PAGE_CHOICES,
-            chips=chips,
-            filter_errors=filterset.errors,
-            form=self._form(params, users),
-            total=total,
-            is_admin=user.is_account_admin,
-            can_restore=self.account.has_feature(Feature.BIN_RESTORE),
-            restore_plans=_restore_plans(),
-            retention_days=settings.BIN_RETENTION_DAYS,
-            query=params.urlencode(),
-            offer=self._offer(),
-            job_threshold=restore_job_threshold(),
-            job=job,
-            job_progress=job_progress(job) if job is not None else None,
-            job_url=self._job_url(job, params) if job is not None else "",
-            **kwargs,
-        )
+            "columns": self._columns(sort),
+            "sort": sort,
+            "per_page": per_page,
+            "per_page_choices": PER_PAGE_CHOICES,
+            "chips": chips,
+            "filter_errors": filterset.errors,
+            "form": self._form(params, users),
+            "total": total,
+            "is_admin": user.is_account_admin,
+            "can_restore": self.account.has_feature(Feature.BIN_RESTORE),
+            "restore_plans": _restore_plans(),
+            "retention_days": settings.BIN_RETENTION_DAYS,
+            "query": params.urlencode(),
+            "offer": offer,
+            "job_threshold": restore_job_threshold(),
+            "job": job,
+            "job_progress": job_progress(job) if job is not None else None,
+            "job_url": self._job_url(job, params) if job is not None else "",
+        }
 
     def _job(self, asked: list[str] | None) -> RestoreJob | None:
         """``?job=<id>``: that restore job (404 if it is not the caller's to see); otherwise

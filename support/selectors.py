@@ -6,6 +6,7 @@ the account's; anyone else nothing. A request the caller may not see is "not fou
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from django.db import connection
 from django.db.models import Case, Count, IntegerField, Min, QuerySet, Value, When
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
@@ -190,7 +191,16 @@ def notifications_for(*, user: User) -> QuerySet[Notification]:
 
 
 def unread_count(*, user: User) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    """For the badge on every page: plain SQL over the ``notification_unread`` index (the
+    ORM took three times as long to build the query as the database to answer it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {Notification._meta.db_table} "  # noqa: S608 - the model's
+            "WHERE recipient_id = %s AND read_at IS NULL",
+            [user.pk],
+        )
+        (count,) = cursor.fetchone()
+    return count
 
 
 def request_live_version(*, request: RestoreRequest) -> str:

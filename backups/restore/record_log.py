@@ -24,7 +24,7 @@ from backups.restore.columns import quote
 from backups.snapshot_format import Table
 from crm.entities import ENTITIES, Entity
 from history.models import Event
-from history.services import history_event
+from history.services import history_changed, history_event
 
 REMOVED = "removed"
 BROUGHT_BACK = "brought_back"
@@ -124,6 +124,7 @@ def insert_events_sql(
     """``INSERT INTO <events> ... SELECT`` one event per row ``x`` of ``source`` (a FROM clause
     and its conditions; their parameters follow this statement's, which it returns). ``title``,
     ``changes`` and ``action`` are SQL over ``x`` (and whatever ``source`` joins)."""
+    history_changed(log.account.pk)  # written in SQL: marked here (history.selectors)
     event = Event._meta
     by_name = {f.name: f.column for f in event.concrete_fields}
     columns = [
@@ -269,3 +270,4 @@ def dangling_log(
                 )
             )
     Event.objects.bulk_create(events, batch_size=1000)
+    history_changed(log.account.pk)

@@ -16,6 +16,7 @@ from backups.restore.outcome import Applied
 from backups.restore.record_log import ENTITY_BY_TABLE, RecordLog, events_python
 from backups.snapshot_format import TABLES_BY_NAME, Section, Table, copy_fields
 from history.models import Event
+from history.services import history_changed
 from recyclebin.models import BinEntry
 
 CHUNK = 1000
@@ -104,6 +105,7 @@ def _sqlite_table(
             Event.objects.bulk_create(
                 events_python(log=logged, entity=entity, common=common, **rows)
             )
+            history_changed(logged.account.pk)
 
     def prepared(values: list[str | None]) -> list[Any]:
         return [

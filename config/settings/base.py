@@ -258,6 +258,9 @@ if REDIS_URL:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The history's and the bin's pages keep their own part whole in this cache while the account's
+# history does not change, at most this many seconds (core.page_cache); 0 keeps nothing.
+PAGE_PART_SECONDS = env.int("PAGE_PART_SECONDS", default=60)
 
 # --- Security -------------------------------------------------------------------------------
 # Cookies JavaScript never needs: the session, and CSRF (forms carry the token in a field).
