@@ -139,22 +139,19 @@ class BinListView(BinViewMixin, TemplateView):
         params = self.request.GET.copy()
         job = self._job(params.pop("job", None))
         offer = self._offer()
-        if job is None and offer is None:
-            # Kept whole while the account's history (every change of the bin writes an
-            # event) stays the same: a reload costs two small reads.
-            content = page_part(
-                self.request,
-                name="recyclebin",
-                version=history_version(account=self.account),
-                render=lambda extra: self._content_rendered(params, job, offer, extra),
-            )
-        else:
-            content = self._content_rendered(params, job, offer, {})
-        return super().get_context_data(nav="recyclebin", content=content, **kwargs)
 
-    def _content_rendered(self, params, job, offer, extra: dict) -> str:
-        context = {**self._content(params, job, offer), **extra}
-        return render_to_string("recyclebin/_content.html", context, self.request)
+        def rendered(extra: dict) -> str:
+            context = {**self._content(params, job, offer), **extra}
+            return render_to_string("recyclebin/_content.html", context, self.request)
+
+        if job is None and offer is None:
+            # Kept whole while the account's history stays the same (every change of the bin
+            # writes an event): a reload costs two small reads.
+            version = history_version(account=self.account)
+            content = page_part(self.request, name="recyclebin", version=version, render=rendered)
+        else:
+            content = rendered({})
+        return super().get_context_data(nav="recyclebin", content=content, **kwargs)
 
     def _content(self, params: QueryDict, job: RestoreJob | None, offer: dict | None) -> dict:
         user = self.request.user
