@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from django.db import models
-from django.db.models import Value
+from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -126,17 +125,23 @@ def _existing_ids(*, account: Account, events: list[Event]) -> dict[str, dict[in
     for event in events:
         if event.entity_type in ENTITIES and event.entity_id is not None:
             wanted[event.entity_type].add(event.entity_id)
-    queries = [
-        ENTITIES[entity_type]
-        .model.objects.filter(account=account, pk__in=ids)
-        .order_by()
-        .values_list(Value(entity_type, output_field=models.CharField()), "id", "bin_entry")
-        for entity_type, ids in wanted.items()
-    ]
     existing: dict[str, dict[int, bool]] = {entity_type: {} for entity_type in wanted}
-    if queries:
-        for entity_type, pk, entry in queries[0].union(*queries[1:], all=True):
-            existing[entity_type][pk] = entry is not None
+    if not wanted:
+        return existing
+    # Plain SQL: the ORM took longer to build the union than the database to answer it.
+    types = list(wanted)
+    selects, params = [], []
+    for index, entity_type in enumerate(types):
+        ids = sorted(wanted[entity_type])
+        selects.append(
+            f"SELECT {index}, id, bin_entry_id FROM {ENTITIES[entity_type].model._meta.db_table} "  # noqa: S608 - the models' names, placeholders
+            f"WHERE account_id = %s AND id IN ({', '.join(['%s'] * len(ids))})"
+        )
+        params += [account.pk, *ids]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(selects), params)
+        for index, pk, entry in cursor.fetchall():
+            existing[types[index]][pk] = entry is not None
     return existing
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
@@ -75,17 +76,18 @@ class HistoryView(MemberRequiredMixin, TemplateView):
     template_name = "history/event_list.html"
 
     def get_context_data(self, **kwargs):
+        version = history_version(account=self.account)
         content = page_part(
             self.request,
             name="history",
-            version=history_version(account=self.account),
+            version=version,
             render=lambda extra: render_to_string(
-                "history/_content.html", {**self._content(), **extra}, self.request
+                "history/_content.html", {**self._content(version), **extra}, self.request
             ),
         )
         return super().get_context_data(nav="history", content=content, **kwargs)
 
-    def _content(self) -> dict:
+    def _content(self, version: tuple[int, int]) -> dict:
         params = self.request.GET
         filterset = EventFilter(
             params, queryset=events_visible(account=self.account, user=self.request.user)
@@ -93,7 +95,7 @@ class HistoryView(MemberRequiredMixin, TemplateView):
         valid = filterset.is_valid()
         events = filterset.qs if valid else filterset.queryset.none()
         page, has_newer, has_older = self._keyset_page(events)
-        users = event_actors(account=self.account)
+        users = self._actors(version)
         chips = filter_chips(
             params=params,
             base_url=reverse("history:list"),
@@ -131,6 +133,17 @@ class HistoryView(MemberRequiredMixin, TemplateView):
             "time_zone": self.account.time_zone,
             "page_size": PAGE_SIZE,
         }
+
+    def _actors(self, version: tuple[int, int]) -> list[tuple[str, str]]:
+        """The user filter's choices, kept while the history stays the same: support staff
+        appear in it by their events, the account's users within PAGE_PART_SECONDS."""
+        newest, mark = version
+        key = f"history:actors:{self.account.pk}:{newest}:{mark}:{get_language()}"
+        actors = cache.get(key)
+        if actors is None:
+            actors = event_actors(account=self.account)
+            cache.set(key, actors, settings.PAGE_PART_SECONDS)
+        return actors
 
     def _undo_all(self, events, query: dict) -> dict | None:
         """ "Undo these N changes…": the changes of records among the filtered events, for
