@@ -88,7 +88,9 @@ class Table:
 
     @property
     def fields(self) -> list[models.Field]:
-        return list(self.model._meta.concrete_fields)
+        """The columns a snapshot holds: not those the database computes (a contact's search
+        column), which a restore could not write and the other columns give back."""
+        return [f for f in self.model._meta.concrete_fields if not f.generated]
 
     @property
     def columns(self) -> list[str]:

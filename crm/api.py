@@ -21,6 +21,10 @@ class RecordViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.record_delete(record=instance, actor=self.request.user)
 
+    def search_records(self, queryset, words):
+        """``?search=``'s filter (core.api.filters.TextSearchFilter)."""
+        return selectors.records_search(queryset, self.entity, words)
+
     def search_window_rows(self):
         """What a search's window is counted over (core.api.pagination): the account's rows of
         the type, those in the bin too, so that the (account, id) index finds the window's

@@ -41,6 +41,9 @@ class Entity:
     # Rows an API search in id order walks before it turns to the trigram index (only where
     # the search columns have one: core.api.pagination's ``_rows``).
     search_window: int | None = None
+    # A column holding the search fields in capitals (the contacts' ``search``): a search reads
+    # it instead of each field (crm.selectors.records_search).
+    search_column: str | None = None
 
     @property
     def table(self) -> str:
@@ -133,6 +136,7 @@ ENTITIES: dict[str, Entity] = {
             list_columns=("first_name", "last_name", "email", "phone", "company"),
             title_fields=("first_name", "last_name"),
             search_window=5_000,
+            search_column="search",
         ),
         Entity(
             type=EntityType.LEAD,

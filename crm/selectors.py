@@ -1,11 +1,14 @@
 """Reads of CRM records, always inside one account."""
 
-from django.db.models import QuerySet
+from collections.abc import Iterable
+
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Upper
 
 from accounts.models import Account
 from core.errors import RuleViolation
 from crm.entities import ENTITIES, Entity
-from crm.models import Activity, CrmRecord
+from crm.models import SEARCH_SEPARATOR, Activity, CrmRecord
 
 # What each list shows of its links, fetched in the same query.
 LIST_RELATED = {
@@ -21,6 +24,22 @@ def records_for_account(*, account: Account, entity: Entity, with_links: bool = 
     queryset = entity.model.objects.for_account(account)
     if with_links:
         queryset = queryset.select_related(*LIST_RELATED.get(entity.type.value, ()))
+    return queryset
+
+
+def records_search(queryset: QuerySet, entity: Entity, words: Iterable[str]) -> QuerySet:
+    """The records of which every word is in one of the type's search fields, whatever its
+    case. Where the type keeps a search column (the search fields in capitals), a word is one
+    ``LIKE`` on it, with the word put in capitals by the database as the column was; else, or
+    for a word holding the column's separator, one case-insensitive match per field."""
+    for word in words:
+        if entity.search_column and SEARCH_SEPARATOR not in word:
+            match = Q(**{f"{entity.search_column}__contains": Upper(Value(word))})
+        else:
+            match = Q()
+            for field in entity.search_fields:
+                match |= Q(**{f"{field}__icontains": word})
+        queryset = queryset.filter(match)
     return queryset
 
 

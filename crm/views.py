@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
-from django.db.models import Q, QuerySet
 from django.http import HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.urls import reverse
@@ -58,16 +57,6 @@ def _columns(entity: Entity, names, *, sort: str | None = None) -> list[dict]:
             column["next_sort"] = f"-{name}" if sort == name else name
         columns.append(column)
     return columns
-
-
-def _search(queryset: QuerySet, fields: tuple[str, ...], text: str) -> QuerySet:
-    """Every word must match one of the fields (case-insensitive)."""
-    for word in text.split():
-        matches = Q()
-        for field in fields:
-            matches |= Q(**{f"{field}__icontains": word})
-        queryset = queryset.filter(matches)
-    return queryset
 
 
 class DashboardView(MemberRequiredMixin, TemplateView):
@@ -127,7 +116,7 @@ class RecordListView(EntityViewMixin, TemplateView):
                 link_filters.append(self._link_filter(field, target_id))
 
         query = params.get("q", "").replace("\x00", "").strip()
-        records = _search(records, entity.search_fields, query)
+        records = selectors.records_search(records, entity, query.split())
 
         sort = params.get("sort", DEFAULT_SORT)
         if sort.removeprefix("-") not in entity.ordering_fields:

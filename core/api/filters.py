@@ -106,7 +106,15 @@ class StrictFilterBackend(DjangoFilterBackend):
 
 class TextSearchFilter(SearchFilter):
     """``?search=``: every word must match one of the view's search fields (case-insensitive).
-    Empty, or with a NUL character (which cannot be stored or searched), it is refused."""
+    Empty, or with a NUL character (which cannot be stored or searched), it is refused. A view
+    with a ``search_records(queryset, words)`` filters by it (the same rows, found its way)."""
+
+    def filter_queryset(self, request, queryset, view):
+        search_records = getattr(view, "search_records", None)
+        if search_records is None:
+            return super().filter_queryset(request, queryset, view)
+        words = self.get_search_terms(request)
+        return search_records(queryset, words) if words else queryset
 
     def get_search_terms(self, request):
         refuse_blank(request, [self.search_param])

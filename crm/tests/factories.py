@@ -228,9 +228,14 @@ def api_payload(entity_type: str, *, account, variant: int = 0) -> dict:
 
 
 def row_snapshot(record) -> dict:
-    """Every column of ``record`` as stored now."""
+    """Every column of ``record`` as stored now, but those the database computes from the
+    others (a contact's search column)."""
     fresh = type(record).objects.get(pk=record.pk)
-    return {field.attname: getattr(fresh, field.attname) for field in fresh._meta.concrete_fields}
+    return {
+        field.attname: getattr(fresh, field.attname)
+        for field in fresh._meta.concrete_fields
+        if not field.generated
+    }
 
 
 def row_counts() -> dict[str, int]:

@@ -11,12 +11,14 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from crm.api import ContactViewSet
 from crm.entities import ENTITIES
 from crm.models import Company, Contact, Deal, Lead
+from crm.selectors import records_search
 from crm.tests.factories import (
     API_PATHS,
     ENTITY_TYPES,
@@ -399,6 +401,42 @@ def test_search_needs_every_word_to_match_some_field(api, account):
     ContactFactory(account=account, first_name="Ada", last_name="Byron")
 
     assert list_ids(api.get(API_PATHS["contact"], {"search": "ada lovelace"})) == [wanted.id]
+
+
+CONTACT_WORDS = [
+    "ann", "ANN", "Müller", "müller", "ß", "straße", "@Example", "+49 40", "40 0", "lee",
+    "ann\nlee", "nnlee", "nn lee", "%", "_", "\\", "a_b", "50%", "x",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("word", CONTACT_WORDS)
+def test_search_column_finds_what_each_field_would(api, account, other_account, word):
+    """The contacts' search column (the fields in capitals, one per line) finds exactly the
+    contacts that the four fields searched one by one would: whatever the case, never across
+    two fields (``nnlee``, ``ann\nlee``), characters of LIKE taken literally, never another
+    account's."""
+    people = [
+        ("Ann", "Lee", "ann.lee@example.org", "+49 40 000001"),
+        ("ANNA", "Müller", "a_b@example.org", "50% +49"),
+        ("Jo", "Straße", "jo@x.example", ""),
+        ("Bea", "MÜLLER", "bea\\back@example.org", "+49 40 0"),
+        ("Lee", "", "", ""),
+    ]
+    for first, last, email, phone in people:
+        ContactFactory(account=account, first_name=first, last_name=last, email=email, phone=phone)
+        ContactFactory(account=other_account, first_name=first, last_name=last, email=email)
+    by_field = Q()
+    for field in ENTITIES["contact"].search_fields:
+        by_field |= Q(**{f"{field}__icontains": word})
+    expected = set(Contact.objects.filter(by_field, account=account).values_list("id", flat=True))
+
+    found = records_search(
+        Contact.objects.filter(account=account), ENTITIES["contact"], [word]
+    ).values_list("id", flat=True)
+
+    assert set(found) == expected
+    if not any(character.isspace() for character in word):  # the API splits words there
+        assert set(list_ids(api.get(API_PATHS["contact"], {"search": word}))) == expected
 
 
 @pytest.mark.parametrize("ordering", ["-id", "id"])
