@@ -99,17 +99,18 @@ class NewestFirstCursorPagination(CursorPagination):
         """The page's rows and one more (to know whether a next page exists).
 
         A search in id order on a view with a ``search_window`` (a type whose search has a
-        trigram index on PostgreSQL) is read in two steps, because the planner's one plan goes
-        wrong both ways. Walking the list newest first and testing each row (one LIKE on
-        the contacts' search column, about 0.2 µs a row) fills a page at once for a common
-        term but walks most of the account for a rare one; the trigram index finds a rare
-        term's few rows in a millisecond or two but has to fetch and sort every row of a
-        common one. Its estimates cannot tell a term matching 0.1% of the rows from one
-        matching 2%, and it walked for terms matching a few hundred of 100,000 contacts (45 ms, bench/crm_api.py).
-        So: first the ``search_window`` rows at the start of the page (the walk, bounded); if
-        they hold a page, that is the page. Otherwise the term is rare (under a page in the
-        window) and the rest of the page comes from the trigram index, ordered by ``id + 0``
-        so that the planner cannot walk. The rows and their order are the same either way."""
+        trigram index on PostgreSQL) is read in two steps, because the planner's one plan
+        goes wrong both ways. Walking the list newest first and testing each row (one LIKE
+        on the contacts' search column, about 0.2 µs a row) fills a page at once for a
+        common term but walks most of the account for a rare one; the trigram index finds a
+        rare term's few rows in a millisecond or two but has to fetch and sort every row of
+        a common one. Its estimates cannot tell a term matching 0.1% of the rows from one
+        matching 2%, and it walked for terms matching a few hundred of 100,000 contacts (45
+        ms, bench/crm_api.py). So: first the ``search_window`` rows at the start of the page
+        (the walk, bounded); if they hold a page, that is the page. Otherwise the term is
+        rare (under a page in the window) and the rest of the page comes from the trigram
+        index, ordered by ``id + 0`` so that the planner cannot walk. The rows and their
+        order are the same either way."""
         limit = self.page_size + 1
         window = getattr(view, "search_window", None)
         search_param = api_settings.SEARCH_PARAM
