@@ -395,6 +395,38 @@ def test_history_record_many_writes_them_all(account):
     assert sorted(Event.objects.values_list("entity_id", flat=True)) == [0, 1, 2]
 
 
+def test_history_record_many_writes_odd_values_as_one_at_a_time_would(account, admin_user):
+    """Enough events for PostgreSQL's COPY: titles and JSON with tabs, line breaks,
+    backslashes, quotes and non-ASCII, empty and missing values, come back exactly as the
+    same events saved one by one."""
+    odd = ["tab\there", "line\nbreak\r\n", "back\\slash \\N", "quote \" '", "Müller ß 東京", ""]
+    when = datetime(2026, 12, 7, 17, 30, 0, 123456, tzinfo=UTC)
+
+    def made(index: int):
+        text = odd[index % len(odd)]
+        return history_event(
+            account=account,
+            actor=admin_user if index % 2 else None,
+            event_type=EventType.UPDATE,
+            entity_type="company" if index % 3 else "",
+            entity_id=index if index % 4 else None,
+            title=f"{text} {index}",
+            changes={"title": [text, f"{text}!"], "amount": [None, "12.50"]},
+            details={"note": text, "events": [index], "nested": {"text": text}},
+            occurred_at=when,
+        )
+
+    columns = ("event_type", "entity_type", "entity_id", "entity_title", "actor_id",
+               "actor_username", "changes", "details", "occurred_at", "account_id")  # fmt: skip
+    for index in range(300):
+        made(index).save()
+    history_record_many(made(index) for index in range(300))
+    written = list(Event.objects.order_by("id").values_list(*columns))
+
+    assert len(written) == 600
+    assert written[300:] == written[:300]
+
+
 def test_events_for_account_stay_inside_the_account(account, other_account, admin_user):
     record_make("company", account=account)
     crm_services.record_create(
