@@ -121,11 +121,7 @@ def moment_plan(
     """What restoring the account to ``at`` would change now."""
     kind = restore_kind(kind)
     base = moment_base(account=account, at=at)
-    event_ids = list(
-        _changes_after(account=account, at=at, kind=kind, entity_types=entity_types or [])
-        .order_by("id")
-        .values_list("pk", flat=True)
-    )
+    event_ids = _event_ids(account=account, at=at, kind=kind, entity_types=entity_types)
     plan = revert.revert_plan(
         account=account, event_ids=event_ids, remove_gone=kind != RestoreKind.RECOVER
     )
@@ -135,6 +131,16 @@ def moment_plan(
         chosen = {event for record in records for event in record.events}
         event_ids = [pk for pk in event_ids if pk in chosen]
     return MomentPlan(at=at, kind=kind, base=base, event_ids=event_ids, plan=plan, records=records)
+
+
+def _event_ids(
+    *, account: Account, at: datetime, kind: RestoreKind, entity_types: list[str] | None
+) -> list[int]:
+    return list(
+        _changes_after(account=account, at=at, kind=kind, entity_types=entity_types or [])
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
 
 
 def moment_preview(
@@ -171,7 +177,7 @@ def moment_restore(
     then one transaction that undoes every change after ``at`` in the kind's scope, and the
     account-wide ``rollback`` (``recover``) event naming ``actor`` and the moment."""
     kind = restore_kind(kind)
-    moment_base(account=account, at=at)  # refused before anything is written
+    base = moment_base(account=account, at=at)  # refused before anything is written
     pre = snapshot_take(account=account, kind=Snapshot.Kind.PRE_RESTORE, actor=actor)
     if pre.status != Snapshot.Status.SUCCEEDED:
         raise RuleViolation(
@@ -179,26 +185,29 @@ def moment_restore(
             message=_("The safety snapshot before the restore failed: %(error)s")
             % {"error": pre.error},
         )
-    planned = moment_plan(account=account, at=at, kind=kind, entity_types=entity_types)
+    # The plan is worked out once, by the apply under its locks; only a recover needs it
+    # first, to know which records come back (and nothing else is touched: links they had
+    # to records that are gone stay empty, as a recover from a snapshot leaves them).
+    only = None
+    if kind == RestoreKind.RECOVER:
+        planned = moment_plan(account=account, at=at, kind=kind, entity_types=entity_types)
+        event_ids = planned.event_ids
+        only = {(r.entity.type.value, r.id) for r in planned.records}
+    else:
+        event_ids = _event_ids(account=account, at=at, kind=kind, entity_types=entity_types)
     applied = revert.revert_apply(
         account=account,
         actor=None,
-        event_ids=planned.event_ids,
+        event_ids=event_ids,
         force=True,
         remove_gone=kind != RestoreKind.RECOVER,
-        # recover: only the records that come back, nothing else (links they had to
-        # records that are gone stay empty, as a recover from a snapshot leaves them)
-        only=(
-            {(r.entity.type.value, r.id) for r in planned.records}
-            if kind == RestoreKind.RECOVER
-            else None
-        ),
+        only=only,
     )
     done = MomentPlan(
         at=at,
         kind=kind,
-        base=planned.base,
-        event_ids=planned.event_ids,
+        base=base,
+        event_ids=event_ids,
         plan=applied,
         records=[r for r in applied.records if r.applied(force=True)],
     )
@@ -211,7 +220,7 @@ def moment_restore(
         details={
             "kind": kind.value,
             "at": at.isoformat(),
-            "base_snapshot": planned.base.pk,
+            "base_snapshot": base.pk,
             "pre_restore_snapshot": pre.pk,
             "counts": counts,
         },
@@ -219,7 +228,7 @@ def moment_restore(
     return MomentOutcome(
         kind=kind,
         at=at,
-        base_snapshot_id=planned.base.pk,
+        base_snapshot_id=base.pk,
         pre_restore_snapshot_id=pre.pk,
         counts=counts,
     )
