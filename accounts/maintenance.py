@@ -18,6 +18,7 @@ from history.services import history_record
 
 class MaintenanceReason(models.TextChoices):
     RESTORE = "restore", _("a restore from a snapshot")
+    RESTORE_MOMENT = "restore_moment", _("a restore to a moment")
     RESTORE_DONE = "restore_done", _("the restore ended")
     INTERRUPTED = "interrupted", _("the worker running the restore stopped")
     ORPHANED = "orphaned", _("no restore was running any more")

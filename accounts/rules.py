@@ -1,6 +1,10 @@
 """The account rules every app checks (plan, role, maintenance); they raise
 core.errors.RuleViolation."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.db import connection
 from django.utils.translation import gettext as _
 
@@ -34,7 +38,7 @@ def account_writable_require(*, account: Account) -> None:
     the restore, to be undone by it without a trace. Writers of one account do not wait for
     each other (shared locks)."""
     account.maintenance = _maintenance_read(account.pk)
-    if account.maintenance:
+    if account.maintenance and account.pk not in _OWNED.get():
         raise RuleViolation(
             code="maintenance",
             message=_(
@@ -42,6 +46,23 @@ def account_writable_require(*, account: Account) -> None:
                 "please try again in a minute."
             ),
         )
+
+
+# The accounts whose maintenance this thread (this context) holds: see maintenance_owner.
+_OWNED: ContextVar[frozenset[int]] = ContextVar("maintenance_owned", default=frozenset())
+
+
+@contextmanager
+def maintenance_owner(account_id: int) -> Iterator[None]:
+    """Inside, the account's writes pass account_writable_require although it is in
+    maintenance: for the restore that claimed the maintenance (accounts.maintenance) and changes
+    the account through the services everyone else uses (a restore to a moment reverts through
+    the bin's and the change log's). Every other thread still waits."""
+    token = _OWNED.set(_OWNED.get() | {account_id})
+    try:
+        yield
+    finally:
+        _OWNED.reset(token)
 
 
 def _maintenance_read(account_id: int) -> bool:

@@ -12,12 +12,14 @@ the recycle bin. By kind:
 - ``recover``: only records that existed at T and are gone or in the bin now come back, as
   they were at T; nothing else changes.
 
-Before anything changes a ``pre_restore`` snapshot is taken, as for a restore from a
-snapshot; besides, every record changed gets a ``revert`` event with the values it had, so the
-restore is itself undoable from the history. What the history cannot give back: record
-timestamps (``updated_at`` is the restore's) and bin entries (a record that was in the bin at T
-goes back into it under a new entry). T must lie between the oldest kept snapshot and now
-(``outside_retention``), the window in which a restore request may be filed."""
+As a restore from a snapshot does, it holds the account in maintenance (writes answer 503
+``maintenance``; its own go through the services as the maintenance's owner) and takes a
+``pre_restore`` snapshot before anything changes; besides, every record changed gets a
+``revert`` event with the values it had, so the restore is itself undoable from the history.
+What the history cannot give back: record timestamps (``updated_at`` is the restore's) and bin
+entries (a record that was in the bin at T goes back into it under a new entry). T must lie
+between the oldest kept snapshot and now (``outside_retention``), the window in which a restore
+request may be filed."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +29,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.maintenance import MaintenanceReason, maintenance_claim, maintenance_lift
 from accounts.models import Account, User
+from accounts.rules import maintenance_owner
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.restore.scope import restore_kind
@@ -173,11 +177,49 @@ def moment_restore(
     entity_types: list[str] | None = None,
     actor: User | None = None,
 ) -> MomentOutcome:
-    """Take the account back to ``at`` (module docstring): a ``pre_restore`` snapshot first,
-    then one transaction that undoes every change after ``at`` in the kind's scope, and the
-    account-wide ``rollback`` (``recover``) event naming ``actor`` and the moment."""
+    """Take the account back to ``at`` (module docstring): in maintenance, a ``pre_restore``
+    snapshot first, then one transaction that undoes every change after ``at`` in the kind's
+    scope, and the account-wide ``rollback`` (``recover``) event naming ``actor`` and the
+    moment."""
     kind = restore_kind(kind)
     base = moment_base(account=account, at=at)  # refused before anything is written
+    maintenance = {"at": at.isoformat(), "kind": kind.value}
+    # Maintenance first, claimed atomically, as for a restore from a snapshot: a second
+    # restore is refused, and no write slips in between the safety snapshot and the restore
+    # (so the snapshot undoes it exactly), nor changes the account while it goes back.
+    if not maintenance_claim(
+        account_id=account.pk,
+        actor=actor,
+        reason=MaintenanceReason.RESTORE_MOMENT,
+        details=maintenance,
+    ):
+        raise RuleViolation(
+            code="invalid_state",
+            message=_("The account is already being restored; try again later."),
+        )
+    try:
+        with maintenance_owner(account.pk):
+            return _moment_restore(
+                account=account, at=at, kind=kind, entity_types=entity_types, actor=actor, base=base
+            )
+    finally:
+        maintenance_lift(
+            account_id=account.pk,
+            actor=actor,
+            reason=MaintenanceReason.RESTORE_DONE,
+            details=maintenance,
+        )
+
+
+def _moment_restore(
+    *,
+    account: Account,
+    at: datetime,
+    kind: RestoreKind,
+    entity_types: list[str] | None,
+    actor: User | None,
+    base: Snapshot,
+) -> MomentOutcome:
     pre = snapshot_take(account=account, kind=Snapshot.Kind.PRE_RESTORE, actor=actor)
     if pre.status != Snapshot.Status.SUCCEEDED:
         raise RuleViolation(

@@ -5,21 +5,27 @@ what existed then and is gone now, ``entities`` touches only its types; the othe
 changes. And its rules: a moment in the future or before the oldest kept snapshot is refused;
 the preview counts what the restore then does."""
 
+import contextvars
 import json
 import random
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, connections
 from django.utils import timezone
 
+from accounts.models import Account
 from backups import moment
 from backups.models import Snapshot
 from backups.services import snapshot_take
+from changelog import revert
 from changelog.tests.test_revert_property import World
 from core.errors import RuleViolation
 from crm.entities import ENTITIES
-from history.models import Event
+from crm.models import Company
+from history.models import Event, EventType
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -206,3 +212,143 @@ def test_the_preview_at_a_moment_through_the_api(
     # Another account's admin sees their own account: no snapshot there, so refused.
     other = api_as(other_admin).get("/api/v1/backups/preview/", {"at": at.isoformat()})
     assert other.json()["code"] == "outside_retention"
+
+
+def _changed_after_a_moment(account, admin_user):
+    """A kept snapshot, the moment, then a company created: what a full restore removes."""
+    from crm import services as crm_services
+
+    snapshot_take(account=account, kind=Snapshot.Kind.MANUAL)
+    at = timezone.now()
+    later = crm_services.record_create(
+        account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "Later"}
+    )
+    return at, later
+
+
+def test_a_restore_to_a_moment_holds_the_account_in_maintenance(
+    account, admin_user, snapshot_dir, monkeypatch
+):
+    """Maintenance claimed before the safety snapshot and lifted after, each with its event;
+    meanwhile another request's write is refused (a fresh context: not the maintenance's
+    owner) while the restore's own changes go through."""
+    from crm import services as crm_services
+
+    at, later = _changed_after_a_moment(account, admin_user)
+    last = Event.objects.filter(account=account).latest("pk").pk
+    seen = {}
+    apply = revert.revert_apply
+
+    def during(**kwargs):
+        seen["flag"] = Account.objects.get(pk=account.pk).maintenance
+
+        def another_request():
+            crm_services.record_create(
+                account=Account.objects.get(pk=account.pk),
+                actor=admin_user,
+                entity=ENTITIES["company"],
+                data={"title": "Meanwhile"},
+            )
+
+        with pytest.raises(RuleViolation) as refused:
+            contextvars.Context().run(another_request)
+        seen["code"] = refused.value.code
+        return apply(**kwargs)
+
+    monkeypatch.setattr(revert, "revert_apply", during)
+    moment.moment_restore(account=account, at=at, kind="full", actor=admin_user)
+
+    assert seen == {"flag": True, "code": "maintenance"}
+    assert not Company.objects.filter(pk=later.pk).exists()
+    assert not Company.objects.filter(account=account, title="Meanwhile").exists()
+    events = Event.objects.filter(account=account, pk__gt=last, entity_id__isnull=True)
+    details = {"at": at.isoformat(), "kind": "full"}
+    assert [(e.event_type, e.details.get("reason")) for e in events.order_by("pk")] == [
+        (EventType.MAINTENANCE_ON, "restore_moment"),
+        (EventType.ROLLBACK, None),
+        (EventType.MAINTENANCE_OFF, "restore_done"),
+    ]
+    on = events.get(event_type=EventType.MAINTENANCE_ON)
+    assert on.details == {"reason": "restore_moment", **details}
+    assert on.actor_id == admin_user.pk
+    account.refresh_from_db()
+    assert account.maintenance is False
+
+
+def test_a_restore_to_a_moment_that_fails_lifts_maintenance(
+    account, admin_user, snapshot_dir, monkeypatch
+):
+    at, later = _changed_after_a_moment(account, admin_user)
+
+    def broken(**kwargs):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(revert, "revert_apply", broken)
+    with pytest.raises(RuntimeError, match="injected"):
+        moment.moment_restore(account=account, at=at, kind="full", actor=admin_user)
+
+    account.refresh_from_db()
+    assert account.maintenance is False
+    assert Company.objects.filter(pk=later.pk).exists()
+    assert Event.objects.filter(account=account).latest("pk").event_type == (
+        EventType.MAINTENANCE_OFF
+    )
+
+
+def test_a_restore_to_a_moment_while_another_restore_runs_is_refused(
+    account, admin_user, snapshot_dir
+):
+    at, later = _changed_after_a_moment(account, admin_user)
+    Account.objects.filter(pk=account.pk).update(maintenance=True)  # another restore runs
+    snapshots = Snapshot.objects.count()
+    last = Event.objects.filter(account=account).latest("pk").pk
+
+    with pytest.raises(RuleViolation) as refused:
+        moment.moment_restore(account=account, at=at, kind="full", actor=admin_user)
+
+    assert refused.value.code == "invalid_state"
+    assert Snapshot.objects.count() == snapshots
+    assert not Event.objects.filter(account=account, pk__gt=last).exists()
+    assert Company.objects.filter(pk=later.pk).exists()
+    account.refresh_from_db()
+    assert account.maintenance is True  # the running restore lifts it, not this one
+
+
+@pytest.mark.postgres
+def test_a_write_from_another_thread_waits_out_a_restore_to_a_moment(
+    account, admin_user, snapshot_dir, monkeypatch
+):
+    """A real second connection, on PostgreSQL: its write during the restore is refused."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a second connection: PostgreSQL")
+    from crm import services as crm_services
+
+    at, _later = _changed_after_a_moment(account, admin_user)
+    apply = revert.revert_apply
+    answers = []
+
+    def write() -> None:
+        try:
+            crm_services.record_create(
+                account=Account.objects.get(pk=account.pk),
+                actor=admin_user,
+                entity=ENTITIES["company"],
+                data={"title": "Meanwhile"},
+            )
+            answers.append("written")
+        except RuleViolation as refused:
+            answers.append(refused.code)
+        finally:
+            connections.close_all()
+
+    def during(**kwargs):
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join(10)
+        return apply(**kwargs)
+
+    monkeypatch.setattr(revert, "revert_apply", during)
+    moment.moment_restore(account=account, at=at, kind="full", actor=admin_user)
+
+    assert answers == ["maintenance"]
+    assert not Company.objects.filter(account=account, title="Meanwhile").exists()
