@@ -5,7 +5,8 @@ saying who, why and for which request or snapshot.
 
 It writes history, so it sits above history's core (the other modules of accounts sit below)."""
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import models, transaction
@@ -45,6 +46,31 @@ def maintenance_lift(
 ) -> bool:
     """Make the account writable again; False (nothing written) if it was not in maintenance."""
     return _flag_flip(account_id, actor, on=False, reason=reason, details=details)
+
+
+@contextmanager
+def maintenance_held(
+    *,
+    account_id: int,
+    actor: User | None,
+    reason: MaintenanceReason,
+    details: Mapping[str, Any] | None = None,
+) -> Iterator[bool]:
+    """A restore's maintenance: claimed for the block and lifted after it (``restore_done``,
+    same details) whatever happens. Yields False, and lifts nothing, when the account already
+    is in maintenance (another restore runs: the caller refuses)."""
+    if not maintenance_claim(account_id=account_id, actor=actor, reason=reason, details=details):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        maintenance_lift(
+            account_id=account_id,
+            actor=actor,
+            reason=MaintenanceReason.RESTORE_DONE,
+            details=details,
+        )
 
 
 def _flag_flip(

@@ -29,7 +29,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.maintenance import MaintenanceReason, maintenance_claim, maintenance_lift
+from accounts.maintenance import MaintenanceReason, maintenance_held
 from accounts.models import Account, User
 from accounts.rules import maintenance_owner
 from backups.kinds import RestoreKind
@@ -183,32 +183,24 @@ def moment_restore(
     moment."""
     kind = restore_kind(kind)
     base = moment_base(account=account, at=at)  # refused before anything is written
-    maintenance = {"at": at.isoformat(), "kind": kind.value}
     # Maintenance first, claimed atomically, as for a restore from a snapshot: a second
     # restore is refused, and no write slips in between the safety snapshot and the restore
     # (so the snapshot undoes it exactly), nor changes the account while it goes back.
-    if not maintenance_claim(
+    with maintenance_held(
         account_id=account.pk,
         actor=actor,
         reason=MaintenanceReason.RESTORE_MOMENT,
-        details=maintenance,
-    ):
-        raise RuleViolation(
-            code="invalid_state",
-            message=_("The account is already being restored; try again later."),
-        )
-    try:
+        details={"at": at.isoformat(), "kind": kind.value},
+    ) as claimed:
+        if not claimed:
+            raise RuleViolation(
+                code="invalid_state",
+                message=_("The account is already being restored; try again later."),
+            )
         with maintenance_owner(account.pk):
             return _moment_restore(
                 account=account, at=at, kind=kind, entity_types=entity_types, actor=actor, base=base
             )
-    finally:
-        maintenance_lift(
-            account_id=account.pk,
-            actor=actor,
-            reason=MaintenanceReason.RESTORE_DONE,
-            details=maintenance,
-        )
 
 
 def _moment_restore(

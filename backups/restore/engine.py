@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.maintenance import MaintenanceReason, maintenance_claim, maintenance_lift
+from accounts.maintenance import MaintenanceReason, maintenance_held
 from accounts.models import Account, User
 from backups.delta import DeltaWriter, snapshot_reader
 from backups.kinds import RestoreKind
@@ -73,85 +73,82 @@ def snapshot_restore(
         raise RestoreRefused(error.message) from error
 
     target = Account.objects.get(pk=snapshot.account_id)
-    maintenance = {"snapshot": snapshot.pk, "kind": kind.value}
     # Maintenance first, claimed atomically: a second restore of the account is refused, and
     # no write slips in between the safety snapshot and the restore (so it undoes exactly).
-    if not maintenance_claim(
-        account_id=target.pk, actor=actor, reason=MaintenanceReason.RESTORE, details=maintenance
-    ):
-        raise RestoreRefused(_("The account is already being restored; try again later."))
-    target.maintenance = True
-    try:
-        report(15, "safety_snapshot")
-        # PostgreSQL: the safety copy is a delta written by the apply as it compares
-        # (backups.restore.safety). Otherwise a whole snapshot, first.
-        safety = None
-        if safety_delta_possible(snapshot):
-            safety = SafetyCopy(base=snapshot, account=target, actor=actor)
-        else:
-            pre = snapshot_take(account=target, kind=Snapshot.Kind.PRE_RESTORE, actor=actor)
-            if pre.status != Snapshot.Status.SUCCEEDED:
-                raise RestoreRefused(
-                    _("The safety snapshot before the restore failed: %(error)s")
-                    % {"error": pre.error}
-                )
-        report(40, "apply")
+    with maintenance_held(
+        account_id=target.pk,
+        actor=actor,
+        reason=MaintenanceReason.RESTORE,
+        details={"snapshot": snapshot.pk, "kind": kind.value},
+    ) as claimed:
+        if not claimed:
+            raise RestoreRefused(_("The account is already being restored; try again later."))
+        target.maintenance = True
         try:
-            with transaction.atomic():
-                log = RecordLog(
-                    account=target,
-                    actor=actor,
-                    event_type=(
-                        EventType.RECOVER if kind == RestoreKind.RECOVER else EventType.ROLLBACK
-                    ),
-                    snapshot_id=snapshot.pk,
-                    occurred_at=timezone.now(),
-                )
-                applied = _apply(
-                    snapshot=snapshot,
-                    account_id=target.pk,
-                    kind=kind,
-                    tables=tables,
-                    safety=safety.begin() if safety else None,
-                    log=log,
-                ).ordered()
-                if safety is not None:
-                    pre = safety.store()
-                history_record(
-                    account=target,
-                    actor=actor,
-                    event_type=log.event_type,
-                    occurred_at=log.occurred_at,
-                    title=f"Snapshot #{snapshot.pk}",
-                    details={
-                        "kind": kind.value,
-                        "entity_types": (
-                            sorted(entity_types or []) if kind == RestoreKind.ENTITIES else []
+            report(15, "safety_snapshot")
+            # PostgreSQL: the safety copy is a delta written by the apply as it compares
+            # (backups.restore.safety). Otherwise a whole snapshot, first.
+            safety = None
+            if safety_delta_possible(snapshot):
+                safety = SafetyCopy(base=snapshot, account=target, actor=actor)
+            else:
+                pre = snapshot_take(account=target, kind=Snapshot.Kind.PRE_RESTORE, actor=actor)
+                if pre.status != Snapshot.Status.SUCCEEDED:
+                    raise RestoreRefused(
+                        _("The safety snapshot before the restore failed: %(error)s")
+                        % {"error": pre.error}
+                    )
+            report(40, "apply")
+            try:
+                with transaction.atomic():
+                    log = RecordLog(
+                        account=target,
+                        actor=actor,
+                        event_type=(
+                            EventType.RECOVER if kind == RestoreKind.RECOVER else EventType.ROLLBACK
                         ),
-                        "snapshot": snapshot.pk,
-                        "pre_restore_snapshot": pre.pk,
-                        "counts": applied.counts,
-                        "links_nulled": applied.links_nulled,
-                        "skipped": applied.skipped,
-                    },
-                )
-        except BaseException as error:
-            if safety is not None:
-                safety.discard()
-            if isinstance(error, SnapshotInvalid):  # read back wrong: all rolled back
-                raise RestoreRefused(error.message) from error
-            raise
+                        snapshot_id=snapshot.pk,
+                        occurred_at=timezone.now(),
+                    )
+                    applied = _apply(
+                        snapshot=snapshot,
+                        account_id=target.pk,
+                        kind=kind,
+                        tables=tables,
+                        safety=safety.begin() if safety else None,
+                        log=log,
+                    ).ordered()
+                    if safety is not None:
+                        pre = safety.store()
+                    history_record(
+                        account=target,
+                        actor=actor,
+                        event_type=log.event_type,
+                        occurred_at=log.occurred_at,
+                        title=f"Snapshot #{snapshot.pk}",
+                        details={
+                            "kind": kind.value,
+                            "entity_types": (
+                                sorted(entity_types or []) if kind == RestoreKind.ENTITIES else []
+                            ),
+                            "snapshot": snapshot.pk,
+                            "pre_restore_snapshot": pre.pk,
+                            "counts": applied.counts,
+                            "links_nulled": applied.links_nulled,
+                            "skipped": applied.skipped,
+                        },
+                    )
+            except BaseException as error:
+                if safety is not None:
+                    safety.discard()
+                if isinstance(error, SnapshotInvalid):  # read back wrong: all rolled back
+                    raise RestoreRefused(error.message) from error
+                raise
+            finally:
+                if safety is not None:
+                    safety.close()
         finally:
-            if safety is not None:
-                safety.close()
-    finally:
-        maintenance_lift(
-            account_id=target.pk,
-            actor=actor,
-            reason=MaintenanceReason.RESTORE_DONE,
-            details=maintenance,
-        )
-        target.maintenance = False
+            target.maintenance = False
     report(100, "done")
     return RestoreOutcome(
         kind=kind,
