@@ -12,6 +12,7 @@ import html
 from collections.abc import Callable
 from datetime import date, datetime
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import DateFormat, re_escaped, re_formatchars
 from django.utils.dates import MONTHS, MONTHS_3
@@ -26,6 +27,17 @@ EMPTY = '<span class="muted">—</span>'
 def esc(value) -> str:
     """``value`` as text for HTML content or a quoted attribute (``& < > " '`` escaped)."""
     return html.escape(str(value), quote=True)
+
+
+# An id no record has, to find where a URL pattern puts the id.
+_ID_MARK = 8_675_309_042
+
+
+def id_url(name: str) -> Callable[[int], str]:
+    """``reverse(name, args=[pk])`` for the many ids of a page, reversed once: the rows of a
+    page link fifty records, and each ``reverse`` costs about 40 µs."""
+    head, _mark, tail = reverse(name, args=[_ID_MARK]).rpartition(str(_ID_MARK))
+    return lambda pk: f"{head}{int(pk)}{tail}"
 
 
 class TimeTags:

@@ -19,7 +19,7 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
-from core.html import format_moment
+from core.html import format_moment, id_url
 from crm.entities import ENTITIES, entity_for_model
 from crm.models import CrmRecord
 from history.models import Event, EventType
@@ -74,6 +74,7 @@ def event_rows(
     # A page names a handful of kinds and subjects fifty times: each worded once.
     subjects = _Memo(_subject_label)
     kinds = _Memo(event_type_label)
+    detail_urls = _Memo(lambda entity_type: id_url(f"crm:{entity_type}_detail"))
     rows = []
     for event in events:
         row = EventRow(
@@ -91,7 +92,7 @@ def event_rows(
             and (undo_by.is_account_admin or event.actor_id == undo_by.pk),
         )
         if event.entity_id in existing.get(event.entity_type, {}):
-            row.record_url = reverse(f"crm:{event.entity_type}_detail", args=[event.entity_id])
+            row.record_url = detail_urls(event.entity_type)(event.entity_id)
             row.in_bin = existing[event.entity_type][event.entity_id]
         elif request_links and event.entity_id and (subject := subject_get(event.entity_type)):
             row.record_url = subject.url(event.entity_id) if subject.url else None

@@ -183,10 +183,11 @@ class BinListView(BinViewMixin, TemplateView):
             params.get("page")
         )
         total = min(counted, COUNT_CAP)
+        history_url = reverse("history:list")  # once a page, not once a row
         return {
             "page": page,
             "rows": [
-                {"entry": entry, "history_url": _entry_history_url(entry)}
+                {"entry": entry, "history_url": _entry_history_url(entry, history_url)}
                 for entry in page.object_list
             ],
             "columns": self._columns(sort),
@@ -287,8 +288,8 @@ class BinListView(BinViewMixin, TemplateView):
         return {"kind": "linked", "entries": entries, "hidden": len(ids) - len(entries)}
 
 
-def _entry_history_url(entry: BinEntry) -> str:
-    return f"{reverse('history:list')}?entity_type={entry.entity_type}&entity_id={entry.entity_id}"
+def _entry_history_url(entry: BinEntry, history_url: str) -> str:
+    return f"{history_url}?entity_type={entry.entity_type}&entity_id={entry.entity_id}"
 
 
 # A confirmation names this many of the entries it restores (then "and N more").

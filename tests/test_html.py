@@ -6,10 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.urls import clear_script_prefix, reverse, set_script_prefix
 from django.utils import dateformat, timezone, translation
 from django.utils.formats import get_format
 
-from core.html import TimeTags, esc, format_moment
+from core.html import TimeTags, esc, format_moment, id_url
 
 # Every character Django's formatter knows, escaped ones and plain text around them.
 ALL_CHARACTERS = "aAbcdDeEfFgGhHiIjlLmMnNoOPrsStTUuwWyYzZ"
@@ -87,3 +88,15 @@ def test_time_tags_write_the_moment_in_the_active_zone_and_escape_it():
         tag = TimeTags()(datetime(2026, 12, 6, 15, 7, tzinfo=UTC))
     assert tag == '<time datetime="2026-12-06T16:07:00+01:00">Dec 6, 2026, 4:07 PM</time>'
     assert esc('<a href="x">&\'') == "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;"
+
+
+@pytest.mark.parametrize("prefix", ["/", "/crm/"])
+@pytest.mark.parametrize("name", ["crm:company_detail", "crm:activity_detail"])
+def test_id_url_writes_what_reverse_writes(name, prefix):
+    set_script_prefix(prefix)
+    try:
+        url = id_url(name)
+        for pk in (1, 42, 8_675_309, 10**12):
+            assert url(pk) == reverse(name, args=[pk])
+    finally:
+        clear_script_prefix()
