@@ -4,6 +4,7 @@ reads it, so a sixth type is added in one place. These tests walk the registry a
 consumer that misses a type, and for a change that would make old snapshots unreadable."""
 
 import pytest
+from django.db.models import F
 
 from backups import restore
 from backups.export import FILE_NAMES
@@ -109,3 +110,16 @@ def test_the_export_has_a_file_for_every_type():
     }
     for entity in ENTITIES.values():
         assert FILE_NAMES[entity.table] == entity.export_file_name
+
+
+@pytest.mark.parametrize("entity", [e for e in ENTITIES.values() if e.search_column])
+def test_a_search_column_holds_exactly_the_search_fields(entity):
+    """A type's search column is made of its search fields, in order (a field added to one
+    and not the other would change what a search finds), and no snapshot holds it (the
+    database computes it)."""
+    field = entity.model._meta.get_field(entity.search_column)
+    names = [node.name for node in field.expression.flatten() if isinstance(node, F)]
+
+    assert field.generated
+    assert tuple(names) == entity.search_fields
+    assert entity.search_column not in {f.name for f in TABLES_BY_NAME[entity.table].fields}
