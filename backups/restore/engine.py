@@ -183,14 +183,15 @@ def _apply(
             applied = apply_sqlite(
                 reader=reader, account_id=account_id, kind=kind, tables=tables, log=log
             )
-    if kind == RestoreKind.ENTITIES:
+    if kind in (RestoreKind.ENTITIES, RestoreKind.RECOVER):
         _empty_entries_remove(applied, account_id)
     return applied
 
 
 def _empty_entries_remove(applied: Applied, account_id: int) -> None:
     """entities: a bin entry whose rows all came back live (they were live in the snapshot)
-    holds nothing any more; it leaves the bin, with its hidden links."""
+    holds nothing any more; it leaves the bin, with its hidden links. recover: an entry that
+    came back for a record that could not (an activity whose parents are all gone)."""
     empty = BinEntry.objects.filter(account_id=account_id)
     for table in TABLES:
         if any(f.column == "bin_entry_id" for f in table.fields) and not table.via_entry:

@@ -11,7 +11,8 @@ from backups.restore.columns import quote
 from backups.restore.outcome import Applied
 from backups.restore.record_log import RecordLog, dangling_log
 from backups.snapshot_format import TABLES, Table
-from crm.entities import entity_for_table
+from crm.entities import ENTITIES, entity_for_table
+from recyclebin.models import BinEntry
 
 
 def target_table(field: models.Field) -> str:
@@ -32,6 +33,22 @@ def parent_columns(table: Table) -> tuple[str, ...]:
     """The columns of which a row needs one (an activity's lead, deal, contact or company)."""
     entity = entity_for_table(table.name)
     return entity.parent_columns if entity is not None else ()
+
+
+def entry_owner_gone_sql(table: Table, alias: str) -> str | None:
+    """``recover``: a bin entry comes back only with the record it was made for, gone now (so
+    that the record comes back into it). An entry whose record is here now, live or in
+    another entry, would list a record it does not hold; its other rows come back without it
+    (their bin link becomes NULL, its hidden links are skipped). SQL over the staged entry
+    ``alias``, or None for the other tables."""
+    if table.model is not BinEntry:
+        return None
+    gone = " ".join(
+        f"WHEN '{key}' THEN NOT EXISTS (SELECT 1 FROM {quote(entity.table)} r "  # noqa: S608
+        f"WHERE r.id = {alias}.entity_id)"
+        for key, entity in ENTITIES.items()
+    )
+    return f"(CASE {alias}.entity_type {gone} ELSE TRUE END)"
 
 
 def dangling_fix(

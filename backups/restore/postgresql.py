@@ -22,17 +22,19 @@ from backups.delta import DeltaWriter, Reader
 from backups.kinds import RestoreKind
 from backups.restore.columns import common_columns, defaults, quote
 from backups.restore.hooks import table_applied
-from backups.restore.links import dangling_fix, links, parent_columns
+from backups.restore.links import dangling_fix, entry_owner_gone_sql, links, parent_columns
 from backups.restore.outcome import Applied
 from backups.restore.record_log import (
     BROUGHT_BACK,
     ENTITY_BY_TABLE,
+    GONE,
     REMOVED,
     REVERTED,
     RecordLog,
     diff_sql,
     image_sql,
     insert_events_sql,
+    state_sql,
     title_sql,
 )
 from backups.snapshot_format import TABLES, TABLES_BY_NAME, Section, Table
@@ -345,6 +347,8 @@ def _diff_table(
                 title=logged.title("x"),
                 changes="'{}'::jsonb",
                 action=f"'{BROUGHT_BACK}'",
+                before=f"'{GONE}'",
+                after=state_sql("x.bin_entry_id"),
             )
             cursor.execute(sql, [*params, account_id])
         return
@@ -428,6 +432,8 @@ def _delete_ids(
                 title=logged.title("x"),
                 changes=logged.image("x", gone=True),
                 action=f"'{REMOVED}'",
+                before=state_sql("x.bin_entry_id"),
+                after=f"'{GONE}'",
             )
             sql = f"WITH gone AS ({sql} RETURNING x.*) {events}"
             params += event_params
@@ -482,6 +488,9 @@ def _write_staged(
     missing = f"NOT EXISTS (SELECT 1 FROM {name} x WHERE x.id = s.id)"  # noqa: S608
     if kind == RestoreKind.RECOVER:
         keep = [missing, *keep]
+        owner_gone = entry_owner_gone_sql(table, "s")
+        if owner_gone is not None:
+            keep.append(owner_gone)
     kept = " AND ".join(keep) or "TRUE"
     if checked:
         # What will be skipped and which links become NULL, counted in one pass.
@@ -527,6 +536,8 @@ def _write_staged(
                     f"THEN '{BROUGHT_BACK}' WHEN x.bin_entry_id IS NULL AND {binned} IS NOT NULL "
                     f"THEN '{REMOVED}' ELSE '{REVERTED}' END"
                 ),
+                before=state_sql("x.bin_entry_id"),
+                after=state_sql(binned),
             )
             cursor.execute(sql, [*params, account_id])
         cursor.execute(
@@ -549,6 +560,8 @@ def _write_staged(
             title=logged.title("x"),
             changes="'{}'::jsonb",
             action=f"'{BROUGHT_BACK}'",
+            before=f"'{GONE}'",
+            after=state_sql("x.bin_entry_id"),
         )
         insert = f"WITH back AS ({insert} RETURNING *) {events}"
         params += event_params

@@ -3,9 +3,13 @@
 Besides its account-wide ``rollback`` (``recover``) event, a restore writes one event of the
 same type on every CRM record it changed, in its own transaction: ``details.action`` says what
 happened to the record (``removed``: gone, or into the bin as it was then; ``brought_back``:
-back from nowhere or out of the bin; ``reverted``: fields put back) and ``details.snapshot``
-from which snapshot; ``changes`` holds, per field, ``[value before the restore, value after]``
-(a removed record's whole image, ``[value, null]``; a reverted one's fields that differ).
+back from nowhere or out of the bin; ``reverted``: fields put back), ``details.state`` where
+it was before and after (``[before, after]``, each ``live``, ``bin`` or ``gone``: a record
+removed from the bin and one removed while live are both ``removed``) and
+``details.snapshot`` from which snapshot; ``changes`` holds, per field, ``[value before the
+restore, value after]`` (a record that is gone after it: its whole image, ``[value, null]``;
+one that stays: its fields that differ; one back from nowhere: nothing, its values are the
+snapshot's).
 
 PostgreSQL writes them set-based, one ``INSERT ... SELECT`` (or a data-modifying ``WITH``) beside
 each statement of the apply, so a restore of a million rows runs no Python per row
@@ -29,6 +33,7 @@ from history.services import history_changed, history_event
 REMOVED = "removed"
 BROUGHT_BACK = "brought_back"
 REVERTED = "reverted"
+LIVE, BIN, GONE = "live", "bin", "gone"  # details.state
 ENTITY_BY_TABLE = {entity.table: entity for entity in ENTITIES.values()}
 
 
@@ -42,8 +47,8 @@ class RecordLog:
     snapshot_id: int
     occurred_at: datetime
 
-    def details(self, action: str) -> dict[str, Any]:
-        return {"snapshot": self.snapshot_id, "action": action}
+    def details(self, action: str, before: str, after: str) -> dict[str, Any]:
+        return {"snapshot": self.snapshot_id, "action": action, "state": [before, after]}
 
 
 def _value_columns(entity: Entity, common: list[str]) -> list[tuple[str, models.Field]]:
@@ -118,12 +123,26 @@ def title_sql(entity: Entity, common: list[str], alias: str) -> str:
     return f"left(btrim(concat_ws(' ', {', '.join(columns)})), 255)"
 
 
+def state_sql(bin_entry: str) -> str:
+    """``live`` or ``bin``: the state of a row that exists, from its bin entry's SQL."""
+    return f"CASE WHEN {bin_entry} IS NULL THEN '{LIVE}' ELSE '{BIN}' END"
+
+
 def insert_events_sql(
-    *, log: RecordLog, entity: Entity, source: str, title: str, changes: str, action: str
+    *,
+    log: RecordLog,
+    entity: Entity,
+    source: str,
+    title: str,
+    changes: str,
+    action: str,
+    before: str,
+    after: str,
 ) -> tuple[str, list[Any]]:
     """``INSERT INTO <events> ... SELECT`` one event per row ``x`` of ``source`` (a FROM clause
     and its conditions; their parameters follow this statement's, which it returns). ``title``,
-    ``changes`` and ``action`` are SQL over ``x`` (and whatever ``source`` joins)."""
+    ``changes``, ``action`` and the states ``before`` and ``after`` are SQL over ``x`` (and
+    whatever ``source`` joins)."""
     history_changed(log.account.pk)  # written in SQL: marked here (history.selectors)
     event = Event._meta
     by_name = {f.name: f.column for f in event.concrete_fields}
@@ -137,7 +156,8 @@ def insert_events_sql(
     sql = (
         f"INSERT INTO {quote(event.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
         f"SELECT %s, %s, %s, %s, x.id, {title}, %s, %s, {changes}, "
-        f"jsonb_build_object('snapshot', %s::bigint, 'action', {action}::text) FROM {source}"
+        f"jsonb_build_object('snapshot', %s::bigint, 'action', {action}::text, "
+        f"'state', jsonb_build_array(({before})::text, ({after})::text)) FROM {source}"
     )
     params: list[Any] = [
         log.account.pk,
@@ -182,7 +202,12 @@ def events_python(
         ]
         return " ".join(p for p in parts if p).strip()
 
-    def event(row: list[str | None], action: str, changes: dict[str, list[Any]]) -> Event:
+    def state(row: list[str | None]) -> str:
+        return LIVE if bin_at is None or row[bin_at] is None else BIN
+
+    def event(
+        row: list[str | None], action: str, changes: dict[str, list[Any]], before: str, after: str
+    ) -> Event:
         return history_event(
             account=log.account,
             actor=log.actor,
@@ -191,7 +216,7 @@ def events_python(
             entity_id=int(row[id_at] or 0),
             title=title(row),
             changes=changes,
-            details=log.details(action),
+            details=log.details(action, before, after),
             occurred_at=log.occurred_at,
         )
 
@@ -202,7 +227,7 @@ def events_python(
             for name, field in values
             if row[at[field.column]] not in (None, "")
         }
-        events.append(event(row, REMOVED, image))
+        events.append(event(row, REMOVED, image, state(row), GONE))
     for before, after in reverted:
         changes = {
             name: [typed(field, before[at[field.column]]), typed(field, after[at[field.column]])]
@@ -214,8 +239,8 @@ def events_python(
             action = BROUGHT_BACK
         elif bin_at is not None and before[bin_at] is None and after[bin_at] is not None:
             action = REMOVED
-        events.append(event(after, action, changes))
-    events += [event(row, BROUGHT_BACK, {}) for row in brought_back]
+        events.append(event(after, action, changes, state(before), state(after)))
+    events += [event(row, BROUGHT_BACK, {}, GONE, state(row)) for row in brought_back]
     return events
 
 
@@ -246,16 +271,17 @@ def dangling_log(
     for start in range(0, len(ids), 1000):
         rows = entity.model._base_manager.filter(
             account_id=account_id, pk__in=ids[start : start + 1000]
-        ).values("id", *entity.value_fields)
+        ).values("id", "bin_entry_id", *entity.value_fields)
         for row in rows:
             title = entity.model(**{name: row[name] for name in entity.title_fields}).title_text
+            was = LIVE if row["bin_entry_id"] is None else BIN
             if column is None:
                 changes = {name: [value, None] for name, value in entity.image(row).items()}
-                action = REMOVED
+                action, now = REMOVED, GONE
             else:
                 name = by_column[column].name
                 changes = {name: [row[name], None]}
-                action = REVERTED
+                action, now = REVERTED, was
             events.append(
                 history_event(
                     account=log.account,
@@ -265,7 +291,7 @@ def dangling_log(
                     entity_id=row["id"],
                     title=title,
                     changes=changes,
-                    details=log.details(action),
+                    details=log.details(action, was, now),
                     occurred_at=log.occurred_at,
                 )
             )

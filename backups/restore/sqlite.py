@@ -15,6 +15,7 @@ from backups.restore.links import dangling_fix, links, parent_columns
 from backups.restore.outcome import Applied
 from backups.restore.record_log import ENTITY_BY_TABLE, RecordLog, events_python
 from backups.snapshot_format import TABLES_BY_NAME, Section, Table, copy_fields
+from crm.entities import ENTITIES
 from history.models import Event
 from history.services import history_changed
 from recyclebin.models import BinEntry
@@ -56,6 +57,21 @@ def _existing_ids(cursor: CursorWrapper, target: str, ids: set[int]) -> set[int]
         cursor.execute(f"SELECT id FROM {quote(target)} WHERE id IN ({marks})", chunk)  # noqa: S608
         found.update(row[0] for row in cursor.fetchall())
     return found
+
+
+def _entries_owner_gone(
+    cursor: CursorWrapper, table: Table, common: list[str], rows: list[list[Any]]
+) -> list[bool] | None:
+    """``recover``, bin entries: whether each comes back, which it does only with the record
+    it was made for, gone now (links.entry_owner_gone_sql); None for the other tables."""
+    if table.model is not BinEntry:
+        return None
+    type_at, id_at = common.index("entity_type"), common.index("entity_id")
+    here = {
+        key: _existing_ids(cursor, entity.table, {int(r[id_at]) for r in rows if r[type_at] == key})
+        for key, entity in ENTITIES.items()
+    }
+    return [int(row[id_at]) not in here.get(row[type_at], set()) for row in rows]
 
 
 def _sqlite_table(
@@ -121,8 +137,13 @@ def _sqlite_table(
             at: _existing_ids(cursor, target, {int(r[at]) for r in rows if r[at] is not None})
             for at, _column, target, _null in checks
         }
+        owned = _entries_owner_gone(cursor, table, common, rows) if recover else None
         keep = []
-        for row in rows:
+        for index, row in enumerate(rows):
+            if owned is not None and not owned[index]:
+                skipped += 1
+                keep.append(False)
+                continue
             dropped = [
                 (at, c, null)
                 for at, c, _t, null in checks

@@ -73,6 +73,12 @@ def test_a_full_restore_writes_an_event_on_every_record_it_changed(
     assert back_from_bin.details["action"] == "brought_back"
     assert records[purged].details["action"] == "brought_back"
     assert records[purged].changes == {}
+    # Where each was before and after: a record comes back out of the bin, or from nowhere
+    # into it (purged since the snapshot, in the bin then).
+    assert renamed.details["state"] == ["live", "live"]
+    assert gone.details["state"] == ["live", "gone"]
+    assert back_from_bin.details["state"] == ["bin", "live"]
+    assert records[purged].details["state"] == ["gone", "bin"]
 
     # The other account's records got nothing; the record's own history tells the story.
     assert not Event.objects.filter(pk__gt=since, account=other_account).exists()

@@ -8,6 +8,7 @@ from django.db import connection
 
 from accounts.models import Account, User
 from backups import restore
+from backups.integrity import integrity_breaches
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
@@ -17,7 +18,7 @@ from backups.tests.factories import live_rows, snapshot_taken
 from core.errors import RuleViolation
 from crm import services as crm_services
 from crm.entities import ENTITIES
-from crm.models import Company, Contact, Deal, Lead
+from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.tests.factories import CompanyFactory, ContactFactory
 from history.models import Event, EventType
 from recyclebin import services as bin_services
@@ -327,6 +328,33 @@ def test_recover_brings_back_purged_records_and_keeps_newer_ones(filled, admin_u
     assert older_events <= set(Event.objects.filter(account=account).values_list("pk", flat=True))
     account.refresh_from_db()
     assert account.maintenance is False
+
+
+def test_recover_leaves_out_a_bin_entry_whose_record_is_here_now(filled, admin_user):
+    """In the snapshot a company is in the bin with an activity that went with it; since, the
+    company came back and the activity was deleted alone and purged. The recover brings the
+    activity back, live (its parent is), and not the company's old bin entry, which would
+    list a record it does not hold."""
+    account = filled
+    binned = BinEntry.objects.filter(account=account, title__endswith="binned").get()
+    company_id = binned.entity_id
+    snapshot = snapshot_taken(account, admin_user)
+    bin_services.bin_restore(
+        account=account, entry_ids=[binned.pk], actor=admin_user, together=True
+    )
+    activity = Activity.objects.get(account=account, company_id=company_id)
+    entry = crm_services.record_delete(record=activity, actor=admin_user)
+    bin_services.bin_purge(account=account, entry_ids=[entry.pk], actor=admin_user)
+
+    outcome = snapshot_restore(snapshot=snapshot, kind="recover", actor=admin_user)
+
+    assert outcome.counts["recyclebin_binentry"] == {"inserted": 0}
+    assert outcome.counts["crm_activity"] == {"inserted": 1}
+    assert not BinEntry.objects.filter(pk=binned.pk).exists()
+    back = Activity.objects.get(pk=activity.pk)
+    assert back.bin_entry_id is None and back.company_id == company_id
+    assert Company.objects.get(pk=company_id).bin_entry_id is None
+    assert integrity_breaches(account=account) == []
 
 
 def test_recover_with_nothing_gone_inserts_nothing(filled, admin_user):

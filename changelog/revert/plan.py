@@ -155,9 +155,23 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
+def _restore_states(event: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A restore's event on a record: where the record was before and after it (its
+    ``details.state``), or None for an event of another type, or one written before restores
+    said so (its ``action`` alone tells less: backups.restore.record_log)."""
+    if event["event_type"] not in (EventType.ROLLBACK, EventType.RECOVER):
+        return None
+    state = (event["details"] or {}).get("state")
+    if isinstance(state, list) and len(state) == 2:
+        return str(state[0]), str(state[1])
+    return None
+
+
 def _before(event: Mapping[str, Any]) -> str:
     """The state of the record just before ``event``."""
     kind, action = event["event_type"], (event["details"] or {}).get("action")
+    if states := _restore_states(event):
+        return states[0]
     if kind in (EventType.ROLLBACK, EventType.RECOVER):
         return {"removed": LIVE, "brought_back": GONE}.get(str(action), LIVE)
     if kind == EventType.REVERT:
@@ -179,6 +193,8 @@ def _value_changes(event: Mapping[str, Any]) -> dict[str, list[Any]]:
     """The fields an event changed from one value to another (not a create's or a purge's
     image): ``{field: [old, new]}``."""
     kind, action = event["event_type"], (event["details"] or {}).get("action")
+    if states := _restore_states(event):  # the fields of a record there before and after
+        return (event["changes"] or {}) if GONE not in states else {}
     if (
         kind == EventType.UPDATE
         or (kind == EventType.REVERT and action in ("updated", "restored", "binned"))
@@ -189,11 +205,14 @@ def _value_changes(event: Mapping[str, Any]) -> dict[str, list[Any]]:
 
 
 def _image(event: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The last values of a record an event removed (a purge, a restore's ``removed``)."""
+    """The last values of a record an event removed (a purge, a restore's ``removed``): its
+    set fields (one left out was empty)."""
     kind, action = event["event_type"], (event["details"] or {}).get("action")
-    if kind == EventType.PURGE or (
-        kind in (EventType.ROLLBACK, EventType.RECOVER) and action == "removed"
-    ):
+    if states := _restore_states(event):
+        gone = states[0] != GONE and states[1] == GONE
+    else:
+        gone = kind in (EventType.ROLLBACK, EventType.RECOVER) and action == "removed"
+    if kind == EventType.PURGE or gone:
         return {name: pair[0] for name, pair in (event["changes"] or {}).items()}
     return None
 
@@ -388,8 +407,15 @@ def _record_plan(
         images := [image for event in events if (image := _image(event)) is not None]
     ):
         plan.image = images[-1]
+    # Each field's value before the first selected event that tells it: a change of it, or
+    # an image of the whole record (after which it may have come back with other values:
+    # a restore brings a record back from its snapshot, whose event has no values).
     targets: dict[str, tuple[Any, int]] = {}
     for event in mine:
+        if (image := _image(event)) is not None:
+            for name in entity.value_fields:
+                targets.setdefault(name, (image.get(name), event["id"]))
+            break
         for name, pair in _value_changes(event).items():
             if name in entity.value_fields and name not in targets:
                 targets[name] = (pair[0], event["id"])
