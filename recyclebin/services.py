@@ -47,7 +47,7 @@ from recyclebin.links import (
     links_to_bin_hide,
     record_title,
 )
-from recyclebin.models import BinEntry, RestoreJob
+from recyclebin.models import BinEntry, HiddenLink, RestoreJob
 
 
 @dataclass
@@ -327,6 +327,11 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
             row["id"]: entity.image(row) for row in rows.values("id", *entity.value_fields)
         }
         rows.delete()
+        # Links other entries hide on these records go with them (their own entries'
+        # hidden links go with the entries).
+        HiddenLink.objects.filter(
+            entry__account=account, entity_type=entity_type, record_id__in=items[entity_type]
+        ).delete()
 
     main = {(e.entity_type, e.entity_id): e for e in entries.values()}
     now = timezone.now()

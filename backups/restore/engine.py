@@ -24,6 +24,7 @@ from accounts.models import Account, User
 from backups.delta import DeltaWriter, snapshot_reader
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
+from backups.restore.bin_links import bin_links_fix
 from backups.restore.outcome import Applied, RestoreOutcome, RestoreRefused
 from backups.restore.postgresql import apply_postgresql
 from backups.restore.record_log import RecordLog
@@ -184,6 +185,7 @@ def _apply(
                 reader=reader, account_id=account_id, kind=kind, tables=tables, log=log
             )
     if kind in (RestoreKind.ENTITIES, RestoreKind.RECOVER):
+        bin_links_fix(account_id=account_id, log=log, applied=applied)
         _empty_entries_remove(applied, account_id)
     return applied
 

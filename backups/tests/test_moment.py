@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from backups import moment
+from backups.integrity import integrity_breaches
 from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
 from backups.services import snapshot_take
@@ -75,6 +76,7 @@ class DaysWorld(World):
                 entity_types=types,
                 actor=self.support,
             )
+        assert integrity_breaches(account=self.account) == [], f"after a {kind} restore"
 
     def step(self) -> None:
         if self.rng.random() < 0.02:
@@ -135,6 +137,7 @@ def test_a_full_restore_to_each_moment_gives_that_moment_back(
         preview = moment.moment_preview(account=account, at=at, kind="full", entity_types=None)
         outcome = moment.moment_restore(account=account, at=at, kind="full", actor=admin_user)
         assert dump(account) == expected, f"seed {seed}: full restore to {at}"
+        assert integrity_breaches(account=account) == [], f"seed {seed}: full restore to {at}"
         assert outcome.counts == preview["changes"]
         assert Snapshot.objects.get(pk=outcome.pre_restore_snapshot_id).kind == "pre_restore"
     assert dump(other_account) == other_state

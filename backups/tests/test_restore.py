@@ -22,7 +22,7 @@ from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.tests.factories import CompanyFactory, ContactFactory
 from history.models import Event, EventType
 from recyclebin import services as bin_services
-from recyclebin.models import BinEntry
+from recyclebin.models import BinEntry, HiddenLink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -465,6 +465,63 @@ def test_entities_brings_back_a_binned_row_whose_entry_is_gone_as_live(filled, a
     back = Lead.objects.get(pk=lead.pk)
     assert back.bin_entry_id is None
     assert outcome.links_nulled["crm_lead"] == {"bin_entry_id": 1}
+
+
+def test_entities_and_recover_keep_the_bins_rules_with_the_bin_as_it_is_now(
+    account, admin_user, snapshot_dir
+):
+    """The rows written back meet the bin as it is now: their company was deleted since the
+    snapshot. A deal written back comes back without the link, hidden in the company's
+    entry (restoring the entry puts it back); an activity brought back goes into the entry,
+    as the company's delete took its activities. Each change is on the record's history, and
+    check_integrity finds nothing."""
+    company = CompanyFactory(account=account, title="Deleted later")
+
+    def create(entity_type: str, **data):
+        return crm_services.record_create(
+            account=account, actor=admin_user, entity=ENTITIES[entity_type], data=data
+        )
+
+    gone = create("deal", title="Gone", company=company)
+    edited = create("deal", title="Edited", company=company)
+    call = create("activity", subject="Call", type="call", company=company)
+    snapshot = snapshot_taken(account, admin_user)
+    crm_services.record_update(record=edited, actor=admin_user, data={"title": "Changed"})
+    for record in (gone, call):  # gone for good since the snapshot
+        entry = crm_services.record_delete(record=record, actor=admin_user)
+        bin_services.bin_purge(account=account, entry_ids=[entry.pk], actor=admin_user)
+    company_entry = crm_services.record_delete(record=company, actor=admin_user)
+
+    outcome = snapshot_restore(
+        snapshot=snapshot, kind="entities", entity_types=["deal"], actor=admin_user
+    )
+
+    for deal in (gone, edited):
+        assert Deal.objects.get(pk=deal.pk).company_id is None
+        assert HiddenLink.objects.filter(
+            entry=company_entry, entity_type="deal", record_id=deal.pk, field="company"
+        ).exists()
+    assert Deal.objects.get(pk=edited.pk).title == "Edited"
+    assert outcome.links_nulled["crm_deal"] == {"company_id": 2}
+    assert integrity_breaches(account=account) == []
+    rollback = Event.objects.filter(account=account, event_type=EventType.ROLLBACK)
+    cleared = rollback.get(entity_type="deal", entity_id=gone.pk, details__action="reverted")
+    assert cleared.changes == {"company": [company.pk, None]}
+
+    snapshot_restore(snapshot=snapshot, kind="recover", actor=admin_user)
+
+    assert Activity.objects.get(pk=call.pk).bin_entry_id == company_entry.pk
+    assert integrity_breaches(account=account) == []
+    recover = Event.objects.filter(account=account, event_type=EventType.RECOVER)
+    binned = recover.get(entity_type="activity", entity_id=call.pk, details__action="removed")
+    assert binned.details["state"] == ["live", "bin"]
+    # Restoring the company puts the deals' links back and its activity with it.
+    bin_services.bin_restore(account=account, entry_ids=[company_entry.pk], actor=admin_user)
+    assert set(Deal.objects.filter(company=company).values_list("pk", flat=True)) == {
+        gone.pk,
+        edited.pk,
+    }
+    assert Activity.objects.get(pk=call.pk).bin_entry_id is None
 
 
 def test_entities_needs_known_types(filled, admin_user):

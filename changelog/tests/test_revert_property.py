@@ -28,6 +28,7 @@ from crm import services as crm_services
 from crm.entities import ENTITIES
 from history.models import Event
 from recyclebin import services as bin_services
+from recyclebin.integrity import bin_breaches
 from recyclebin.models import BinEntry
 
 pytestmark = pytest.mark.django_db
@@ -243,6 +244,7 @@ def test_undoing_everything_after_a_moment_gives_that_moment_back(
         )
         plan = revert.revert_apply(account=account, actor=admin_user, event_ids=after_t, force=True)
         assert dump(account) == expected, f"seed {seed}: the moment after event {last}"
+        assert not list(bin_breaches(account=account)), f"seed {seed}: the moment after {last}"
 
         reverts = list(
             Event.objects.for_account(account)

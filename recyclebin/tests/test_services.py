@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from backups.integrity import integrity_breaches
 from config.celery import app as celery_app
 from config.schedule import BEAT_SCHEDULE
 from core.errors import RuleViolation
@@ -265,6 +266,21 @@ def test_purge_clears_the_links_for_good(account, admin_user):
     assert stored(deal).company_id is None
     assert not HiddenLink.objects.exists()
     assert not BinEntry.objects.exists()
+
+
+def test_purging_a_record_forgets_the_links_other_entries_hide_on_it(account, admin_user):
+    """The deal's link to its company is hidden in the company's entry; the deal is then
+    deleted and purged: the company's entry no longer names it (check_integrity's rule)."""
+    deal = DealFactory(account=account, linked=True)
+    company_entry = services.bin_delete(record=deal.company, actor=admin_user)
+    assert HiddenLink.objects.filter(entry=company_entry, record_id=deal.pk).exists()
+    entry = services.bin_delete(record=stored(deal), actor=admin_user)
+
+    assert purge([entry], actor=admin_user) == 1
+
+    assert not HiddenLink.objects.filter(entity_type="deal", record_id=deal.pk).exists()
+    assert HiddenLink.objects.filter(entry=company_entry).exists()  # the contact's stays
+    assert integrity_breaches(account=account) == []
 
 
 def test_ids_stay_the_same_through_delete_and_restore(account, admin_user):
