@@ -13,7 +13,9 @@ Each record changed gets its event (backups.restore.record_log): ``reverted`` wi
 cleared, or ``removed`` into the bin."""
 
 from collections import Counter, defaultdict
+from typing import cast
 
+from django.db import models
 from django.db.models import F
 
 from backups.restore.outcome import Applied
@@ -31,7 +33,7 @@ def bin_links_fix(*, account_id: int, log: RecordLog, applied: Applied) -> None:
         model = entity.model
         table = model._meta.db_table
         for name in entity.link_fields:
-            column = model._meta.get_field(name).column
+            column = cast(models.Field, model._meta.get_field(name)).column
             rows = list(
                 model._base_manager.filter(
                     account_id=account_id,
@@ -89,7 +91,7 @@ def bin_links_fix(*, account_id: int, log: RecordLog, applied: Applied) -> None:
         BinEntry.objects.filter(pk=entry).update(item_count=F("item_count") + count)
     for key, entity in ENTITIES.items():
         HiddenLink.objects.filter(entry__account_id=account_id, entity_type=key).exclude(
-            record_id__in=entity.model._base_manager.filter(account_id=account_id).values("id")
+            record_id__in=entity.model._base_manager.filter(account_id=account_id).values("pk")
         ).delete()
     if events:
         Event.objects.bulk_create(events, batch_size=1000)
