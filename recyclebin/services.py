@@ -15,6 +15,8 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 from typing import Any, cast
 
 from django.conf import settings
@@ -327,11 +329,11 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
             row["id"]: entity.image(row) for row in rows.values("id", *entity.value_fields)
         }
         rows.delete()
-        # Links other entries hide on these records go with them (their own entries'
-        # hidden links go with the entries).
-        HiddenLink.objects.filter(
-            entry__account=account, entity_type=entity_type, record_id__in=items[entity_type]
-        ).delete()
+    # Links other entries hide on these records go with them (their own entries' hidden
+    # links go with the entries): one query.
+    named = [Q(entity_type=key, record_id__in=ids) for key, ids in items.items() if ids]
+    if named:
+        HiddenLink.objects.filter(entry__account=account).filter(reduce(or_, named)).delete()
 
     main = {(e.entity_type, e.entity_id): e for e in entries.values()}
     now = timezone.now()

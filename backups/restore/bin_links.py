@@ -7,27 +7,91 @@ it was in the snapshot. What the bin would have done, done after the apply, in i
   the link cleared and remembered in that record's bin entry, so restoring the entry puts it
   back; an activity goes into the entry instead, as a delete of its parent takes it along;
 - a hidden link that names a record no longer in the account (one the restore removed, or
-  one the snapshot remembered and that is gone now) is forgotten.
+  one the snapshot remembered and that is gone now) is forgotten;
+- an entry whose own record the restore took out of the bin (``entities``: live in the
+  snapshot) lets go of the rest (its activities come back live, the links it hid are put
+  back), as a restore of the entry from the bin would.
 
 Each record changed gets its event (backups.restore.record_log): ``reverted`` with the link
-cleared, or ``removed`` into the bin."""
+cleared or put back, ``removed`` into the bin, ``brought_back`` out of it."""
 
 from collections import Counter, defaultdict
 from typing import cast
 
 from django.db import models
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 
 from backups.restore.outcome import Applied
-from backups.restore.record_log import BIN, LIVE, REMOVED, REVERTED, RecordLog
+from backups.restore.record_log import BIN, BROUGHT_BACK, LIVE, REMOVED, REVERTED, RecordLog
 from crm.entities import ENTITIES, EntityType
 from history.models import Event
 from history.services import history_changed, history_event
+from recyclebin.links import hidden_links_restore
 from recyclebin.models import BinEntry, HiddenLink
 
 
-def bin_links_fix(*, account_id: int, log: RecordLog, applied: Applied) -> None:
+def _entries_released(*, account_id: int, log: RecordLog, applied: Applied) -> list[Event]:
+    """Entries whose own record the restore took out of the bin (``entities``: live in the
+    snapshot): what else they hold (its activities) comes back with it and the links they
+    hid are put back, as a restore of the entry from the bin does; the entries go."""
+    released = [
+        entry
+        for key, entity in ENTITIES.items()
+        for entry in BinEntry.objects.filter(account_id=account_id, entity_type=key).exclude(
+            Exists(
+                entity.model._base_manager.filter(
+                    pk=OuterRef("entity_id"), bin_entry=OuterRef("pk")
+                )
+            )
+        )
+    ]
+    if not released:
+        return []
     events: list[Event] = []
+    for key, entity in ENTITIES.items():
+        rows = list(
+            entity.model._base_manager.filter(bin_entry__in=released).values(
+                "id", *entity.title_fields
+            )
+        )
+        entity.model._base_manager.filter(pk__in=[row["id"] for row in rows]).update(bin_entry=None)
+        events += [_event(log, key, row, BROUGHT_BACK, [BIN, LIVE], {}) for row in rows]
+    for change in hidden_links_restore(account=log.account, entries=released):
+        row = change.entity.model._base_manager.filter(pk=change.record_id).values(
+            "id", "bin_entry_id", *change.entity.title_fields
+        )[0]
+        state = LIVE if row["bin_entry_id"] is None else BIN  # a record in the bin gets it too
+        changes = {change.field: [change.old, change.new]}
+        events.append(_event(log, change.entity.type.value, row, REVERTED, [state, state], changes))
+    BinEntry.objects.filter(pk__in=[entry.pk for entry in released]).delete()
+    applied.deleted_add(BinEntry._meta.db_table, len(released))
+    return events
+
+
+def _event(
+    log: RecordLog,
+    key: str,
+    row: dict,
+    action: str,
+    state: list[str],
+    changes: dict,
+) -> Event:
+    entity = ENTITIES[key]
+    return history_event(
+        account=log.account,
+        actor=log.actor,
+        event_type=log.event_type,
+        entity_type=key,
+        entity_id=row["id"],
+        title=entity.model(**{f: row[f] for f in entity.title_fields}).title_text,
+        changes=changes,
+        details=log.details(action, *state),
+        occurred_at=log.occurred_at,
+    )
+
+
+def bin_links_fix(*, account_id: int, log: RecordLog, applied: Applied) -> None:
+    events = _entries_released(account_id=account_id, log=log, applied=applied)
     added: Counter[int] = Counter()  # activities gone into each entry
     for key, entity in ENTITIES.items():
         model = entity.model
@@ -74,17 +138,7 @@ def bin_links_fix(*, account_id: int, log: RecordLog, applied: Applied) -> None:
                 action, state, cleared = REVERTED, [LIVE, LIVE], True
 
             events += [
-                history_event(
-                    account=log.account,
-                    actor=log.actor,
-                    event_type=log.event_type,
-                    entity_type=key,
-                    entity_id=row["id"],
-                    title=model(**{f: row[f] for f in entity.title_fields}).title_text,
-                    changes={name: [row[column], None]} if cleared else {},
-                    details=log.details(action, *state),
-                    occurred_at=log.occurred_at,
-                )
+                _event(log, key, row, action, state, {name: [row[column], None]} if cleared else {})
                 for row in rows
             ]
     for entry, count in added.items():

@@ -299,9 +299,12 @@ def _follow_ups(
     deleted: set[int] = set()
     restored: set[int] = set()
     purged: set[int] = set()
-    for _pk, _type, _id, kind, details in rows:
+    reverted: set[tuple[str, int]] = set()  # records of the selection's reverts
+    for _pk, entity_type, entity_id, kind, details in rows:
         if kind not in (EventType.DELETE, EventType.RESTORE, EventType.PURGE, EventType.REVERT):
             continue
+        if kind == EventType.REVERT:
+            reverted.add((entity_type, entity_id))
         details = details or {}
         if "bin_entry" in details and kind != EventType.RESTORE:
             deleted.add(details["bin_entry"])
@@ -309,9 +312,18 @@ def _follow_ups(
             restored.update(details.get("bin_entries") or [])
         if kind == EventType.PURGE:
             purged.update(details.get("bin_entries") or [])
-    if not (deleted or restored or purged):
+    if not (deleted or restored or purged or reverted):
         return []
     chosen = {row[0] for row in rows}
+    # A revert's own link events (a link it put back on another record, or one it could not
+    # set on a record it recreated) name no bin entry: they are matched by the revert's time
+    # (one for all its events) and its record, as the cause or as the record itself.
+    reverts = {
+        (entity_type, entity_id, at)
+        for entity_type, entity_id, at in Event.objects.for_account(account)
+        .filter(pk__in=[row[0] for row in rows if row[3] == EventType.REVERT])
+        .values_list("entity_type", "entity_id", "occurred_at")
+    }
     candidates = (
         Event.objects.for_account(account)
         .filter(
@@ -320,14 +332,22 @@ def _follow_ups(
             id__lte=until if until is not None else 2**63 - 1,
             details__has_key="cause",
         )
-        .values_list("pk", "entity_type", "entity_id", "event_type", "details")
+        .values_list("pk", "entity_type", "entity_id", "event_type", "details", "occurred_at")
     )
     return [
-        row
+        row[:5]
         for row in candidates.iterator(chunk_size=2000)
         if row[0] not in chosen
         and (
-            row[4].get("bin_entry") in deleted
+            (
+                row[4]["cause"].get("event") == EventType.REVERT
+                and (
+                    (row[4]["cause"].get("entity_type"), row[4]["cause"].get("id"), row[5])
+                    in reverts
+                    or (row[1], row[2], row[5]) in reverts
+                )
+            )
+            or row[4].get("bin_entry") in deleted
             or (
                 row[4]["cause"].get("event") == EventType.PURGE
                 and purged.intersection(row[4].get("bin_entries") or [])
