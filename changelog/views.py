@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.formats import number_format
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -21,15 +20,12 @@ from changelog import alerts, jobs, revert, selectors
 from changelog.models import RevertJob
 from core.api.filters import positive_int_or_none
 from core.errors import RuleViolation
+from core.text import grouped
 from core.views import MemberRequiredMixin
 from crm.entities import ENTITIES
 from history.filters import EventFilter
 
 ALERTS_LISTED = 100
-
-
-def _number(value: int) -> str:
-    return number_format(value, force_grouping=True)
 
 
 def _selection_query(params) -> dict[str, list[str]]:
@@ -117,13 +113,13 @@ class RevertView(MemberRequiredMixin, TemplateView):
             "Undone: %(records)s record changed.",
             "Undone: %(records)s records changed.",
             summary["records"],
-        ) % {"records": _number(summary["records"])}
+        ) % {"records": grouped(summary["records"])}
         if summary["conflicts"] and not force:
             message += " " + ngettext(
                 "%(count)s change was left as it is: someone changed it again later.",
                 "%(count)s changes were left as they are: someone changed them again later.",
                 summary["conflicts"],
-            ) % {"count": _number(summary["conflicts"])}
+            ) % {"count": grouped(summary["conflicts"])}
         messages.success(request, message)
         done = {"event_type": "revert", "actor": str(request.user.pk)}
         return redirect(f"{reverse('history:list')}?{urlencode(done)}")

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from core.errors import RuleViolation
 from core.jobs import job_claim, job_heartbeat, jobs_resend, jobs_stale
+from core.text import grouped
 from recyclebin import services
 from recyclebin.conf import bin_setting
 from recyclebin.models import BinEntry, RestoreJob
@@ -43,10 +43,6 @@ class _JobRefused(Exception):
 def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
-
-
-def _number(value: int) -> str:
-    return number_format(value, force_grouping=True)
 
 
 def restore_job_run(*, job_id: int) -> str:
@@ -176,9 +172,9 @@ def _job_failed(*, job_id: int, reason: str, stale_before: datetime | None = Non
             "stay restored, the rest are still in the recycle bin. Start the restore again to "
             "bring them back."
         ) % {
-            "done": _number(job.done),
-            "total": _number(job.total),
-            "restored": _number(job.restored),
+            "done": grouped(job.done),
+            "total": grouped(job.total),
+            "restored": grouped(job.restored),
         }
         now = timezone.now()
         running.filter(pk=job.pk).update(

@@ -1,6 +1,7 @@
 """The recycle bin's invariant: a live record never links to an item in the bin. Deleting an
 item clears live records' links to it and remembers each one (HiddenLink); restoring puts them
-back where they are still empty; purging forgets them (with their entry). Called by
+back where they are still empty; purging forgets them (with their entry, and those other
+entries hid on the purged items). Called by
 recyclebin.services inside the transaction of the delete or restore, on locked entries; each
 link it changes is written on the linked record's own history (``link_events``)."""
 
@@ -8,6 +9,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
+from operator import or_
 from typing import Any, cast
 
 from django.db import models
@@ -176,6 +179,14 @@ def links_to_bin_hide(*, items: Items) -> tuple[set[int], list[LinkChange]]:
             entries.update(entry for _pk, entry, _target in rows)
             cleared += [LinkChange(entity, pk, name, target, None) for pk, _e, target in rows]
     return entries, cleared
+
+
+def hidden_links_forget(*, account: Account, items: Items) -> None:
+    """Purged items: the links other entries hide on them go too (their own entries' hidden
+    links go with the entries). One query."""
+    named = [Q(entity_type=key, record_id__in=ids) for key, ids in items.items() if ids]
+    if named:
+        HiddenLink.objects.filter(entry__account=account).filter(reduce(or_, named)).delete()
 
 
 def hidden_links_restore(*, account: Account, entries: Iterable[BinEntry]) -> list[LinkChange]:

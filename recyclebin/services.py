@@ -15,15 +15,12 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import reduce
-from operator import or_
 from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
@@ -31,6 +28,7 @@ from accounts.plans import Feature
 from accounts.rules import account_writable_require, admin_require, plan_require
 from core.errors import RuleViolation
 from core.jobs import task_send
+from core.text import grouped
 from crm.entities import ENTITIES, PURGE_ORDER, EntityType, entity_for_model
 from crm.models import Activity, CrmRecord
 from history.models import EventType
@@ -41,6 +39,7 @@ from recyclebin.links import (
     Items,
     LinkChange,
     entries_linked,
+    hidden_links_forget,
     hidden_links_restore,
     link_events,
     link_targets_lock,
@@ -49,7 +48,7 @@ from recyclebin.links import (
     links_to_bin_hide,
     record_title,
 )
-from recyclebin.models import BinEntry, HiddenLink, RestoreJob
+from recyclebin.models import BinEntry, RestoreJob
 
 
 @dataclass
@@ -329,11 +328,7 @@ def bin_purge(*, account: Account, entry_ids: Collection[int], actor: User | Non
             row["id"]: entity.image(row) for row in rows.values("id", *entity.value_fields)
         }
         rows.delete()
-    # Links other entries hide on these records go with them (their own entries' hidden
-    # links go with the entries): one query.
-    named = [Q(entity_type=key, record_id__in=ids) for key, ids in items.items() if ids]
-    if named:
-        HiddenLink.objects.filter(entry__account=account).filter(reduce(or_, named)).delete()
+    hidden_links_forget(account=account, items=items)
 
     main = {(e.entity_type, e.entity_id): e for e in entries.values()}
     now = timezone.now()
@@ -432,17 +427,13 @@ def _batches(ids: list[int], size: int) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-def _number(value: int) -> str:
-    return number_format(value, force_grouping=True)
-
-
 def _ids_named(ids: list[int], *, most: int = 20) -> str:
     """``1, 2, 3`` or, for many, the first ``most`` and how many more."""
     ids = sorted(ids)
     named = ", ".join(str(pk) for pk in ids[:most])
     if len(ids) <= most:
         return named
-    return _("%(ids)s and %(count)s more") % {"ids": named, "count": _number(len(ids) - most)}
+    return _("%(ids)s and %(count)s more") % {"ids": named, "count": grouped(len(ids) - most)}
 
 
 def _job_running_violation(job: RestoreJob | None) -> RuleViolation:
@@ -455,7 +446,7 @@ def _job_running_violation(job: RestoreJob | None) -> RuleViolation:
         message = _(
             "A restore job (#%(id)s, %(total)s entries) is already running for this account. "
             "Wait until it has finished, then start this one."
-        ) % {"id": job.pk, "total": _number(job.total)}
+        ) % {"id": job.pk, "total": grouped(job.total)}
     return RuleViolation(code="invalid_state", message=message)
 
 
@@ -550,7 +541,7 @@ def restore_job_create(
         raise RuleViolation(
             code="invalid",
             message=_("At most %(max)s entries can be restored at once; narrow the filter.")
-            % {"max": _number(RESTORE_JOB_MAX_ENTRIES)},
+            % {"max": grouped(RESTORE_JOB_MAX_ENTRIES)},
         )
     types = _visible_types(account=account, actor=actor, entry_ids=wanted)
     if not together:
