@@ -23,6 +23,7 @@ from django.db.models import Exists, F, OuterRef
 
 from backups.restore.outcome import Applied
 from backups.restore.record_log import BIN, BROUGHT_BACK, LIVE, REMOVED, REVERTED, RecordLog
+from changelog.revert.selection import batches
 from crm.entities import ENTITIES, EntityType
 from history.models import Event
 from history.services import history_changed, history_event
@@ -48,22 +49,36 @@ def _entries_released(*, account_id: int, log: RecordLog, applied: Applied) -> l
     if not released:
         return []
     events: list[Event] = []
+    entry_ids = [entry.pk for entry in released]
     for key, entity in ENTITIES.items():
-        rows = list(
-            entity.model._base_manager.filter(bin_entry__in=released).values(
+        rows = [
+            row
+            for chunk in batches(entry_ids)
+            for row in entity.model._base_manager.filter(bin_entry__in=chunk).values(
                 "id", *entity.title_fields
             )
-        )
-        entity.model._base_manager.filter(pk__in=[row["id"] for row in rows]).update(bin_entry=None)
+        ]
+        for chunk in batches([row["id"] for row in rows]):
+            entity.model._base_manager.filter(pk__in=chunk).update(bin_entry=None)
         events += [_event(log, key, row, BROUGHT_BACK, [BIN, LIVE], {}) for row in rows]
-    for change in hidden_links_restore(account=log.account, entries=released):
-        row = change.entity.model._base_manager.filter(pk=change.record_id).values(
-            "id", "bin_entry_id", *change.entity.title_fields
-        )[0]
+    relinked = hidden_links_restore(account=log.account, entries=released)
+    rows_of: dict[tuple[str, int], dict] = {}
+    for key in {change.entity.type.value for change in relinked}:
+        entity = ENTITIES[key]
+        ids = [change.record_id for change in relinked if change.entity.type.value == key]
+        for chunk in batches(ids):
+            for row in entity.model._base_manager.filter(pk__in=chunk).values(
+                "id", "bin_entry_id", *entity.title_fields
+            ):
+                rows_of[(key, row["id"])] = row
+    for change in relinked:
+        key = change.entity.type.value
+        row = rows_of[(key, change.record_id)]
         state = LIVE if row["bin_entry_id"] is None else BIN  # a record in the bin gets it too
         changes = {change.field: [change.old, change.new]}
-        events.append(_event(log, change.entity.type.value, row, REVERTED, [state, state], changes))
-    BinEntry.objects.filter(pk__in=[entry.pk for entry in released]).delete()
+        events.append(_event(log, key, row, REVERTED, [state, state], changes))
+    for chunk in batches(entry_ids):
+        BinEntry.objects.filter(pk__in=chunk).delete()
     applied.deleted_add(BinEntry._meta.db_table, len(released))
     return events
 
@@ -114,7 +129,8 @@ def bin_links_fix(*, account_id: int, log: RecordLog, applied: Applied) -> None:
                 for row in rows:
                     by_entry[row[f"{name}__bin_entry"]].append(row["id"])
                 for entry, ids in by_entry.items():
-                    model._base_manager.filter(pk__in=ids).update(bin_entry_id=entry)
+                    for chunk in batches(ids):
+                        model._base_manager.filter(pk__in=chunk).update(bin_entry_id=entry)
                     added[entry] += len(ids)
                 action, state, cleared = REMOVED, [LIVE, BIN], False
             else:
@@ -130,9 +146,8 @@ def bin_links_fix(*, account_id: int, log: RecordLog, applied: Applied) -> None:
                     ],
                     ignore_conflicts=True,  # the entry may remember it already
                 )
-                model._base_manager.filter(pk__in=[row["id"] for row in rows]).update(
-                    **{name: None}
-                )
+                for chunk in batches([row["id"] for row in rows]):
+                    model._base_manager.filter(pk__in=chunk).update(**{name: None})
                 nulled = applied.links_nulled.setdefault(table, {})
                 nulled[column] = nulled.get(column, 0) + len(rows)
                 action, state, cleared = REVERTED, [LIVE, LIVE], True
