@@ -204,9 +204,15 @@ class World:
             pass  # a rule refused it (a parent in the bin...): nothing changed
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+# Runs that failed at a bench size, kept at that size: (seed, steps, moments). 23: going back
+# past a revert left a link it had put back on another record (changelog.revert.plan's
+# _follow_ups now follows a revert's own link events).
+REGRESSIONS = [(seed, STEPS, MOMENTS) for seed in SEEDS] + [(23, 200, 10)]
+
+
+@pytest.mark.parametrize(("seed", "steps", "moments_count"), REGRESSIONS)
 def test_undoing_everything_after_a_moment_gives_that_moment_back(
-    seed, account, admin_user, employee, other_account, other_admin
+    seed, steps, moments_count, account, admin_user, employee, other_account, other_admin
 ):
     rng = random.Random(seed)
     second = user_create(
@@ -218,9 +224,9 @@ def test_undoing_everything_after_a_moment_gives_that_moment_back(
     )
     world = World(account, [admin_user, employee, second], rng)
     other = World(other_account, [other_admin], rng)
-    moments_at = sorted(rng.sample(range(10, STEPS), MOMENTS))
+    moments_at = sorted(rng.sample(range(10, steps), moments_count))
     moments = []  # (last event id at T, dump at T)
-    for number in range(STEPS):
+    for number in range(steps):
         world.step()
         if number % 10 == 0:
             other.step()
