@@ -320,8 +320,9 @@ def _follow_ups(
     # (one for all its events) and its record, as the cause or as the record itself.
     reverts = {
         (entity_type, entity_id, at)
+        for chunk in batches([row[0] for row in rows if row[3] == EventType.REVERT])
         for entity_type, entity_id, at in Event.objects.for_account(account)
-        .filter(pk__in=[row[0] for row in rows if row[3] == EventType.REVERT])
+        .filter(pk__in=chunk)
         .values_list("entity_type", "entity_id", "occurred_at")
     }
     candidates = (
