@@ -9,13 +9,15 @@ it was in the snapshot. What the bin would have done, done after the apply, in i
 - a hidden link that names a record no longer in the account (one the restore removed, or
   one the snapshot remembered and that is gone now) is forgotten;
 - an entry whose own record the restore took out of the bin (``entities``: live in the
-  snapshot) lets go of the rest (its activities come back live, the links it hid are put
-  back), as a restore of the entry from the bin would.
+  snapshot) or never brought back (``recover``: an activity whose parents are all gone) lets
+  go of the rest (its activities come back live, the links it hid are put back), as a
+  restore of the entry from the bin would, and leaves the bin.
 
 Each record changed gets its event (backups.restore.record_log): ``reverted`` with the link
 cleared or put back, ``removed`` into the bin, ``brought_back`` out of it."""
 
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import cast
 
 from django.db import models
@@ -23,12 +25,18 @@ from django.db.models import Exists, F, OuterRef
 
 from backups.restore.outcome import Applied
 from backups.restore.record_log import BIN, BROUGHT_BACK, LIVE, REMOVED, REVERTED, RecordLog
-from changelog.revert.selection import batches
 from crm.entities import ENTITIES, EntityType
 from history.models import Event
 from history.services import history_changed, history_event
 from recyclebin.links import hidden_links_restore
 from recyclebin.models import BinEntry, HiddenLink
+
+
+def batches(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    """Ids a few hundred at a time: SQLite takes at most 999 parameters a query. (Not
+    changelog's: importing it here costs every restore process 7 MB of forms and filters.)"""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def _entries_released(*, account_id: int, log: RecordLog, applied: Applied) -> list[Event]:

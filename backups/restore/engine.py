@@ -32,10 +32,9 @@ from backups.restore.safety import SafetyCopy, safety_delta_possible
 from backups.restore.scope import restore_kind, tables_for
 from backups.restore.sqlite import apply_sqlite
 from backups.services import snapshot_check, snapshot_take
-from backups.snapshot_format import TABLES, SnapshotInvalid
+from backups.snapshot_format import SnapshotInvalid
 from history.models import EventType
 from history.services import history_record
-from recyclebin.models import BinEntry
 
 
 def snapshot_restore(
@@ -186,23 +185,4 @@ def _apply(
             )
     if kind in (RestoreKind.ENTITIES, RestoreKind.RECOVER):
         bin_links_fix(account_id=account_id, log=log, applied=applied)
-        _empty_entries_remove(applied, account_id)
     return applied
-
-
-def _empty_entries_remove(applied: Applied, account_id: int) -> None:
-    """entities: a bin entry whose rows all came back live (they were live in the snapshot)
-    holds nothing any more; it leaves the bin, with its hidden links. recover: an entry that
-    came back for a record that could not (an activity whose parents are all gone)."""
-    empty = BinEntry.objects.filter(account_id=account_id)
-    for table in TABLES:
-        if any(f.column == "bin_entry_id" for f in table.fields) and not table.via_entry:
-            empty = empty.exclude(
-                pk__in=table.model._base_manager.filter(
-                    account_id=account_id, bin_entry__isnull=False
-                ).values("bin_entry_id")
-            )
-    _total, per_model = empty.delete()
-    removed = per_model.get(BinEntry._meta.label, 0)
-    if removed:
-        applied.deleted_add(BinEntry._meta.db_table, removed)
