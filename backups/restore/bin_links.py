@@ -168,7 +168,11 @@ def bin_links_fix(*, account_id: int, log: RecordLog, applied: Applied) -> None:
         BinEntry.objects.filter(pk=entry).update(item_count=F("item_count") + count)
     for key, entity in ENTITIES.items():
         HiddenLink.objects.filter(entry__account_id=account_id, entity_type=key).exclude(
-            record_id__in=entity.model._base_manager.filter(account_id=account_id).values("pk")
+            # NOT EXISTS, an anti-join probing the primary key for the few hidden links (NOT
+            # IN would read every row of the account's table)
+            Exists(
+                entity.model._base_manager.filter(account_id=account_id, pk=OuterRef("record_id"))
+            )
         ).delete()
     if events:
         Event.objects.bulk_create(events, batch_size=1000)
