@@ -111,8 +111,9 @@ class MergedReader:
         counts = self.counts
         base_sections = self.base.sections()
         for section in self.delta.sections():
+            blocks = None
             if modes[section.table] == "full":
-                lines = section.lines
+                lines, blocks = section.lines, section.blocks
             else:
                 base = next((s for s in base_sections if s.table == section.table), None)
                 if base is None:
@@ -121,7 +122,7 @@ class MergedReader:
                         % {"table": section.table}
                     )
                 lines = _merging(base, section)
-            yield Section(section.table, section.columns, counts[section.table], lines)
+            yield Section(section.table, section.columns, counts[section.table], lines, blocks)
         for _rest in base_sections:  # the base is read to its end: its trailer is checked
             pass
 

@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -417,9 +418,18 @@ class Section:
     columns: list[str]
     rows_expected: int
     _lines: Callable[[], Iterator[bytes]] = field(repr=False)
+    _blocks: Callable[[int], Iterator[list[bytes]]] | None = field(default=None, repr=False)
 
     def lines(self) -> Iterator[bytes]:
         return self._lines()
+
+    def blocks(self, size: int) -> Iterator[list[bytes]]:
+        """The same lines, in lists of about ``size`` bytes: a reader that compares or copies
+        whole windows needs no Python step per line (a million lines read one by one cost
+        about 1.5 s)."""
+        if self._blocks is not None:
+            return self._blocks(size)
+        return line_blocks(self._lines(), size)
 
     def rows(self) -> Iterator[tuple]:
         model_fields = {f.column: f for f in TABLES_BY_NAME[self.table].fields}
@@ -429,6 +439,20 @@ class Section:
                 None if value is None else convert(value)
                 for convert, value in zip(converters, copy_fields(line), strict=True)
             )
+
+
+def line_blocks(lines: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
+    """Lines grouped into lists of at least ``size`` bytes (the last one shorter)."""
+    block: list[bytes] = []
+    length = 0
+    for line in lines:
+        block.append(line)
+        length += len(line)
+        if length >= size:
+            yield block
+            block, length = [], 0
+    if block:
+        yield block
 
 
 def file_checksum(fileobj: BinaryIO) -> str:
@@ -462,6 +486,7 @@ class SnapshotReader:
         self._stream = io.BufferedReader(
             decompressor.stream_reader(source, closefd=False), buffer_size=READ_CHUNK
         )
+        self._ahead: deque[bytes] = deque()  # lines a block read past its section's end
         if self._readline() != MAGIC:
             raise SnapshotInvalid(_("This is not a snapshot file."))
         self.header = self._json_line()
@@ -475,12 +500,40 @@ class SnapshotReader:
             raise SnapshotInvalid(_("The snapshot belongs to another account."))
 
     def _readline(self) -> bytes:
+        if self._ahead:
+            return self._ahead.popleft()
         try:
             return self._stream.readline()
         except zstandard.ZstdError as error:
+            raise self._damaged(error) from error
+
+    def _readlines(self, size: int) -> list[bytes]:
+        """Whole lines, about ``size`` bytes of them (fewer only at the end of the file)."""
+        if self._ahead:
+            lines = list(self._ahead)
+            self._ahead.clear()
+            return lines
+        try:
+            return self._stream.readlines(size)
+        except zstandard.ZstdError as error:
+            raise self._damaged(error) from error
+
+    @staticmethod
+    def _damaged(error: Exception) -> SnapshotInvalid:
+        return SnapshotInvalid(_("The snapshot file is damaged (%(error)s).") % {"error": error})
+
+    @staticmethod
+    def _cut_short(table: str) -> SnapshotInvalid:
+        return SnapshotInvalid(
+            _("The snapshot file is damaged (table %(table)s is cut short).") % {"table": table}
+        )
+
+    def _section_end(self, table: str) -> None:
+        if self._readline() != END_OF_SECTION:
             raise SnapshotInvalid(
-                _("The snapshot file is damaged (%(error)s).") % {"error": error}
-            ) from error
+                _("The snapshot file is damaged (table %(table)s has extra rows).")
+                % {"table": table}
+            )
 
     def _json_line(self) -> dict:
         line = self._readline()
@@ -514,18 +567,31 @@ class SnapshotReader:
                 for _index in range(rows):
                     line = self._readline()
                     if not line.endswith(b"\n") or line == END_OF_SECTION:
-                        raise SnapshotInvalid(
-                            _("The snapshot file is damaged (table %(table)s is cut short).")
-                            % {"table": table}
-                        )
+                        raise self._cut_short(table)
                     yield line
-                if self._readline() != END_OF_SECTION:
-                    raise SnapshotInvalid(
-                        _("The snapshot file is damaged (table %(table)s has extra rows).")
-                        % {"table": table}
-                    )
+                self._section_end(table)
 
-            section = Section(expected["name"], head["columns"], expected["rows"], lines)
+            def blocks(
+                size: int, rows=expected["rows"], table=expected["name"]
+            ) -> Iterator[list[bytes]]:
+                nonlocal consumed
+                if consumed:
+                    raise RuntimeError("a section is read once")
+                consumed = True
+                left = rows
+                while left:
+                    block = self._readlines(size)
+                    if len(block) > left:  # into the next section: kept for its reader
+                        self._ahead.extend(block[left:])
+                        del block[left:]
+                    # Only the file's last line can lack its newline.
+                    if not block or not block[-1].endswith(b"\n") or END_OF_SECTION in block:
+                        raise self._cut_short(table)
+                    left -= len(block)
+                    yield block
+                self._section_end(table)
+
+            section = Section(expected["name"], head["columns"], expected["rows"], lines, blocks)
             yield section
             if not consumed:
                 for _line in section.lines():

@@ -12,6 +12,7 @@ import io
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -49,22 +50,15 @@ COPY_CHUNK = 1 << 20
 DELETE_CHUNK = 10_000
 
 
-class _LinesFile:
-    """A read()-able file over an iterator of COPY lines, for copy_expert: each read() returns
-    whole lines, about ``size`` bytes (psycopg2 sends whatever it gets), b"" at the end."""
+class _BlocksFile:
+    """A read()-able file over blocks of COPY lines, for copy_expert: each read() returns one
+    block's whole lines (psycopg2 sends whatever it gets), b"" at the end."""
 
-    def __init__(self, lines: Iterator[bytes]) -> None:
-        self.lines = lines
+    def __init__(self, blocks: Iterator[list[bytes]]) -> None:
+        self.blocks = blocks
 
     def read(self, size: int = -1) -> bytes:
-        parts = []
-        length = 0
-        for line in self.lines:
-            parts.append(line)
-            length += len(line)
-            if 0 <= size <= length:
-                break
-        return b"".join(parts)
+        return b"".join(next(self.blocks, []))
 
     readline = read
 
@@ -158,21 +152,31 @@ def _ours(table: Table, alias: str) -> str:
     return f"{alias}.account_id = %s"
 
 
-def projected(lines: Iterator[bytes], positions: list[int]) -> Iterator[bytes]:
+def projected(lines: Iterable[bytes], positions: list[int]) -> Iterator[bytes]:
     """COPY lines cut down to the columns at ``positions`` (fields never hold a raw tab)."""
     for line in lines:
         fields = line.rstrip(b"\n").split(b"\t")
         yield b"\t".join([fields[p] for p in positions]) + b"\n"
 
 
-def _windows(lines: Iterator[bytes]) -> Iterator[tuple[list[bytes], bool]]:
-    """The snapshot's lines in windows of about WINDOW_BYTES, and whether it is the last one
-    (which may be empty)."""
+def section_blocks(section: Section, common: list[str]) -> Iterator[list[bytes]]:
+    """The section's lines in blocks of about WINDOW_BYTES, cut down to the ``common``
+    columns (the snapshot's columns the table no longer has are dropped)."""
+    blocks = section.blocks(WINDOW_BYTES)
+    if common == section.columns:
+        return blocks
+    positions = [section.columns.index(c) for c in common]
+    return (list(projected(block, positions)) for block in blocks)
+
+
+def _windows(blocks: Iterator[list[bytes]]) -> Iterator[tuple[list[bytes], bool]]:
+    """The snapshot's lines in windows of at least WINDOW_BYTES, and whether it is the last
+    one (which may be empty)."""
     window: list[bytes] = []
     size = 0
-    for line in lines:
-        window.append(line)
-        size += len(line)
+    for block in blocks:
+        window += block
+        size += sum(map(len, block))
         if size >= WINDOW_BYTES:
             yield window, False
             window, size = [], 0
@@ -218,7 +222,7 @@ def window_diffs(
     cursor: CursorWrapper,
     table: Table,
     common: list[str],
-    lines: Iterator[bytes],
+    blocks: Iterator[list[bytes]],
     account_id: int,
     *,
     ids_only: bool = False,
@@ -226,43 +230,69 @@ def window_diffs(
     """Compare the snapshot's rows with the live rows of the account, window by window of ids
     (both in id order): the live rows of a window are COPYed out with the snapshot's columns in
     its order, so an unchanged row is the same bytes (PostgreSQL's text output is exact: 1.0 and
-    1.00 differ); a window where nothing differs yields nothing."""
+    1.00 differ); a window where nothing differs yields nothing.
+
+    The database's half (COPY out) and ours (reading the file, comparing) take about as long,
+    so they overlap: a thread COPYs the next window out while this one is compared and the one
+    after it read. Nothing runs on the connection while a difference is yielded."""
     id_of = id_reader(common.index("id"))
     select = "x.id" if ids_only else ", ".join(f"x.{quote(c)}" for c in common)
     query = (
         f"SELECT {select} FROM {quote(table.name)} x WHERE {_ours(table, 'x')} "  # noqa: S608
         "AND x.id > %s AND x.id <= %s ORDER BY x.id"
     )
+    windows = _windows(blocks)
     low = -(1 << 63)
-    for window, last in _windows(lines):
-        high = (1 << 63) - 1 if last else int(id_of(window[-1].rstrip(b"\n")))
-        live = io.BytesIO()
-        sql = cursor.mogrify(query, [int(account_id), low, high]).decode()
-        cursor.copy_expert(f"COPY ({sql}) TO STDOUT", live, COPY_CHUNK)
-        low = high
-        snap = b"".join(window)
-        del window
-        live_text = live.getvalue()
-        del live
-        if live_text == snap:
-            continue
-        snap_lines = snap.split(b"\n")
-        snap_lines.pop()  # after the last newline
-        live_lines = live_text.split(b"\n")
-        live_lines.pop()
-        if ids_only:
-            present = set(live_lines)
-            yield WindowDiff({line for line in snap_lines if id_of(line) not in present}, set())
-            continue
-        live_set, snap_set = set(live_lines), set(snap_lines)
-        yield WindowDiff(snap_set - live_set, live_set - snap_set)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore-copy") as copier:
+
+        def started(window: list[bytes], last: bool) -> tuple[bytes, Future[bytes]]:
+            nonlocal low
+            high = (1 << 63) - 1 if last else int(id_of(window[-1].rstrip(b"\n")))
+            sql = cursor.mogrify(query, [int(account_id), low, high]).decode()
+            low = high
+            return b"".join(window), copier.submit(_copied, cursor, f"COPY ({sql}) TO STDOUT")
+
+        current: tuple[bytes, Future[bytes]] | None = started(*next(windows))
+        upcoming = next(windows, None)
+        while current is not None:
+            snap, copying = current
+            live = copying.result()
+            current = started(*upcoming) if upcoming is not None else None
+            upcoming = next(windows, None)
+            diff = _window_diff(snap, live, id_of, ids_only=ids_only)
+            if diff is not None:
+                if current is not None:
+                    wait([current[1]])
+                yield diff
+
+
+def _copied(cursor: CursorWrapper, sql: str) -> bytes:
+    out = io.BytesIO()
+    cursor.copy_expert(sql, out, COPY_CHUNK)
+    return out.getvalue()
+
+
+def _window_diff(
+    snap: bytes, live: bytes, id_of: Callable[[bytes], bytes], *, ids_only: bool
+) -> WindowDiff | None:
+    if live == snap:
+        return None
+    snap_lines = snap.split(b"\n")
+    snap_lines.pop()  # after the last newline
+    live_lines = live.split(b"\n")
+    live_lines.pop()
+    if ids_only:
+        present = set(live_lines)
+        return WindowDiff({line for line in snap_lines if id_of(line) not in present}, set())
+    live_set, snap_set = set(live_lines), set(snap_lines)
+    return WindowDiff(snap_set - live_set, live_set - snap_set)
 
 
 def _differences(
     cursor: CursorWrapper,
     table: Table,
     common: list[str],
-    lines: Iterator[bytes],
+    blocks: Iterator[list[bytes]],
     account_id: int,
     kind: RestoreKind,
     *,
@@ -275,7 +305,7 @@ def _differences(
     it is, and the ids of the snapshot's rows that are not live."""
     diff = _Diff()
     id_of = id_reader(common.index("id"))
-    for window in window_diffs(cursor, table, common, lines, account_id):
+    for window in window_diffs(cursor, table, common, blocks, account_id):
         live = {id_of(line): line for line in window.live_only}
         snap_ids = {id_of(line) for line in window.snap_only}
         if safety is not None:
@@ -322,9 +352,7 @@ def _diff_table(
     the live rows whole, when the table has columns the snapshot lacks)."""
     common = common_columns(table, section.columns)
     new_columns, new_values = defaults(table, common)
-    lines = section.lines()
-    if common != section.columns:  # snapshot columns the table no longer has are dropped
-        lines = projected(lines, [section.columns.index(c) for c in common])
+    blocks = section_blocks(section, common)
     name = quote(table.name)
     columns = ", ".join(quote(c) for c in common)
     entity = ENTITY_BY_TABLE.get(table.name)
@@ -339,7 +367,7 @@ def _diff_table(
             safety.full(table.name, table.columns)  # nothing live: an empty section
         # Nothing to compare with or delete. (An id another account's row holds fails the
         # restore on the primary key, rather than leaving the row out.)
-        cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", _LinesFile(lines), COPY_CHUNK)
+        cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", _BlocksFile(blocks), COPY_CHUNK)
         applied.counts[table.name] = {"deleted": 0, "updated": 0, "inserted": cursor.rowcount}
         if logged is not None:  # every row of the account here came back
             sql, params = logged.insert(
@@ -361,7 +389,7 @@ def _diff_table(
     if not applies and safety is None:
         return  # copied whole above: nothing to compare (the reader skips the rest)
     diff = _differences(
-        cursor, table, common, lines, account_id, kind, applies=applies, safety=safety
+        cursor, table, common, blocks, account_id, kind, applies=applies, safety=safety
     )
     if not applies:
         diff.close()

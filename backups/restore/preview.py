@@ -18,7 +18,7 @@ from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.restore.columns import canonical, common_columns, row_id
 from backups.restore.outcome import RestoreRefused
-from backups.restore.postgresql import WindowDiff, id_reader, projected, window_diffs
+from backups.restore.postgresql import WindowDiff, id_reader, section_blocks, window_diffs
 from backups.restore.scope import ENTITY_TABLES, restore_kind, tables_for
 from backups.services import snapshot_drill_require
 from backups.snapshot_format import (
@@ -175,15 +175,13 @@ def _preview_postgresql(
     (``restored``); a live row not in the snapshot as it is and not changed is ``removed``.
     ``recover`` compares ids only: what is gone."""
     common = common_columns(table, section.columns)
-    lines = section.lines()
-    if common != section.columns:
-        lines = projected(lines, [section.columns.index(c) for c in common])
+    blocks = section_blocks(section, common)
     id_of = id_reader(common.index("id"))
     bin_at = common.index("bin_entry_id")
     counts: dict[str, Any] = {"removed": 0, "restored": 0, "reverted": 0, "binned": 0}
     samples = _Samples(table, common, sampling) if sampling else None
     recover = kind == RestoreKind.RECOVER
-    for window in window_diffs(cursor, table, common, lines, account_id, ids_only=recover):
+    for window in window_diffs(cursor, table, common, blocks, account_id, ids_only=recover):
         found = _classified(window, id_of, bin_at, recover=recover)
         counts["binned"] += len(found.pop("binned"))
         for bucket, rows in found.items():

@@ -168,3 +168,60 @@ def test_not_a_snapshot_is_refused(account):
     junk = snapshot_format.zstandard.ZstdCompressor().compress(b"hello\n")
     with pytest.raises(SnapshotInvalid, match="not a snapshot"):
         SnapshotReader(io.BytesIO(junk), account_id=account.pk, checksum=None)
+
+
+def _sections_read(data: bytes, account, how) -> dict[str, list[bytes]]:
+    """Every section's lines, the n-th section read by blocks of ``how(n)`` bytes, or line by
+    line where it is None."""
+    reader = SnapshotReader(io.BytesIO(data), account_id=account.pk, checksum=None)
+    read = {}
+    for n, section in enumerate(reader.sections()):
+        size = how(n)
+        if size is None:
+            read[section.table] = list(section.lines())
+        else:
+            read[section.table] = [line for block in section.blocks(size) for line in block]
+    return read
+
+
+@pytest.mark.parametrize(
+    "how",
+    [lambda n: 1, lambda n: 500, lambda n: 1 << 20, lambda n: None if n % 2 else 7],
+    ids=["a line a block", "a few lines a block", "a section a block", "blocks and lines"],
+)
+def test_blocks_give_back_the_lines_exactly(account, how):
+    """A block that reads past its section's end keeps those lines for the next reader, so
+    a file read by blocks of any size, or by blocks and lines in turn, is read to its end
+    (trailer checked) with the same lines."""
+    account_fill(account)
+    data, _result = _write(account)
+
+    by_lines = _sections_read(data, account, lambda n: None)
+    assert all(by_lines.values()), "every table has rows in this test"
+    assert _sections_read(data, account, how) == by_lines
+
+
+def _company_rows_changed(plain: bytes, change) -> bytes:
+    """The crm_company section's first data line replaced by the lines ``change`` makes of it."""
+    lines = plain.split(b"\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(b'{"table":"crm_company"'))
+    lines[at + 1 : at + 2] = change(lines[at + 1])
+    return b"\n".join(lines)
+
+
+@pytest.mark.parametrize("size", [None, 1, 1 << 20], ids=["lines", "small blocks", "big blocks"])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda line: [], "crm_company is cut short"),
+        (lambda line: [line, line], "crm_company has extra rows"),
+    ],
+    ids=["a row missing", "a row more"],
+)
+def test_a_section_with_a_row_missing_or_more_is_refused(account, size, change, message):
+    account_fill(account)
+    data, _result = _write(account)
+    damaged = _recompressed(data, lambda plain: _company_rows_changed(plain, change))
+
+    with pytest.raises(SnapshotInvalid, match=message):
+        _sections_read(damaged, account, lambda n: size)
