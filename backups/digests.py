@@ -21,12 +21,13 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from backups.snapshot_format import TABLES, Section, Table, _copy_text
+from backups.snapshot_format import TABLES, BlocksFile, Section, Table, _copy_text
 from recyclebin.models import BinEntry
 
 METHOD_ROWS = "postgresql-record-hash"
 METHOD_LINES = "copy-line-md5"
 EMPTY = "0:0"
+COPY_BLOCK = 1 << 20  # the file's lines handed to COPY this much at a time
 
 
 def _quote(name: str) -> str:
@@ -84,31 +85,6 @@ def database_digests(
     return {"method": METHOD_LINES, "tables": tables}
 
 
-class _Lines:
-    """A section's lines as the file object psycopg2's ``copy_expert`` reads from."""
-
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self._lines = iter(lines)
-        self._rest = b""
-
-    def read(self, size: int = -1) -> bytes:
-        parts, length = [self._rest], len(self._rest)
-        while size < 0 or length < size:
-            line = next(self._lines, None)
-            if line is None:
-                break
-            parts.append(line)
-            length += len(line)
-        data = b"".join(parts)
-        if size < 0:
-            self._rest = b""
-            return data
-        self._rest = data[size:]
-        return data[:size]
-
-    readline = read
-
-
 def section_digest(section: Section, *, method: str, connection: BaseDatabaseWrapper) -> str:
     """The digest of what one section of the file holds, computed as ``method`` says."""
     if method == METHOD_LINES:
@@ -125,7 +101,7 @@ def section_digest(section: Section, *, method: str, connection: BaseDatabaseWra
             f"CREATE TEMP TABLE {name} ON COMMIT DROP AS "  # noqa: S608 - names from the file's
             f"SELECT {', '.join(columns)} FROM {table} WITH NO DATA"  # header, quoted
         )
-        cursor.copy_expert(f"COPY {name} FROM STDIN", _Lines(section.lines()))
+        cursor.copy_expert(f"COPY {name} FROM STDIN", BlocksFile(section.blocks(COPY_BLOCK)))
         cursor.execute(_aggregate_sql(name, columns))
         (digest,) = cursor.fetchone()
         cursor.execute(f"DROP TABLE {name}")

@@ -455,6 +455,19 @@ def line_blocks(lines: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
         yield block
 
 
+class BlocksFile:
+    """A read()-able file over blocks of COPY lines, for psycopg2's copy_expert: each read()
+    returns one block's whole lines (psycopg2 sends whatever it gets), b"" at the end."""
+
+    def __init__(self, blocks: Iterator[list[bytes]]) -> None:
+        self.blocks = blocks
+
+    def read(self, size: int = -1) -> bytes:
+        return b"".join(next(self.blocks, []))
+
+    readline = read
+
+
 def file_checksum(fileobj: BinaryIO) -> str:
     sha256 = hashlib.sha256()
     while chunk := fileobj.read(READ_CHUNK):

@@ -38,7 +38,7 @@ from backups.restore.record_log import (
     state_sql,
     title_sql,
 )
-from backups.snapshot_format import TABLES, TABLES_BY_NAME, Section, Table
+from backups.snapshot_format import TABLES, TABLES_BY_NAME, BlocksFile, Section, Table
 from crm.entities import Entity
 from recyclebin.models import BinEntry
 
@@ -48,19 +48,6 @@ WINDOW_BYTES = 512 << 10
 SPOOL_BYTES = 4 << 20
 COPY_CHUNK = 1 << 20
 DELETE_CHUNK = 10_000
-
-
-class _BlocksFile:
-    """A read()-able file over blocks of COPY lines, for copy_expert: each read() returns one
-    block's whole lines (psycopg2 sends whatever it gets), b"" at the end."""
-
-    def __init__(self, blocks: Iterator[list[bytes]]) -> None:
-        self.blocks = blocks
-
-    def read(self, size: int = -1) -> bytes:
-        return b"".join(next(self.blocks, []))
-
-    readline = read
 
 
 def apply_postgresql(
@@ -367,7 +354,7 @@ def _diff_table(
             safety.full(table.name, table.columns)  # nothing live: an empty section
         # Nothing to compare with or delete. (An id another account's row holds fails the
         # restore on the primary key, rather than leaving the row out.)
-        cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", _BlocksFile(blocks), COPY_CHUNK)
+        cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", BlocksFile(blocks), COPY_CHUNK)
         applied.counts[table.name] = {"deleted": 0, "updated": 0, "inserted": cursor.rowcount}
         if logged is not None:  # every row of the account here came back
             sql, params = logged.insert(
