@@ -39,12 +39,11 @@ from backups.snapshot_format import (
     JOB_BYTES,
     MAGIC,
     TABLES,
-    Section,
     SnapshotInvalid,
-    SnapshotReader,
     _HashingSink,
     _json_line,
 )
+from backups.snapshot_reading import Section, SnapshotReader
 from backups.storage import snapshot_storage
 
 DELTA_VERSION = 2

@@ -21,7 +21,8 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from backups.snapshot_format import TABLES, BlocksFile, Section, Table, _copy_text
+from backups.snapshot_format import TABLES, Table, _copy_text
+from backups.snapshot_reading import BlocksFile, Section
 from recyclebin.models import BinEntry
 
 METHOD_ROWS = "postgresql-record-hash"

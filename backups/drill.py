@@ -27,7 +27,8 @@ from django.utils import timezone
 from backups.delta import snapshot_reader
 from backups.digests import METHOD_LINES, METHOD_ROWS, section_digest
 from backups.models import Snapshot
-from backups.snapshot_format import TABLES_BY_NAME, Section, SnapshotInvalid
+from backups.snapshot_format import TABLES_BY_NAME, SnapshotInvalid
+from backups.snapshot_reading import Section
 from backups.storage import snapshot_storage
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from django.core.mail import mail_admins
 
 from accounts.models import Account
 from backups.models import Snapshot
-from backups.snapshot_format import file_checksum
+from backups.snapshot_reading import file_checksum
 from backups.storage import snapshot_storage
 from recyclebin.integrity import bin_breaches
 

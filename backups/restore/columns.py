@@ -6,7 +6,8 @@ from typing import Any, cast
 
 from django.db import connection
 
-from backups.snapshot_format import SnapshotInvalid, Table, _copy_text, copy_fields
+from backups.snapshot_format import SnapshotInvalid, Table, _copy_text
+from backups.snapshot_reading import copy_fields
 
 
 def quote(name: str) -> str:

@@ -38,7 +38,8 @@ from backups.restore.record_log import (
     state_sql,
     title_sql,
 )
-from backups.snapshot_format import TABLES, TABLES_BY_NAME, BlocksFile, Section, Table
+from backups.snapshot_format import TABLES, TABLES_BY_NAME, Table
+from backups.snapshot_reading import BlocksFile, Section
 from crm.entities import Entity
 from recyclebin.models import BinEntry
 

@@ -21,14 +21,8 @@ from backups.restore.outcome import RestoreRefused
 from backups.restore.postgresql import WindowDiff, id_reader, section_blocks, window_diffs
 from backups.restore.scope import ENTITY_TABLES, restore_kind, tables_for
 from backups.services import snapshot_drill_require
-from backups.snapshot_format import (
-    TABLES,
-    TABLES_BY_NAME,
-    Section,
-    SnapshotInvalid,
-    Table,
-    copy_fields,
-)
+from backups.snapshot_format import TABLES, TABLES_BY_NAME, SnapshotInvalid, Table
+from backups.snapshot_reading import Section, copy_fields
 from crm.entities import ENTITIES
 
 BUCKETS = ("removed", "restored", "reverted")

@@ -14,7 +14,8 @@ from backups.restore.hooks import table_applied
 from backups.restore.links import dangling_fix, links, parent_columns
 from backups.restore.outcome import Applied
 from backups.restore.record_log import ENTITY_BY_TABLE, RecordLog, events_python
-from backups.snapshot_format import TABLES_BY_NAME, Section, Table, copy_fields
+from backups.snapshot_format import TABLES_BY_NAME, Table
+from backups.snapshot_reading import Section, copy_fields
 from crm.entities import ENTITIES
 from history.models import Event
 from history.services import history_changed

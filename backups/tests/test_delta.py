@@ -97,7 +97,7 @@ def test_the_delta_holds_only_what_differs(postgres_only, filled, admin_user):
     pre = _pre(snapshot_restore(snapshot=snapshot, kind="full", actor=admin_user))
 
     with snapshot_storage().open(pre.storage_name, "rb") as fileobj:
-        from backups.snapshot_format import SnapshotReader
+        from backups.snapshot_reading import SnapshotReader
 
         raw = SnapshotReader(fileobj, account_id=account.pk, checksum=pre.checksum)
         sections = {s.table: (list(s.lines()), s.columns) for s in raw.sections()}

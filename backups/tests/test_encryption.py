@@ -18,7 +18,8 @@ from backups import encryption, services
 from backups.encryption import HEADER_BYTES, MAGIC, DecryptingReader, EncryptingWriter
 from backups.models import Snapshot
 from backups.restore import snapshot_restore
-from backups.snapshot_format import SnapshotInvalid, SnapshotReader, snapshot_write
+from backups.snapshot_format import SnapshotInvalid, snapshot_write
+from backups.snapshot_reading import SnapshotReader
 from backups.storage import snapshot_storage
 from backups.tests.factories import account_fill, live_rows
 from crm import services as crm_services

@@ -12,7 +12,8 @@ from backups.integrity import integrity_breaches
 from backups.kinds import RestoreKind
 from backups.models import Snapshot
 from backups.restore import RestoreRefused, snapshot_restore
-from backups.snapshot_format import TABLES, SnapshotReader, Table
+from backups.snapshot_format import TABLES, Table
+from backups.snapshot_reading import SnapshotReader
 from backups.storage import snapshot_storage
 from backups.tests.factories import live_rows, snapshot_taken
 from core.errors import RuleViolation

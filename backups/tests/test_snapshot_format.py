@@ -7,14 +7,8 @@ import pytest
 from django.db import connection, connections
 
 from backups import snapshot_format
-from backups.snapshot_format import (
-    FORMAT_VERSION,
-    TABLES,
-    SnapshotInvalid,
-    SnapshotReader,
-    copy_fields,
-    snapshot_write,
-)
+from backups.snapshot_format import FORMAT_VERSION, TABLES, SnapshotInvalid, snapshot_write
+from backups.snapshot_reading import SnapshotReader, copy_fields
 from backups.tests.factories import account_fill, live_rows
 from crm.models import Company
 from recyclebin.models import HiddenLink
