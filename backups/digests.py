@@ -22,7 +22,7 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from backups.snapshot_format import TABLES, Table, _copy_text
-from backups.snapshot_reading import BlocksFile, Section
+from backups.snapshot_reading import Section, copy_in
 from recyclebin.models import BinEntry
 
 METHOD_ROWS = "postgresql-record-hash"
@@ -102,7 +102,7 @@ def section_digest(section: Section, *, method: str, connection: BaseDatabaseWra
             f"CREATE TEMP TABLE {name} ON COMMIT DROP AS "  # noqa: S608 - names from the file's
             f"SELECT {', '.join(columns)} FROM {table} WITH NO DATA"  # header, quoted
         )
-        cursor.copy_expert(f"COPY {name} FROM STDIN", BlocksFile(section.blocks(COPY_BLOCK)))
+        copy_in(cursor, f"COPY {name} FROM STDIN", section.blocks(COPY_BLOCK), COPY_BLOCK)
         cursor.execute(_aggregate_sql(name, columns))
         (digest,) = cursor.fetchone()
         cursor.execute(f"DROP TABLE {name}")

@@ -9,7 +9,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 from django.utils.translation import gettext as _
@@ -53,8 +53,9 @@ def copy_fields(line: bytes) -> list[str | None]:
 
 @dataclass
 class Section:
-    """One table of a snapshot being read: iterate ``lines()`` (COPY text) or ``rows()``
-    (tuples of Python values, by the model's fields of the same column names)."""
+    """One table of a snapshot being read, once: iterate ``lines()`` (COPY text),
+    ``blocks(size)`` (lists of those lines) or ``rows()`` (tuples of Python values, by the
+    model's fields of the same column names)."""
 
     table: str
     columns: list[str]
@@ -103,11 +104,28 @@ class BlocksFile:
 
     def __init__(self, blocks: Iterator[list[bytes]]) -> None:
         self.blocks = blocks
+        self.error: Exception | None = None
 
     def read(self, size: int = -1) -> bytes:
-        return b"".join(next(self.blocks, []))
+        try:
+            return b"".join(next(self.blocks, []))
+        except Exception as error:
+            self.error = error  # psycopg2 reports it as QueryCanceled ("error in .read()")
+            raise
 
     readline = read
+
+
+def copy_in(cursor: Any, sql: str, blocks: Iterator[list[bytes]], size: int) -> None:
+    """``COPY ... FROM STDIN`` of the blocks' lines. A file found damaged while it is read
+    raises its own SnapshotInvalid, not the driver's cancelled COPY."""
+    source = BlocksFile(blocks)
+    try:
+        cursor.copy_expert(sql, source, size)
+    except Exception:
+        if source.error is not None:
+            raise source.error from None
+        raise
 
 
 def file_checksum(fileobj: BinaryIO) -> str:
@@ -161,13 +179,14 @@ class SnapshotReader:
             raise self._damaged(error) from error
 
     def _readlines(self, size: int) -> list[bytes]:
-        """Whole lines, about ``size`` bytes of them (fewer only at the end of the file)."""
+        """The lines read ahead, if any (whatever their size), else whole lines of at least
+        ``size`` bytes (fewer only at the end of the file)."""
         if self._ahead:
             lines = list(self._ahead)
             self._ahead.clear()
             return lines
         try:
-            return self._stream.readlines(size)
+            return self._stream.readlines(max(size, 1))  # 0 or less: the whole rest
         except zstandard.ZstdError as error:
             raise self._damaged(error) from error
 
@@ -210,45 +229,53 @@ class SnapshotReader:
                     _("The snapshot file is damaged (table %(table)s is not where expected).")
                     % {"table": expected["name"]}
                 )
-            consumed = False
-
-            def lines(rows=expected["rows"], table=expected["name"]) -> Iterator[bytes]:
-                nonlocal consumed
-                if consumed:
-                    raise RuntimeError("a section is read once")
-                consumed = True
-                for _index in range(rows):
-                    line = self._readline()
-                    if not line.endswith(b"\n") or line == END_OF_SECTION:
-                        raise self._cut_short(table)
-                    yield line
-                self._section_end(table)
-
-            def blocks(
-                size: int, rows=expected["rows"], table=expected["name"]
-            ) -> Iterator[list[bytes]]:
-                nonlocal consumed
-                if consumed:
-                    raise RuntimeError("a section is read once")
-                consumed = True
-                left = rows
-                while left:
-                    block = self._readlines(size)
-                    if len(block) > left:  # into the next section: kept for its reader
-                        self._ahead.extend(block[left:])
-                        del block[left:]
-                    # Only the file's last line can lack its newline.
-                    if not block or not block[-1].endswith(b"\n") or END_OF_SECTION in block:
-                        raise self._cut_short(table)
-                    left -= len(block)
-                    yield block
-                self._section_end(table)
-
-            section = Section(expected["name"], head["columns"], expected["rows"], lines, blocks)
-            yield section
-            if not consumed:
-                for _line in section.lines():
+            reading = _SectionReading(self, expected["name"], expected["rows"])
+            yield Section(
+                expected["name"], head["columns"], expected["rows"], reading.lines, reading.blocks
+            )
+            if not reading.started:
+                for _line in reading.lines():
                     pass
         trailer = self._json_line()
         if trailer.get("end") is not True or self._readline() != b"":
             raise SnapshotInvalid(_("The snapshot file is damaged (its end is missing)."))
+
+
+class _SectionReading:
+    """One section's rows, from the reader's stream where it stands, read once: line by line
+    or in blocks (a reader that has moved on cannot be asked for an earlier section's rows)."""
+
+    def __init__(self, reader: SnapshotReader, table: str, rows: int) -> None:
+        self.reader = reader
+        self.table = table
+        self.rows = rows
+        self.started = False
+
+    def _start(self) -> None:
+        if self.started:
+            raise RuntimeError("a section is read once")
+        self.started = True
+
+    def lines(self) -> Iterator[bytes]:
+        self._start()
+        for _index in range(self.rows):
+            line = self.reader._readline()
+            if not line.endswith(b"\n") or line == END_OF_SECTION:
+                raise self.reader._cut_short(self.table)
+            yield line
+        self.reader._section_end(self.table)
+
+    def blocks(self, size: int) -> Iterator[list[bytes]]:
+        self._start()
+        left = self.rows
+        while left:
+            block = self.reader._readlines(size)
+            if len(block) > left:  # into the next section: kept for its reader
+                self.reader._ahead.extend(block[left:])
+                del block[left:]
+            # Only the file's last line can lack its newline.
+            if not block or not block[-1].endswith(b"\n") or END_OF_SECTION in block:
+                raise self.reader._cut_short(self.table)
+            left -= len(block)
+            yield block
+        self.reader._section_end(self.table)

@@ -39,7 +39,7 @@ from backups.restore.record_log import (
     title_sql,
 )
 from backups.snapshot_format import TABLES, TABLES_BY_NAME, Table
-from backups.snapshot_reading import BlocksFile, Section
+from backups.snapshot_reading import Section, copy_in
 from crm.entities import Entity
 from recyclebin.models import BinEntry
 
@@ -271,7 +271,8 @@ def _window_diff(
     live_lines.pop()
     if ids_only:
         present = set(live_lines)
-        return WindowDiff({line for line in snap_lines if id_of(line) not in present}, set())
+        gone = {line for line in snap_lines if id_of(line) not in present}
+        return WindowDiff(gone, set()) if gone else None
     live_set, snap_set = set(live_lines), set(snap_lines)
     return WindowDiff(snap_set - live_set, live_set - snap_set)
 
@@ -355,7 +356,7 @@ def _diff_table(
             safety.full(table.name, table.columns)  # nothing live: an empty section
         # Nothing to compare with or delete. (An id another account's row holds fails the
         # restore on the primary key, rather than leaving the row out.)
-        cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN", BlocksFile(blocks), COPY_CHUNK)
+        copy_in(cursor, f"COPY {name} ({columns}) FROM STDIN", blocks, COPY_CHUNK)
         applied.counts[table.name] = {"deleted": 0, "updated": 0, "inserted": cursor.rowcount}
         if logged is not None:  # every row of the account here came back
             sql, params = logged.insert(

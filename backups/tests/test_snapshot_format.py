@@ -219,3 +219,21 @@ def test_a_section_with_a_row_missing_or_more_is_refused(account, size, change, 
 
     with pytest.raises(SnapshotInvalid, match=message):
         _sections_read(damaged, account, lambda n: size)
+
+
+def test_a_section_passed_by_is_not_read_again(account):
+    """Once the reader has moved on, an earlier section's rows cannot be read (they would be
+    the next section's), by lines or by blocks; the next section still reads its own."""
+    account_fill(account)
+    data, _result = _write(account)
+    expected = _sections_read(data, account, lambda n: None)
+    reader = SnapshotReader(io.BytesIO(data), account_id=account.pk, checksum=None)
+    sections = reader.sections()
+    first = next(sections)
+    second = next(sections)
+
+    with pytest.raises(RuntimeError, match="read once"):
+        list(first.lines())
+    with pytest.raises(RuntimeError, match="read once"):
+        list(first.blocks(1 << 20))
+    assert [line for block in second.blocks(100) for line in block] == expected[second.table]
