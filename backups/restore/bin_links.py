@@ -40,19 +40,24 @@ def batches(ids: list[int], size: int = 500) -> Iterator[list[int]]:
 
 
 def _entries_released(*, account_id: int, log: RecordLog, applied: Applied) -> list[Event]:
-    """Entries whose own record the restore took out of the bin (``entities``: live in the
-    snapshot): what else they hold (its activities) comes back with it and the links they
-    hid are put back, as a restore of the entry from the bin does; the entries go."""
+    """Entries that no longer hold their own record. Taken out of the bin by the restore
+    (``entities``: live in the snapshot): what else they hold (its activities) comes back
+    with it and the links they hid are put back, as a restore of the entry from the bin does.
+    Removed by the restore (``entities``: created after the snapshot): the links they hid
+    would name a record that is not there, so they are forgotten, as a purge does. Either
+    way the entries go."""
     released = [
         entry
         for key, entity in ENTITIES.items()
-        for entry in BinEntry.objects.filter(account_id=account_id, entity_type=key).exclude(
+        for entry in BinEntry.objects.filter(account_id=account_id, entity_type=key)
+        .exclude(
             Exists(
                 entity.model._base_manager.filter(
                     pk=OuterRef("entity_id"), bin_entry=OuterRef("pk")
                 )
             )
         )
+        .annotate(owner_here=Exists(entity.model._base_manager.filter(pk=OuterRef("entity_id"))))
     ]
     if not released:
         return []
@@ -69,7 +74,9 @@ def _entries_released(*, account_id: int, log: RecordLog, applied: Applied) -> l
         for chunk in batches([row["id"] for row in rows]):
             entity.model._base_manager.filter(pk__in=chunk).update(bin_entry=None)
         events += [_event(log, key, row, BROUGHT_BACK, [BIN, LIVE], {}) for row in rows]
-    relinked = hidden_links_restore(account=log.account, entries=released)
+    relinked = hidden_links_restore(
+        account=log.account, entries=[entry for entry in released if entry.owner_here]
+    )
     rows_of: dict[tuple[str, int], dict] = {}
     for key in {change.entity.type.value for change in relinked}:
         entity = ENTITIES[key]

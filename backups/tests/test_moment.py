@@ -44,6 +44,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # brought back a bin entry whose record was live (backups.restore.links.entry_owner_gone_sql),
 # and going back past a rollback took a record's values and place from after it (the
 # restore's events now say where the record was, changelog.revert.plan._restore_states).
+# At 300 steps, 21, 23, 44 and 48 failed: support's entities restore removed a company in
+# the bin and put back the links its entry hid, onto the company gone (backups.restore.
+# bin_links; test_restore's test_entities_removing_a_record_in_the_bin_forgets_...).
 SEEDS, STEPS, MOMENTS = property_size((1, 2, 3, 9, 27, 39), 150, 20)
 DAY = 25  # steps between two nightly snapshots
 

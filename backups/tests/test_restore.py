@@ -525,6 +525,41 @@ def test_entities_and_recover_keep_the_bins_rules_with_the_bin_as_it_is_now(
     assert Activity.objects.get(pk=call.pk).bin_entry_id is None
 
 
+def test_entities_removing_a_record_in_the_bin_forgets_the_links_its_entry_hid(
+    account, admin_user, snapshot_dir
+):
+    """A company created after the snapshot, then deleted: its entry hides its contact's
+    link. An ``entities`` restore of companies removes the company (the snapshot has none);
+    its entry goes as a purge would take it, and the link it hid is forgotten, not put back
+    onto a company that is not there (the restore failed at commit on the foreign key; the
+    moment property test's seeds 21, 23, 44 and 48 at 300 steps)."""
+    snapshot = snapshot_taken(account, admin_user)
+    company = crm_services.record_create(
+        account=account, actor=admin_user, entity=ENTITIES["company"], data={"title": "New"}
+    )
+    contact = crm_services.record_create(
+        account=account,
+        actor=admin_user,
+        entity=ENTITIES["contact"],
+        data={"first_name": "Ada", "company": company},
+    )
+    entry = crm_services.record_delete(record=company, actor=admin_user)
+    assert HiddenLink.objects.filter(entry=entry, record_id=contact.pk).exists()
+
+    snapshot_restore(snapshot=snapshot, kind="entities", entity_types=["company"], actor=admin_user)
+
+    assert not Company.objects.filter(pk=company.pk).exists()
+    assert not BinEntry.objects.filter(pk=entry.pk).exists()
+    assert not HiddenLink.objects.filter(record_id=contact.pk).exists()
+    contact.refresh_from_db()
+    assert contact.company_id is None and contact.bin_entry_id is None
+    assert integrity_breaches(account=account) == []
+    removed = Event.objects.get(
+        account=account, event_type=EventType.ROLLBACK, entity_type="company", entity_id=company.pk
+    )
+    assert removed.details["action"] == "removed" and removed.details["state"] == ["bin", "gone"]
+
+
 def test_entities_needs_known_types(filled, admin_user):
     snapshot = snapshot_taken(filled, admin_user)
     for types in (None, [], ["bin_entry"], ["company", "planet"]):
