@@ -11,7 +11,9 @@ it was in the snapshot. What the bin would have done, done after the apply, in i
 - an entry whose own record the restore took out of the bin (``entities``: live in the
   snapshot) or never brought back (``recover``: an activity whose parents are all gone) lets
   go of the rest (its activities come back live, the links it hid are put back), as a
-  restore of the entry from the bin would, and leaves the bin.
+  restore of the entry from the bin would, and leaves the bin; one whose record the restore
+  removed (``entities``: created after the snapshot) leaves it too, and the links it hid are
+  forgotten, as a purge does.
 
 Each record changed gets its event (backups.restore.record_log): ``reverted`` with the link
 cleared or put back, ``removed`` into the bin, ``brought_back`` out of it."""
